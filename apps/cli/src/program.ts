@@ -1,0 +1,33 @@
+import { Command, CommanderError } from 'commander';
+import { MuaiError } from '@muai/core';
+import { registerConfigCommands } from './commands/config.js';
+
+/** Each command module adds its commands to the program. Add new modules here. */
+const registrations: Array<(program: Command) => void> = [registerConfigCommands];
+
+export function createProgram(): Command {
+  const program = new Command('muai')
+    .description('MuAI: inference orchestration for Node.js')
+    .version('0.1.0')
+    .exitOverride()
+    .showHelpAfterError();
+  for (const register of registrations) register(program);
+  return program;
+}
+
+/** Runs the CLI; resolves to the process exit code. Errors print their code and advice. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = createProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    if (MuaiError.isInstance(error)) {
+      process.stderr.write(`muai: error ${error.code}: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`muai: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return 1;
+  }
+}

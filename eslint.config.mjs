@@ -1,0 +1,48 @@
+// Lint for every project. Module boundaries follow ../DESIGN.md's dependency direction:
+// everything may import core; engines, libs and cache import only core (engines may also use the
+// cache); the orchestrator composes packages; apps compose everything; no package imports an app.
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+export default [
+  { ignores: ['**/dist/**', '**/node_modules/**', '**/*.config.ts', '**/*.mjs', '**/*.cjs'] },
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    plugins: { '@nx': nx },
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            { sourceTag: 'type:core', onlyDependOnLibsWithTags: ['type:core'] },
+            { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:core'] },
+            { sourceTag: 'type:cache', onlyDependOnLibsWithTags: ['type:core'] },
+            { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:core'] },
+            { sourceTag: 'type:engine', onlyDependOnLibsWithTags: ['type:core', 'type:cache'] },
+            {
+              sourceTag: 'type:orchestrator',
+              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:engine'],
+            },
+            {
+              sourceTag: 'type:app',
+              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:engine', 'type:orchestrator', 'type:app'],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['**/*.test.ts', '**/test/**/*.ts'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/no-explicit-any': 'off' },
+  },
+];

@@ -1,0 +1,2 @@
+export { FakeEngine } from './fake-engine.js';
+export type { FakeEngineOptions } from './fake-engine.js';
