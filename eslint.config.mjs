@@ -27,14 +27,15 @@ export default [
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:core'] },
             { sourceTag: 'type:cache', onlyDependOnLibsWithTags: ['type:core'] },
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:core'] },
-            { sourceTag: 'type:engine', onlyDependOnLibsWithTags: ['type:core', 'type:cache'] },
+            { sourceTag: 'type:engine-utils', onlyDependOnLibsWithTags: ['type:core'] },
+            { sourceTag: 'type:engine', onlyDependOnLibsWithTags: ['type:core', 'type:cache', 'type:engine-utils'] },
             {
               sourceTag: 'type:orchestrator',
-              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:engine'],
+              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:engine', 'type:engine-utils'],
             },
             {
               sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:engine', 'type:orchestrator', 'type:app'],
+              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:engine', 'type:engine-utils', 'type:orchestrator', 'type:app'],
             },
           ],
         },
