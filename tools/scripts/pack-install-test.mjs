@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// Proof of "teams adopt them one at a time": packs every publishable package with `npm pack`,
+// installs each one alone into an empty temporary project (workspace siblings it depends on come
+// from their packed tarballs, third-party dependencies from the registry/npm cache), then imports
+// it both as ESM and as CommonJS and calls it. Run after `npm run build`.
+//
+//   node tools/scripts/pack-install-test.mjs [package-dir-name ...]
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '../..');
+
+/** What each package's smoke test does once installed alone. `m` is the imported module. */
+const smoke = {
+  '@muai/core': `
+    const error = new m.QueueFullError(3);
+    if (error.code !== 'QUEUE_FULL' || !m.MuaiError.isInstance(error)) throw new Error('core: bad error');
+    const testing = await load('@muai/core/testing');
+    const engine = new testing.FakeEngine({ respond: () => 'a b c' });
+    const result = await engine.generate({ prompt: 'x', maxTokens: 2 });
+    if (result.finishReason !== 'length') throw new Error('core: FakeEngine did not stop at maxTokens');`,
+  '@muai/config': `
+    const loaded = await m.loadConfig({ files: [], env: { MUAI_MON_PROMETHEUS_PORT: '9191' } });
+    const config = loaded.config ?? loaded;
+    if (config.monitoring.prometheus.port !== 9191) throw new Error('config: env override not applied');`,
+  '@muai/batcher': `
+    const batcher = m.createBatcher({ batchFn: async (xs) => xs.map((x) => x * 2), maxBatchSize: 4, batchTimeoutMs: 1 });
+    const out = await Promise.all([1, 2, 3].map((x) => batcher.submit(x)));
+    if (out.join() !== '2,4,6') throw new Error('batcher: wrong results ' + out);
+    await batcher.close?.();`,
+};
+
+function workspacePackages() {
+  const found = new Map();
+  for (const group of ['packages']) {
+    for (const dir of readdirSync(join(root, group))) {
+      const manifestPath = join(root, group, dir, 'package.json');
+      if (!existsSync(manifestPath)) continue;
+      const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+      if (manifest.private) continue;
+      found.set(manifest.name, { dir: join(root, group, dir), manifest });
+    }
+  }
+  return found;
+}
+
+const run = (command, args, cwd) => execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+
+const packages = workspacePackages();
+const only = process.argv.slice(2);
+const work = mkdtempSync(join(tmpdir(), 'muai-pack-'));
+const tarballs = new Map();
+for (const [name, { dir, manifest }] of packages) {
+  if (!existsSync(join(dir, 'dist'))) throw new Error(`${name} is not built (no dist/). Run \`npm run build\` first.`);
+  const file = run('npm', ['pack', '--silent', '--pack-destination', work], dir).trim().split('\n').pop();
+  tarballs.set(name, join(work, file));
+  void manifest;
+}
+
+/** The package and every workspace sibling it depends on, transitively. */
+function closure(name, seen = new Set()) {
+  if (seen.has(name)) return seen;
+  seen.add(name);
+  const { manifest } = packages.get(name);
+  for (const dependency of Object.keys({ ...manifest.dependencies, ...manifest.peerDependencies })) {
+    if (packages.has(dependency)) closure(dependency, seen);
+  }
+  return seen;
+}
+
+let failures = 0;
+const tested = [...packages.keys()].filter((name) => smoke[name] && (only.length === 0 || only.some((o) => name.endsWith(o))));
+for (const name of tested) {
+  const project = join(work, name.replace('/', '__'));
+  execFileSync('mkdir', ['-p', project]);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'adopter', private: true, type: 'module' }));
+  writeFileSync(join(project, '.npmrc'), 'onnxruntime-node-install=skip\nfund=false\naudit=false\n');
+  const needed = [...closure(name)].map((dependency) => tarballs.get(dependency));
+  const started = Date.now();
+  try {
+    run('npm', ['install', '--prefer-offline', '--no-package-lock', '--ignore-scripts=false', ...needed], project);
+    const body = smoke[name];
+    writeFileSync(
+      join(project, 'smoke.mjs'),
+      `const load = (id) => import(id);\nconst m = await load(${JSON.stringify(name)});\n${body}\nconsole.log('esm ok');\n`,
+    );
+    writeFileSync(
+      join(project, 'smoke.cjs'),
+      `const load = async (id) => require(id);\n(async () => {\nconst m = require(${JSON.stringify(name)});\n${body}\nconsole.log('cjs ok');\n})().catch((e) => { console.error(e); process.exit(1); });\n`,
+    );
+    run(process.execPath, ['smoke.mjs'], project);
+    run(process.execPath, ['smoke.cjs'], project);
+    console.log(`ok   ${name} installed alone (${needed.length} tarball(s)) and works as ESM and CJS (${Date.now() - started} ms)`);
+  } catch (error) {
+    failures += 1;
+    console.error(`FAIL ${name}: ${error.stderr || error.message}`);
+  }
+}
+const untested = [...packages.keys()].filter((name) => !smoke[name]);
+if (untested.length > 0 && only.length === 0) {
+  console.error(`FAIL no pack-and-install smoke test for: ${untested.join(', ')} (add one to tools/scripts/pack-install-test.mjs)`);
+  failures += untested.length;
+}
+if (failures === 0) rmSync(work, { recursive: true, force: true });
+process.exit(failures === 0 ? 0 : 1);
