@@ -39,7 +39,7 @@ write(
       scripts: {
         build: 'tsup',
         typecheck: 'tsc -p tsconfig.json --noEmit',
-        lint: 'eslint src',
+        lint: 'eslint .',
         test: 'vitest run',
       },
       nx: { tags: [tag] },
@@ -51,7 +51,7 @@ write(
 );
 write(
   'tsconfig.json',
-  JSON.stringify({ extends: `${up}tsconfig.base.json`, include: ['src/**/*.ts', '*.ts'] }, null, 2) + '\n',
+  JSON.stringify({ extends: `${up}tsconfig.base.json`, include: ['src/**/*.ts', 'test/**/*.ts', '*.ts'] }, null, 2) + '\n',
 );
 write(
   'tsup.config.ts',

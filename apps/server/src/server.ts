@@ -1,0 +1,317 @@
+import { randomUUID, createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  InvalidRequestError,
+  MuaiError,
+  ModelNotFoundError,
+  type ChatMessage,
+  type Engine,
+  type FinishReason,
+  type GenerationRequest,
+  type GenerationResult,
+  type StreamChunk,
+  type Usage,
+} from '@muai/core';
+import type { ZodError } from 'zod';
+import { DEFAULT_LIMITS, chatSchema, completionSchema, describeIssues, type ChatBody, type CompletionBody, type RequestLimits } from './schemas.js';
+import { toErrorResponse } from './errors.js';
+
+/** What the server reports per request; `PrometheusExporter` from @muai/monitoring fits it. */
+export interface ServerMetrics {
+  recordRequest(record: {
+    model: string;
+    engine: string;
+    workflow: string;
+    status: 'ok' | 'error';
+    latencyMs: number;
+    ttftMs?: number;
+    tpotMs?: number;
+    promptTokens: number;
+    completionTokens: number;
+  }): void;
+  /** Prometheus text exposition of every metric. */
+  metrics(): Promise<string>;
+  readonly contentType: string;
+}
+
+/** Span helper; `OTelTracer` from @muai/monitoring fits it. */
+export interface ServerTracer {
+  withSpan<T>(name: string, attributes: Record<string, string | number | boolean>, fn: () => Promise<T>): Promise<T>;
+}
+
+export interface ServerOptions {
+  /** The engine (or orchestrator facade implementing the Engine contract) that serves generation. */
+  engine: Engine;
+  /** Model used when a request names none; default: the engine's first loaded model. */
+  defaultModel?: string;
+  /** When set, every /v1 request needs `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Request limits (defaults: 200k prompt chars, max_tokens 4096, 256 messages). */
+  limits?: Partial<RequestLimits>;
+  /** Largest request body in bytes. Default 1 MiB. */
+  bodyLimitBytes?: number;
+  metrics?: ServerMetrics;
+  tracer?: ServerTracer;
+  /** Ready only when this says so (e.g. preload finished). Default: ready when the engine has a model. */
+  isReady?: () => boolean | Promise<boolean>;
+  /** Fastify logger option. Default false (the CLI passes pino options). */
+  logger?: boolean | Record<string, unknown>;
+}
+
+interface Prepared {
+  request: GenerationRequest;
+  model: string;
+  includeUsage: boolean;
+  stream: boolean;
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+function toUsage(usage: Usage) {
+  return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens };
+}
+
+function openAIFinish(reason: FinishReason | undefined): 'stop' | 'length' | null {
+  if (reason === 'length') return 'length';
+  if (reason === 'stop') return 'stop';
+  return null;
+}
+
+function contentText(content: ChatBody['messages'][number]['content']): string {
+  return typeof content === 'string' ? content : content.map((part) => part.text).join('');
+}
+
+/** Builds the Fastify app. Call `listen` yourself, or use `startServer` from this package. */
+export function createServer(options: ServerOptions): FastifyInstance {
+  const limits: RequestLimits = { ...DEFAULT_LIMITS, ...options.limits };
+  const completionBody = completionSchema(limits);
+  const chatBody = chatSchema(limits);
+  const engine = options.engine;
+  const expectedKey = options.apiKey ? digest(options.apiKey) : undefined;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
+    genReqId: () => randomUUID(),
+  });
+
+  app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
+    // Fastify's own errors (bad JSON, body too large, wrong content type) are client errors.
+    if (!MuaiError.isInstance(error) && error.statusCode && error.statusCode < 500) {
+      const type = error.statusCode === 413 ? 'invalid_request_error' : 'invalid_request_error';
+      void reply.status(error.statusCode).send({ error: { message: error.message, type, param: null, code: error.code ?? 'INVALID_REQUEST' } });
+      return;
+    }
+    const { status, body } = toErrorResponse(error);
+    if (status >= 500) app.log.error({ err: error }, 'request failed');
+    void reply.status(status).send(body);
+  });
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({
+      error: { message: `No route ${request.method} ${request.url}. See GET /v1/models, POST /v1/completions, POST /v1/chat/completions.`, type: 'not_found_error', param: null, code: 'NOT_FOUND' },
+    });
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!expectedKey || !request.url.startsWith('/v1/')) return;
+    const header = request.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (!timingSafeEqual(digest(token), expectedKey)) {
+      await reply.status(401).send({
+        error: { message: 'Missing or invalid API key. Send it as `Authorization: Bearer <key>`.', type: 'authentication_error', param: null, code: 'UNAUTHORIZED' },
+      });
+    }
+  });
+
+  function resolveModel(requested: string | undefined): string {
+    const served = engine.models();
+    const model = requested ?? options.defaultModel ?? served[0];
+    if (model === undefined) throw new ModelNotFoundError('(none)', 'No model is loaded on this server yet; wait for /ready.');
+    if (served.includes(model)) return model;
+    if (requested !== undefined && options.defaultModel === undefined && served.length === 0) return model;
+    throw new ModelNotFoundError(model, `This server serves: ${served.join(', ') || '(none)'}. Set "model" to one of them.`, { details: { param: 'model' } });
+  }
+
+  function common(body: CompletionBody | ChatBody): Omit<GenerationRequest, 'prompt' | 'messages'> {
+    const stop = body.stop === undefined || body.stop === null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
+    const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
+    const request: GenerationRequest = {};
+    if (maxTokens !== undefined) request.maxTokens = maxTokens;
+    if (body.temperature !== undefined && body.temperature !== null) request.temperature = body.temperature;
+    if (body.top_p !== undefined && body.top_p !== null) request.topP = body.top_p;
+    if (body.top_k !== undefined && body.top_k !== null && body.top_k > 0) request.topK = body.top_k;
+    if (body.min_p !== undefined && body.min_p !== null) request.minP = body.min_p;
+    if (body.repetition_penalty !== undefined && body.repetition_penalty !== null) request.repetitionPenalty = body.repetition_penalty;
+    if (body.seed !== undefined && body.seed !== null) request.seed = body.seed;
+    if (stop) request.stop = stop;
+    if (body.stop_token_ids) request.stopTokenIds = body.stop_token_ids;
+    return request;
+  }
+
+  function parse<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: ZodError } }, body: unknown): T {
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) throw new InvalidRequestError(`Invalid request: ${describeIssues(parsed.error)}`);
+    return parsed.data;
+  }
+
+  function prepareCompletion(raw: unknown): Prepared {
+    const body = parse(completionBody, raw);
+    const model = resolveModel(body.model);
+    const prompt = typeof body.prompt === 'string' ? body.prompt : (body.prompt[0] ?? '');
+    return { request: { ...common(body), model, prompt }, model, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
+  }
+
+  function prepareChat(raw: unknown): Prepared {
+    const body = parse(chatBody, raw);
+    const model = resolveModel(body.model);
+    const messages: ChatMessage[] = body.messages.map((message) => ({
+      role: message.role === 'developer' ? 'system' : message.role,
+      content: contentText(message.content),
+    }));
+    return { request: { ...common(body), model, messages }, model, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
+  }
+
+  /** Aborts generation when the client goes away before the response ends. */
+  function abortOnDisconnect(request: FastifyRequest, reply: FastifyReply): AbortController {
+    const controller = new AbortController();
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
+    });
+    request.raw.on('aborted', () => controller.abort(new Error('client disconnected')));
+    return controller;
+  }
+
+  function record(model: string, status: 'ok' | 'error', started: number, result?: { usage: Usage; ttftMs?: number; engine?: string }): void {
+    if (!options.metrics) return;
+    const latencyMs = performance.now() - started;
+    const completion = result?.usage.completionTokens ?? 0;
+    options.metrics.recordRequest({
+      model,
+      engine: result?.engine ?? engine.name,
+      workflow: 'server',
+      status,
+      latencyMs,
+      ...(result?.ttftMs !== undefined ? { ttftMs: result.ttftMs } : {}),
+      ...(result?.ttftMs !== undefined && completion > 1 ? { tpotMs: (latencyMs - result.ttftMs) / (completion - 1) } : {}),
+      promptTokens: result?.usage.promptTokens ?? 0,
+      completionTokens: completion,
+    });
+  }
+
+  function traced<T>(name: string, model: string, fn: () => Promise<T>): Promise<T> {
+    if (!options.tracer) return fn();
+    return options.tracer.withSpan(name, { 'gen_ai.request.model': model, 'http.route': name }, fn);
+  }
+
+  async function respond(kind: 'completion' | 'chat', prepared: Prepared, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const controller = abortOnDisconnect(request, reply);
+    const generation: GenerationRequest = { ...prepared.request, signal: controller.signal };
+    const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
+    const created = now();
+    const started = performance.now();
+    if (!prepared.stream) {
+      let result: GenerationResult;
+      try {
+        result = await traced(`POST /v1/${kind === 'chat' ? 'chat/completions' : 'completions'}`, prepared.model, () => engine.generate(generation));
+      } catch (error) {
+        record(prepared.model, 'error', started);
+        throw error;
+      }
+      record(prepared.model, 'ok', started, { usage: result.usage, ttftMs: result.timings.ttftMs, engine: result.engineUsed });
+      const finish = openAIFinish(result.finishReason) ?? 'stop';
+      const choice =
+        kind === 'chat'
+          ? { index: 0, message: { role: 'assistant', content: result.text }, logprobs: null, finish_reason: finish }
+          : { index: 0, text: result.text, logprobs: null, finish_reason: finish };
+      await reply.send({
+        id,
+        object: kind === 'chat' ? 'chat.completion' : 'text_completion',
+        created,
+        model: prepared.model,
+        choices: [choice],
+        usage: toUsage(result.usage),
+      });
+      return;
+    }
+    await streamResponse(kind, prepared, generation, { id, created, started }, reply);
+  }
+
+  async function streamResponse(
+    kind: 'completion' | 'chat',
+    prepared: Prepared,
+    generation: GenerationRequest,
+    meta: { id: string; created: number; started: number },
+    reply: FastifyReply,
+  ): Promise<void> {
+    const iterator = engine.stream(generation)[Symbol.asyncIterator]();
+    // Pull the first chunk before committing to 200, so that early errors get a proper status.
+    let first: IteratorResult<StreamChunk>;
+    try {
+      first = await iterator.next();
+    } catch (error) {
+      record(prepared.model, 'error', meta.started);
+      throw error;
+    }
+    reply.hijack();
+    const raw = reply.raw;
+    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
+    const send = (data: unknown) => raw.write(`data: ${JSON.stringify(data)}\n\n`);
+    const frame = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id: meta.id, object, created: meta.created, model: prepared.model, choices, ...extra });
+    const delta = (text: string, finish: string | null, role = false) =>
+      kind === 'chat'
+        ? { index: 0, delta: finish !== null && text === '' ? {} : { ...(role ? { role: 'assistant' } : {}), content: text }, logprobs: null, finish_reason: finish }
+        : { index: 0, text, logprobs: null, finish_reason: finish };
+    if (kind === 'chat') send(frame([delta('', null, true)]));
+    let usage: Usage | undefined;
+    let finish: FinishReason | undefined;
+    let ttftMs: number | undefined;
+    try {
+      for (let step = first; !step.done; step = await iterator.next()) {
+        const chunk = step.value;
+        if (chunk.text) {
+          ttftMs ??= performance.now() - meta.started;
+          send(frame([delta(chunk.text, null)]));
+        }
+        if (chunk.usage) usage = chunk.usage;
+        if (chunk.finishReason) finish = chunk.finishReason;
+      }
+    } catch (error) {
+      record(prepared.model, 'error', meta.started);
+      const { body } = toErrorResponse(error);
+      if (!raw.destroyed) {
+        send(body);
+        raw.end('data: [DONE]\n\n');
+      }
+      return;
+    }
+    record(prepared.model, finish === 'error' ? 'error' : 'ok', meta.started, { usage: usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 }, ...(ttftMs !== undefined ? { ttftMs } : {}) });
+    if (raw.destroyed) return;
+    send(frame([delta('', openAIFinish(finish) ?? 'stop')]));
+    if (prepared.includeUsage && usage) send(frame([], { usage: toUsage(usage) }));
+    raw.end('data: [DONE]\n\n');
+  }
+
+  app.post('/v1/completions', async (request, reply) => respond('completion', prepareCompletion(request.body), request, reply));
+  app.post('/v1/chat/completions', async (request, reply) => respond('chat', prepareChat(request.body), request, reply));
+  app.get('/v1/models', async () => ({
+    object: 'list',
+    data: engine.models().map((id) => ({ id, object: 'model', created: 0, owned_by: 'muai' })),
+  }));
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/ready', async (_request, reply) => {
+    const ready = options.isReady ? await options.isReady() : engine.models().length > 0;
+    await reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'loading', models: engine.models() });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    if (!options.metrics) {
+      await reply.status(404).send({ error: { message: 'Metrics are disabled. Enable monitoring.prometheus (MUAI_MON_PROMETHEUS_ENABLED=true).', type: 'not_found_error', param: null, code: 'NOT_FOUND' } });
+      return;
+    }
+    await reply.header('content-type', options.metrics.contentType).send(await options.metrics.metrics());
+  });
+  return app;
+}
