@@ -1,0 +1,117 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { InvalidRequestError, MuaiError } from '@muai/core';
+import type { ChatMessage } from '@muai/core';
+import { readJsonFile } from './model-files.js';
+
+function tokenText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null && typeof (value as { content?: unknown }).content === 'string') {
+    return (value as { content: string }).content;
+  }
+  return undefined;
+}
+
+/**
+ * A model's tokenizer (tokenizer.json through @huggingface/tokenizers) and chat template
+ * (tokenizer_config.json `chat_template` or chat_template.jinja, through @huggingface/jinja).
+ */
+export class TextTokenizer {
+  private readonly tokenizer: Tokenizer;
+  private readonly template: Template | undefined;
+  private readonly specialTokens: Record<string, string>;
+
+  private constructor(tokenizer: Tokenizer, template: Template | undefined, specialTokens: Record<string, string>) {
+    this.tokenizer = tokenizer;
+    this.template = template;
+    this.specialTokens = specialTokens;
+  }
+
+  static load(dir: string): TextTokenizer {
+    const tokenizerPath = join(dir, 'tokenizer.json');
+    const tokenizerJson = readJsonFile(tokenizerPath, true)!;
+    const tokenizerConfig = readJsonFile(join(dir, 'tokenizer_config.json'), false) ?? {};
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+      tokenizer.encode('a');
+    } catch (error) {
+      throw new MuaiError('MODEL_INVALID', `${tokenizerPath} is not a usable Hugging Face tokenizer (${(error as Error).message}). Restore the file from the model's original export.`, {
+        cause: error,
+        details: { file: tokenizerPath },
+      });
+    }
+    let source: string | undefined;
+    const configured = tokenizerConfig['chat_template'];
+    if (typeof configured === 'string') source = configured;
+    else if (Array.isArray(configured)) {
+      const named = configured as Array<{ name?: unknown; template?: unknown }>;
+      const chosen = named.find((entry) => entry.name === 'default') ?? named[0];
+      if (typeof chosen?.template === 'string') source = chosen.template;
+    } else if (existsSync(join(dir, 'chat_template.jinja'))) {
+      source = readFileSync(join(dir, 'chat_template.jinja'), 'utf8');
+    }
+    let template: Template | undefined;
+    if (source !== undefined) {
+      try {
+        template = new Template(source);
+      } catch (error) {
+        throw new MuaiError('MODEL_INVALID', `The chat template of ${dir} does not parse (${(error as Error).message}). Fix chat_template in tokenizer_config.json.`, {
+          cause: error,
+          details: { file: join(dir, 'tokenizer_config.json') },
+        });
+      }
+    }
+    const specialTokens: Record<string, string> = {};
+    for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
+      const text = tokenText(tokenizerConfig[key]);
+      if (text !== undefined) specialTokens[key] = text;
+    }
+    return new TextTokenizer(tokenizer, template, specialTokens);
+  }
+
+  get hasChatTemplate(): boolean {
+    return this.template !== undefined;
+  }
+
+  /** Tokenizes a plain completion prompt, special tokens (BOS) added as the post-processor says. */
+  encodePrompt(prompt: string): number[] {
+    return this.tokenizer.encode(prompt).ids;
+  }
+
+  /** Applies the chat template (with a generation prompt) and tokenizes without adding special tokens twice. */
+  encodeMessages(messages: readonly ChatMessage[]): number[] {
+    return this.tokenizer.encode(this.renderChat(messages), { add_special_tokens: false }).ids;
+  }
+
+  renderChat(messages: readonly ChatMessage[]): string {
+    if (this.template === undefined) {
+      throw new InvalidRequestError('This model has no chat template (tokenizer_config.json has no chat_template). Send `prompt` instead of `messages`.');
+    }
+    try {
+      return this.template.render({
+        messages: messages.map((message) => ({ role: message.role, content: message.content })),
+        add_generation_prompt: true,
+        ...this.specialTokens,
+        raise_exception: (message: string) => {
+          throw new InvalidRequestError(`The model's chat template refused the messages: ${message}`);
+        },
+      });
+    } catch (error) {
+      if (MuaiError.isInstance(error)) throw error;
+      throw new InvalidRequestError(`The model's chat template failed on these messages: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Decodes ids to text, special tokens skipped. */
+  decode(ids: number[]): string {
+    if (ids.length === 0) return '';
+    return this.tokenizer.decode(ids, { skip_special_tokens: true });
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tokenizer.token_to_id(token);
+  }
+}

@@ -1,0 +1,436 @@
+import { readdirSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { CapabilityUnsupportedError, InvalidRequestError, MuaiError, ModelNotFoundError, toMuaiError } from '@muai/core';
+import type {
+  Engine,
+  EngineCapabilities,
+  EngineHealth,
+  FinishReason,
+  GenerationRequest,
+  GenerationResult,
+  InferOptions,
+  LoadedModelInfo,
+  ModelSpec,
+  StreamChunk,
+  TensorMap,
+} from '@muai/core';
+import { DecodeBatch, SequenceState } from './internal/decoder.js';
+import type { CausalLm } from './internal/decoder.js';
+import { looksLikeDecoder, readLmLayout } from './internal/lm-layout.js';
+import { readJsonFile, resolveModelFolder } from './internal/model-files.js';
+import { Sampler } from './internal/sampler.js';
+import { fromOrtTensor, toOrtFeeds } from './internal/tensors.js';
+import { TextAssembler } from './internal/text-assembler.js';
+import { TextTokenizer } from './internal/text-tokenizer.js';
+import type { OnnxEngineOptions, OnnxModelOptions } from './options.js';
+
+interface TensorModel {
+  kind: 'tensor';
+  name: string;
+  graphPath: string;
+  session: ort.InferenceSession;
+}
+
+type LoadedModel = ({ kind: 'causal-lm' } & CausalLm) | TensorModel;
+
+const CAUSAL_ARCHITECTURE = /(ForCausalLM|LMHeadModel)$/;
+
+function positiveInteger(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
+function idList(value: unknown): number[] {
+  if (typeof value === 'number' && Number.isInteger(value)) return [value];
+  if (Array.isArray(value)) return value.filter((item): item is number => typeof item === 'number' && Number.isInteger(item));
+  return [];
+}
+
+function graphBytes(graphPath: string): number {
+  let bytes = 0;
+  try {
+    bytes += statSync(graphPath).size;
+    const dir = dirname(graphPath);
+    for (const file of readdirSync(dir)) {
+      if (file !== basename(graphPath) && (file.endsWith('.data') || file.endsWith('_data'))) bytes += statSync(join(dir, file)).size;
+    }
+  } catch {
+    // An estimate only.
+  }
+  return bytes;
+}
+
+function checkNumber(name: string, value: number | undefined, valid: (value: number) => boolean, expected: string): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !valid(value)) {
+    throw new InvalidRequestError(`${name} must be ${expected} (got ${JSON.stringify(value)}).`, { details: { field: name } });
+  }
+}
+
+/**
+ * The embedded MuAI engine: onnxruntime-node in process, for decoder language models in the
+ * Hugging Face Optimum / transformers.js folder layout and plain ONNX models (raw tensors).
+ */
+export class OnnxEngine implements Engine {
+  readonly specificationVersion = 'v1' as const;
+  readonly name = 'onnx';
+  readonly capabilities: EngineCapabilities = Object.freeze({
+    textGeneration: true,
+    streaming: true,
+    batching: false,
+    embeddings: false,
+    tensorInference: true,
+  });
+  readonly options: Readonly<Required<OnnxEngineOptions>>;
+  private readonly loaded = new Map<string, LoadedModel>();
+  private closed = false;
+
+  constructor(options: OnnxEngineOptions = {}) {
+    const defaultMaxTokens = options.defaultMaxTokens ?? 128;
+    if (!Number.isInteger(defaultMaxTokens) || defaultMaxTokens < 1) {
+      throw new MuaiError('CONFIG_INVALID', `defaultMaxTokens must be a positive integer (got ${String(defaultMaxTokens)}).`);
+    }
+    this.options = Object.freeze({
+      intraOpNumThreads: options.intraOpNumThreads ?? 0,
+      interOpNumThreads: options.interOpNumThreads ?? 0,
+      graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+      executionProviders: Object.freeze([...(options.executionProviders ?? ['cpu'])]),
+      defaultMaxTokens,
+      logSeverityLevel: options.logSeverityLevel ?? 3,
+    });
+  }
+
+  models(): readonly string[] {
+    return [...this.loaded.keys()];
+  }
+
+  async health(): Promise<EngineHealth> {
+    return this.closed ? { ok: false, detail: 'engine closed', models: [] } : { ok: true, models: this.models() };
+  }
+
+  async load(spec: ModelSpec): Promise<LoadedModelInfo> {
+    if (this.closed) throw new MuaiError('ENGINE_UNAVAILABLE', 'This ONNX engine was closed. Create a new one with createOnnxEngine().');
+    if (typeof spec?.name !== 'string' || spec.name === '' || typeof spec.path !== 'string' || spec.path === '') {
+      throw new InvalidRequestError('A model spec needs a non-empty `name` and `path` (the model folder or .onnx file).');
+    }
+    const modelOptions = (spec.options ?? {}) as OnnxModelOptions;
+    const folder = resolveModelFolder(spec.name, spec.path, spec.dtype, spec.loadIn8bit === true);
+    const config = folder.config ?? {};
+    const architectures = Array.isArray(config['architectures']) ? (config['architectures'] as unknown[]) : [];
+    const declaredCausal = architectures.some((name) => typeof name === 'string' && CAUSAL_ARCHITECTURE.test(name));
+    const session = await this.createSession(spec, folder.graphPath, modelOptions);
+    try {
+      const kind = modelOptions.kind ?? 'auto';
+      const causal = kind === 'causal-lm' || (kind === 'auto' && (declaredCausal || looksLikeDecoder(session)));
+      if (!causal) {
+        await this.replace(spec.name, { kind: 'tensor', name: spec.name, graphPath: folder.graphPath, session });
+        return { name: spec.name, kind: 'tensor', memoryBytes: graphBytes(folder.graphPath) };
+      }
+      if (folder.config === undefined) {
+        throw new MuaiError('MODEL_INVALID', `${folder.dir} has no config.json, which a language model needs. Export the model with Hugging Face Optimum, which writes it.`, {
+          details: { path: folder.dir },
+        });
+      }
+      const layout = readLmLayout(session, config, folder.graphPath);
+      const tokenizer = TextTokenizer.load(folder.dir);
+      const tokenizerConfig = readJsonFile(join(folder.dir, 'tokenizer_config.json'), false) ?? {};
+      const generationConfig = readJsonFile(join(folder.dir, 'generation_config.json'), false) ?? {};
+      const maxLength = positiveInteger(tokenizerConfig['model_max_length']);
+      const contextLength =
+        positiveInteger(modelOptions.contextLength) ??
+        positiveInteger(config['max_position_embeddings']) ??
+        positiveInteger(config['n_positions']) ??
+        (maxLength !== undefined && maxLength < 1e7 ? maxLength : undefined) ??
+        2048;
+      const vocabSize = layout.vocabSize;
+      if (vocabSize === undefined) {
+        throw new MuaiError('MODEL_INVALID', `Cannot tell the vocabulary size of ${folder.graphPath}: the logits shape is symbolic and config.json has no vocab_size. Add vocab_size to config.json.`);
+      }
+      const eos = idList(generationConfig['eos_token_id']);
+      const doSample = generationConfig['do_sample'] === true;
+      const number = (value: unknown, fallback: number): number => (typeof value === 'number' && Number.isFinite(value) ? value : fallback);
+      const model: CausalLm = {
+        name: spec.name,
+        dir: folder.dir,
+        graphPath: folder.graphPath,
+        dtype: folder.dtype,
+        session,
+        layout,
+        tokenizer,
+        contextLength,
+        vocabSize,
+        eosTokenIds: eos.length > 0 ? eos : idList(config['eos_token_id']),
+        samplingDefaults: {
+          temperature: doSample ? number(generationConfig['temperature'], 1) : 0,
+          topK: doSample ? number(generationConfig['top_k'], 0) : 0,
+          topP: doSample ? number(generationConfig['top_p'], 1) : 1,
+          minP: doSample ? number(generationConfig['min_p'], 0) : 0,
+          repetitionPenalty: number(generationConfig['repetition_penalty'], 1),
+        },
+      };
+      await this.replace(spec.name, { kind: 'causal-lm', ...model });
+      return { name: spec.name, kind: 'causal-lm', contextLength, memoryBytes: graphBytes(folder.graphPath) };
+    } catch (error) {
+      await session.release().catch(() => undefined);
+      throw toMuaiError(error, 'MODEL_LOAD_FAILED');
+    }
+  }
+
+  async unload(modelName: string): Promise<void> {
+    const model = this.loaded.get(modelName);
+    if (model === undefined) return;
+    this.loaded.delete(modelName);
+    await model.session.release();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const names = [...this.loaded.keys()];
+    await Promise.all(names.map((name) => this.unload(name)));
+  }
+
+  /** Information about a loaded language model (context, eos ids, chosen graph), for tools and tests. */
+  describeModel(modelName: string): { kind: 'causal-lm' | 'tensor'; graphPath: string; dtype?: string; contextLength?: number; vocabSize?: number; eosTokenIds?: readonly number[]; hasChatTemplate?: boolean } {
+    const model = this.loaded.get(modelName);
+    if (model === undefined) throw new ModelNotFoundError(modelName, `Load it first with engine.load({ name: '${modelName}', path }).`);
+    if (model.kind === 'tensor') return { kind: 'tensor', graphPath: model.graphPath };
+    return {
+      kind: 'causal-lm',
+      graphPath: model.graphPath,
+      dtype: model.dtype,
+      contextLength: model.contextLength,
+      vocabSize: model.vocabSize,
+      eosTokenIds: model.eosTokenIds,
+      hasChatTemplate: model.tokenizer.hasChatTemplate,
+    };
+  }
+
+  /** Token ids the engine would feed for a request's prompt or messages (tokenizer + chat template). */
+  encodeRequest(request: Pick<GenerationRequest, 'model' | 'prompt' | 'messages'>): number[] {
+    return this.promptIds(this.languageModel(request.model), request);
+  }
+
+  async infer(modelName: string, inputs: TensorMap, options: InferOptions = {}): Promise<TensorMap> {
+    const model = this.loaded.get(modelName);
+    if (model === undefined) throw new ModelNotFoundError(modelName, `Load it first with engine.load({ name: '${modelName}', path }). Loaded: ${this.models().join(', ') || 'none'}.`);
+    const feeds = toOrtFeeds(model.session, inputs, modelName);
+    if (options.signal?.aborted) throw new MuaiError('REQUEST_ABORTED', 'The request was cancelled by its caller.', { cause: options.signal.reason });
+    let outputs: ort.InferenceSession.OnnxValueMapType;
+    try {
+      outputs = await model.session.run(feeds);
+    } catch (error) {
+      throw new MuaiError('ENGINE_ERROR', `ONNX Runtime failed while running model "${modelName}": ${(error as Error).message}`, { cause: error, details: { model: modelName } });
+    }
+    const result: TensorMap = {};
+    for (const [name, value] of Object.entries(outputs)) result[name] = fromOrtTensor(value);
+    return result;
+  }
+
+  async generate(request: GenerationRequest): Promise<GenerationResult> {
+    let text = '';
+    const tokenIds: number[] = [];
+    let last: StreamChunk | undefined;
+    let modelName = '';
+    for await (const chunk of this.run(request, (name) => (modelName = name), tokenIds)) {
+      text += chunk.text;
+      last = chunk;
+    }
+    return {
+      text,
+      finishReason: last?.finishReason ?? 'stop',
+      usage: last?.usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+      timings: last?.timings ?? { ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
+      engineUsed: this.name,
+      model: modelName,
+      tokenIds,
+    };
+  }
+
+  stream(request: GenerationRequest): AsyncIterable<StreamChunk> {
+    return this.run(request, () => undefined, []);
+  }
+
+  async generateBatch(requests: readonly GenerationRequest[]): Promise<Array<GenerationResult | Error>> {
+    // One after another for now; continuous batching will run them in one decode batch.
+    const results: Array<GenerationResult | Error> = [];
+    for (const request of requests) {
+      try {
+        results.push(await this.generate(request));
+      } catch (error) {
+        results.push(toMuaiError(error));
+      }
+    }
+    return results;
+  }
+
+  private async createSession(spec: ModelSpec, graphPath: string, modelOptions: OnnxModelOptions): Promise<ort.InferenceSession> {
+    const providers = [...(modelOptions.executionProviders ?? this.options.executionProviders)];
+    if (spec.device !== undefined && spec.device !== 'cpu' && !providers.includes(spec.device)) providers.unshift(spec.device);
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      executionProviders: providers,
+      graphOptimizationLevel: modelOptions.graphOptimizationLevel ?? this.options.graphOptimizationLevel,
+      logSeverityLevel: modelOptions.logSeverityLevel ?? this.options.logSeverityLevel,
+    };
+    const intra = modelOptions.intraOpNumThreads ?? this.options.intraOpNumThreads;
+    const inter = modelOptions.interOpNumThreads ?? this.options.interOpNumThreads;
+    if (intra > 0) sessionOptions.intraOpNumThreads = intra;
+    if (inter > 0) sessionOptions.interOpNumThreads = inter;
+    try {
+      // From a file path, so that external data files next to the graph resolve.
+      return await ort.InferenceSession.create(graphPath, sessionOptions);
+    } catch (error) {
+      throw new MuaiError(
+        'MODEL_LOAD_FAILED',
+        `ONNX Runtime could not load ${graphPath}: ${(error as Error).message}. Check that the file is a complete ONNX export (with its external data file beside it) and that the execution providers ${providers.join(', ')} are available.`,
+        { cause: error, details: { model: spec.name, graph: graphPath } },
+      );
+    }
+  }
+
+  private async replace(name: string, model: LoadedModel): Promise<void> {
+    await this.unload(name);
+    this.loaded.set(name, model);
+  }
+
+  private languageModel(name: string | undefined): CausalLm {
+    if (name === undefined) {
+      const lms = [...this.loaded.values()].filter((model) => model.kind === 'causal-lm');
+      if (lms.length === 1) return lms[0] as CausalLm;
+      if (lms.length === 0) throw new ModelNotFoundError('(none)', 'No language model is loaded. Call engine.load({ name, path }) first.');
+      throw new InvalidRequestError(`Several language models are loaded (${lms.map((model) => model.name).join(', ')}); set request.model.`);
+    }
+    const model = this.loaded.get(name);
+    if (model === undefined) throw new ModelNotFoundError(name, `Load it first with engine.load({ name: '${name}', path }). Loaded: ${this.models().join(', ') || 'none'}.`);
+    if (model.kind !== 'causal-lm') throw new CapabilityUnsupportedError(this.name, `text generation with model "${name}" (a plain tensor model; use infer())`);
+    return model;
+  }
+
+  private promptIds(model: CausalLm, request: Pick<GenerationRequest, 'prompt' | 'messages'>): number[] {
+    const hasPrompt = typeof request.prompt === 'string';
+    const hasMessages = Array.isArray(request.messages);
+    if (hasPrompt === hasMessages) throw new InvalidRequestError('A generation request needs exactly one of `prompt` (a string) or `messages` (an array).');
+    if (hasMessages) {
+      for (const message of request.messages!) {
+        if (typeof message?.role !== 'string' || typeof message.content !== 'string') {
+          throw new InvalidRequestError('Each message needs a string `role` and a string `content`.');
+        }
+      }
+      return model.tokenizer.encodeMessages(request.messages!);
+    }
+    return model.tokenizer.encodePrompt(request.prompt!);
+  }
+
+  private prepare(request: GenerationRequest): { model: CausalLm; sequence: SequenceState } {
+    if (typeof request !== 'object' || request === null) throw new InvalidRequestError('A generation request must be an object.');
+    if (this.closed) throw new MuaiError('ENGINE_UNAVAILABLE', 'This ONNX engine was closed. Create a new one with createOnnxEngine().');
+    const model = this.languageModel(request.model);
+    checkNumber('temperature', request.temperature, (v) => v >= 0, 'a number >= 0');
+    checkNumber('topK', request.topK, (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0');
+    checkNumber('topP', request.topP, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
+    checkNumber('minP', request.minP, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
+    checkNumber('repetitionPenalty', request.repetitionPenalty, (v) => v > 0, 'a number > 0');
+    checkNumber('seed', request.seed, (v) => Number.isInteger(v), 'an integer');
+    checkNumber('maxTokens', request.maxTokens, (v) => Number.isInteger(v) && v >= 1 && v <= model.contextLength, `an integer from 1 to the context length ${model.contextLength}`);
+    if (request.stop !== undefined && (!Array.isArray(request.stop) || request.stop.some((stop) => typeof stop !== 'string'))) {
+      throw new InvalidRequestError('stop must be an array of strings.');
+    }
+    if (request.stopTokenIds !== undefined && (!Array.isArray(request.stopTokenIds) || request.stopTokenIds.some((id) => !Number.isInteger(id) || id < 0 || id >= model.vocabSize))) {
+      throw new InvalidRequestError(`stopTokenIds must be an array of token ids from 0 to ${model.vocabSize - 1}.`);
+    }
+    const promptIds = this.promptIds(model, request);
+    if (promptIds.length === 0) throw new InvalidRequestError('The prompt tokenizes to no tokens; send some text.');
+    if (promptIds.length >= model.contextLength) {
+      throw new MuaiError(
+        'CONTEXT_LENGTH_EXCEEDED',
+        `The prompt is ${promptIds.length} tokens, and model "${model.name}" has a context of ${model.contextLength} tokens, which leaves no room to generate. Shorten the prompt.`,
+        { details: { model: model.name, promptTokens: promptIds.length, contextLength: model.contextLength } },
+      );
+    }
+    const defaults = model.samplingDefaults;
+    const sampler = new Sampler(
+      {
+        temperature: request.temperature ?? defaults.temperature,
+        topK: request.topK ?? defaults.topK,
+        topP: request.topP ?? defaults.topP,
+        minP: request.minP ?? defaults.minP,
+        repetitionPenalty: request.repetitionPenalty ?? defaults.repetitionPenalty,
+        seed: request.seed,
+      },
+      model.vocabSize,
+    );
+    const maxTokens = Math.min(request.maxTokens ?? this.options.defaultMaxTokens, model.contextLength - promptIds.length);
+    const assembler = new TextAssembler((ids) => model.tokenizer.decode(ids), request.stop ?? []);
+    const stopIds = new Set([...model.eosTokenIds, ...(request.stopTokenIds ?? [])]);
+    return { model, sequence: new SequenceState(promptIds, maxTokens, sampler, assembler, stopIds) };
+  }
+
+  /** The decode loop of one request, as stream chunks; the last chunk carries finishReason, usage, timings. */
+  private async *run(request: GenerationRequest, onModel: (name: string) => void, tokenIds: number[]): AsyncGenerator<StreamChunk> {
+    const start = performance.now();
+    const { model, sequence } = this.prepare(request);
+    onModel(model.name);
+    const signal = request.signal;
+    const batch = new DecodeBatch(model, [sequence]);
+    const abort = (): void => batch.release();
+    signal?.addEventListener('abort', abort, { once: true });
+    let firstTokenAt: number | undefined;
+    let finishReason: FinishReason | undefined;
+    let tail = '';
+    try {
+      while (finishReason === undefined) {
+        if (signal?.aborted) {
+          finishReason = 'abort';
+          break;
+        }
+        let picked: number[];
+        try {
+          picked = await batch.step();
+        } catch (error) {
+          if (signal?.aborted) {
+            finishReason = 'abort';
+            break;
+          }
+          throw error;
+        }
+        if (signal?.aborted) {
+          finishReason = 'abort';
+          break;
+        }
+        const tokenId = picked[0]!;
+        firstTokenAt ??= performance.now();
+        sequence.tokens.push(tokenId);
+        sequence.sampler.observe(tokenId);
+        tokenIds.push(tokenId);
+        if (sequence.stopTokenIds.has(tokenId)) {
+          finishReason = 'stop';
+          break;
+        }
+        const { text, stopped } = sequence.assembler.push(tokenId);
+        if (stopped) finishReason = 'stop';
+        else if (sequence.generatedCount >= sequence.maxNewTokens) finishReason = 'length';
+        if (text !== '' || finishReason === undefined) yield { text, tokenId };
+      }
+      if (!sequence.assembler.hasStopped) tail = sequence.assembler.finish().text;
+    } finally {
+      signal?.removeEventListener('abort', abort);
+      batch.release();
+    }
+    sequence.finishReason = finishReason;
+    const end = performance.now();
+    const completionTokens = sequence.generatedCount;
+    const ttftMs = firstTokenAt === undefined ? end - start : firstTokenAt - start;
+    const decodeMs = end - (firstTokenAt ?? end);
+    const tokensPerSecond = completionTokens > 1 && decodeMs > 0 ? ((completionTokens - 1) * 1000) / decodeMs : completionTokens > 0 ? (completionTokens * 1000) / Math.max(end - start, 1e-6) : 0;
+    yield {
+      text: tail,
+      finishReason,
+      usage: { promptTokens: sequence.promptLength, completionTokens, totalTokens: sequence.promptLength + completionTokens },
+      timings: { ttftMs, totalMs: end - start, tokensPerSecond },
+    };
+  }
+}
+
+/** Creates the embedded ONNX engine. */
+export function createOnnxEngine(options: OnnxEngineOptions = {}): OnnxEngine {
+  return new OnnxEngine(options);
+}
