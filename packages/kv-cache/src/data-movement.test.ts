@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MuaiError } from '@muai/core';
+import type { MuaiError } from '@muai/core';
 import { createKvCache, type KvCache } from './kv-cache.js';
 import type { KvElementType } from './types.js';
 import { newArray, presentTensor, prefixHashes, expectedElement, tensorIndex } from './test-support.js';
