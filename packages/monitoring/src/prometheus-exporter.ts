@@ -1,0 +1,383 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MuaiError, PortInUseError } from '@muai/core';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { LabelGuard, type LabelPolicy } from './label-guard.js';
+import type { CacheStatsRecord, RequestRecord } from './types.js';
+
+/** Seconds. End-to-end latency: from 10 ms (small models, cache hits) to 10 minutes (long generations). */
+export const REQUEST_LATENCY_BUCKETS: readonly number[] = [
+  0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 60, 120, 300, 600,
+];
+/** Seconds. vLLM's `vllm:time_to_first_token_seconds` buckets, cut at 160 s. */
+export const TIME_TO_FIRST_TOKEN_BUCKETS: readonly number[] = [
+  0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160,
+];
+/** Seconds. vLLM's time-per-output-token buckets, with finer steps below 10 ms for CPU-sized models. */
+export const TIME_PER_OUTPUT_TOKEN_BUCKETS: readonly number[] = [
+  0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10,
+];
+/** Requests per batch. */
+export const BATCH_SIZE_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/** Severities kept as they are on `anomaly_alerts_total`; others become `other`. */
+const SEVERITIES = ['info', 'warning', 'critical'] as const;
+
+/** The environment variable named in the PORT_IN_USE message by default. */
+export const PROMETHEUS_PORT_VARIABLE = 'MUAI_MON_PROMETHEUS_PORT';
+
+export interface PrometheusExporterOptions {
+  /** Port of the exporter's own HTTP server. Default 9090. 0 picks a free port (see `port` after start). */
+  port?: number;
+  /**
+   * Interface the exporter's server binds. Default `'127.0.0.1'` (loopback only: metrics name
+   * models and workflows). Use `'0.0.0.0'` so that a Prometheus on another host can scrape it.
+   */
+  host?: string;
+  /** Path that serves the metrics. Default `'/metrics'`. */
+  path?: string;
+  /** Prefix of every MuAI metric name. Default `'muai_'`. */
+  prefix?: string;
+  /** Also export Node.js process metrics (`process_*`, `nodejs_*`, unprefixed, as is customary). Default true. */
+  collectDefaultMetrics?: boolean;
+  /** Labels added to every series (e.g. `{ instance_role: 'server' }`). Default none. */
+  defaultLabels?: Readonly<Record<string, string>>;
+  /** Most distinct values per label before new ones collapse to `'other'`. Default 50. */
+  maxLabelValues?: number;
+  /** Per-label allow-lists or limits, by label name (`model`, `engine`, `workflow`, `status`, `reason`, `rule`, ...). */
+  labelPolicies?: Readonly<Record<string, LabelPolicy>>;
+  /** Variable named in the PORT_IN_USE message. Default `'MUAI_MON_PROMETHEUS_PORT'`. */
+  portVariable?: string;
+}
+
+/** Where the exporter's server listens. */
+export interface ExporterAddress {
+  host: string;
+  port: number;
+}
+
+/**
+ * MuAI's Prometheus metrics, in a registry of their own (never prom-client's global one), with an
+ * optional HTTP server for `/metrics` and `/health`. Recording methods never throw: a bad value
+ * (negative, NaN) is ignored.
+ */
+export class PrometheusExporter {
+  /** The registry that holds every metric of this exporter. */
+  readonly registry: Registry;
+  /** The label guard that bounds every label value. */
+  readonly labels: LabelGuard;
+  private readonly options: Required<Omit<PrometheusExporterOptions, 'defaultLabels' | 'labelPolicies'>>;
+  private server: Server | undefined;
+  private listening: ExporterAddress | undefined;
+
+  private readonly requestsTotal: Counter<'model' | 'engine' | 'workflow' | 'status'>;
+  private readonly requestLatency: Histogram<'model' | 'engine' | 'workflow'>;
+  private readonly timeToFirstToken: Histogram<'model' | 'engine'>;
+  private readonly timePerOutputToken: Histogram<'model' | 'engine'>;
+  private readonly promptTokens: Counter<'model' | 'engine'>;
+  private readonly generationTokens: Counter<'model' | 'engine'>;
+  private readonly queueDepth: Gauge<'model' | 'engine'>;
+  private readonly batchSize: Histogram<'model' | 'engine'>;
+  private readonly cacheUsageBytes: Gauge<'model' | 'engine'>;
+  private readonly cacheUsageRatio: Gauge<'model' | 'engine'>;
+  private readonly cacheHits: Counter<'model' | 'engine'>;
+  private readonly cacheMisses: Counter<'model' | 'engine'>;
+  private readonly fallbacks: Counter<'from' | 'to' | 'reason'>;
+  private readonly alerts: Counter<'rule' | 'severity'>;
+
+  constructor(options: PrometheusExporterOptions = {}) {
+    this.options = {
+      port: options.port ?? 9090,
+      host: options.host ?? '127.0.0.1',
+      path: options.path ?? '/metrics',
+      prefix: options.prefix ?? 'muai_',
+      collectDefaultMetrics: options.collectDefaultMetrics ?? true,
+      maxLabelValues: options.maxLabelValues ?? 50,
+      portVariable: options.portVariable ?? PROMETHEUS_PORT_VARIABLE,
+    };
+    if (!Number.isInteger(this.options.port) || this.options.port < 0 || this.options.port > 65535) {
+      throw new MuaiError('CONFIG_INVALID', `Prometheus port ${String(options.port)} is not a port number. Use an integer from 0 to 65535 (0 picks a free port) in ${this.options.portVariable}.`, {
+        details: { port: options.port },
+      });
+    }
+    if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(this.options.prefix) && this.options.prefix !== '') {
+      throw new MuaiError('CONFIG_INVALID', `Metric prefix "${this.options.prefix}" is not a valid Prometheus name prefix. Use letters, digits and underscores, e.g. "muai_".`);
+    }
+    this.labels = new LabelGuard({
+      maxValuesPerLabel: this.options.maxLabelValues,
+      labels: { severity: { allow: SEVERITIES }, ...options.labelPolicies },
+    });
+    this.registry = new Registry();
+    if (options.defaultLabels) this.registry.setDefaultLabels({ ...options.defaultLabels });
+    if (this.options.collectDefaultMetrics) collectDefaultMetrics({ register: this.registry });
+
+    const p = this.options.prefix;
+    const registers = [this.registry];
+    this.requestsTotal = new Counter({
+      name: `${p}requests_total`,
+      help: 'Requests finished, by model, engine, workflow and status.',
+      labelNames: ['model', 'engine', 'workflow', 'status'] as const,
+      registers,
+    });
+    this.requestLatency = new Histogram({
+      name: `${p}request_duration_seconds`,
+      help: 'End-to-end request latency in seconds.',
+      labelNames: ['model', 'engine', 'workflow'] as const,
+      buckets: [...REQUEST_LATENCY_BUCKETS],
+      registers,
+    });
+    this.timeToFirstToken = new Histogram({
+      name: `${p}time_to_first_token_seconds`,
+      help: 'Time from arrival to the first generated token, in seconds.',
+      labelNames: ['model', 'engine'] as const,
+      buckets: [...TIME_TO_FIRST_TOKEN_BUCKETS],
+      registers,
+    });
+    this.timePerOutputToken = new Histogram({
+      name: `${p}time_per_output_token_seconds`,
+      help: 'Mean time per generated token after the first, per request, in seconds.',
+      labelNames: ['model', 'engine'] as const,
+      buckets: [...TIME_PER_OUTPUT_TOKEN_BUCKETS],
+      registers,
+    });
+    this.promptTokens = new Counter({
+      name: `${p}prompt_tokens_total`,
+      help: 'Prompt (input) tokens processed.',
+      labelNames: ['model', 'engine'] as const,
+      registers,
+    });
+    this.generationTokens = new Counter({
+      name: `${p}generation_tokens_total`,
+      help: 'Tokens generated (output).',
+      labelNames: ['model', 'engine'] as const,
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: `${p}queue_depth`,
+      help: 'Requests waiting in a queue, by model and engine ("all" when not split).',
+      labelNames: ['model', 'engine'] as const,
+      registers,
+    });
+    this.batchSize = new Histogram({
+      name: `${p}batch_size`,
+      help: 'Requests per executed batch.',
+      labelNames: ['model', 'engine'] as const,
+      buckets: [...BATCH_SIZE_BUCKETS],
+      registers,
+    });
+    this.cacheUsageBytes = new Gauge({
+      name: `${p}kv_cache_usage_bytes`,
+      help: 'Bytes of KV cache in use.',
+      labelNames: ['model', 'engine'] as const,
+      registers,
+    });
+    this.cacheUsageRatio = new Gauge({
+      name: `${p}kv_cache_usage_ratio`,
+      help: 'Fraction of the KV cache budget in use (0 to 1).',
+      labelNames: ['model', 'engine'] as const,
+      registers,
+    });
+    this.cacheHits = new Counter({
+      name: `${p}kv_cache_hits_total`,
+      help: 'KV cache (prefix) lookups that hit.',
+      labelNames: ['model', 'engine'] as const,
+      registers,
+    });
+    this.cacheMisses = new Counter({
+      name: `${p}kv_cache_misses_total`,
+      help: 'KV cache (prefix) lookups that missed.',
+      labelNames: ['model', 'engine'] as const,
+      registers,
+    });
+    this.fallbacks = new Counter({
+      name: `${p}engine_fallbacks_total`,
+      help: 'Requests moved from one engine to another, by reason.',
+      labelNames: ['from', 'to', 'reason'] as const,
+      registers,
+    });
+    this.alerts = new Counter({
+      name: `${p}anomaly_alerts_total`,
+      help: 'Anomaly alerts fired, by rule and severity.',
+      labelNames: ['rule', 'severity'] as const,
+      registers,
+    });
+  }
+
+  /** Content type of `metrics()` (Prometheus text format 0.0.4). */
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** The metrics in Prometheus text format, for serving on another server's `/metrics`. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** Records one finished request: count, latency, TTFT, TPOT, tokens. */
+  recordRequest(record: RequestRecord): void {
+    const model = this.labels.value('model', record.model);
+    const engine = this.labels.value('engine', record.engine);
+    const workflow = this.labels.value('workflow', record.workflow ?? 'none');
+    const status = this.labels.value('status', record.status);
+    this.requestsTotal.inc({ model, engine, workflow, status });
+    if (isCount(record.latencyMs)) this.requestLatency.observe({ model, engine, workflow }, record.latencyMs / 1000);
+    if (isCount(record.ttftMs)) this.timeToFirstToken.observe({ model, engine }, record.ttftMs / 1000);
+    if (isCount(record.tpotMs)) this.timePerOutputToken.observe({ model, engine }, record.tpotMs / 1000);
+    if (isCount(record.promptTokens) && record.promptTokens > 0) this.promptTokens.inc({ model, engine }, record.promptTokens);
+    if (isCount(record.completionTokens) && record.completionTokens > 0) {
+      this.generationTokens.inc({ model, engine }, record.completionTokens);
+    }
+  }
+
+  /** Sets the number of waiting requests. Without labels the series is `{model="all",engine="all"}`. */
+  setQueueDepth(depth: number, labels: { model?: string; engine?: string } = {}): void {
+    if (!isCount(depth)) return;
+    this.queueDepth.set(
+      { model: this.labels.value('model', labels.model ?? 'all'), engine: this.labels.value('engine', labels.engine ?? 'all') },
+      depth,
+    );
+  }
+
+  /** Observes the size of one executed batch. */
+  observeBatchSize(size: number, labels: { model?: string; engine?: string } = {}): void {
+    if (!isCount(size)) return;
+    this.batchSize.observe(
+      { model: this.labels.value('model', labels.model ?? 'all'), engine: this.labels.value('engine', labels.engine ?? 'all') },
+      size,
+    );
+  }
+
+  /** Records KV cache usage (gauges) and new hits and misses (counter increments). */
+  recordCacheStats(stats: CacheStatsRecord): void {
+    const labels = {
+      model: this.labels.value('model', stats.model ?? 'all'),
+      engine: this.labels.value('engine', stats.engine ?? 'all'),
+    };
+    if (isCount(stats.usedBytes)) this.cacheUsageBytes.set(labels, stats.usedBytes);
+    let ratio = stats.usageRatio;
+    if (ratio === undefined && isCount(stats.usedBytes) && isCount(stats.capacityBytes) && stats.capacityBytes > 0) {
+      ratio = stats.usedBytes / stats.capacityBytes;
+    }
+    if (isCount(ratio)) this.cacheUsageRatio.set(labels, Math.min(1, ratio));
+    if (isCount(stats.hits) && stats.hits > 0) this.cacheHits.inc(labels, stats.hits);
+    if (isCount(stats.misses) && stats.misses > 0) this.cacheMisses.inc(labels, stats.misses);
+  }
+
+  /** Counts a fallback from one engine to another. `reason` should be an error code, not a message. */
+  recordFallback(from: string, to: string, reason: string): void {
+    this.fallbacks.inc({
+      from: this.labels.value('engine', from),
+      to: this.labels.value('engine', to),
+      reason: this.labels.value('reason', reason),
+    });
+  }
+
+  /** Counts an anomaly alert. Severity is one of info, warning, critical (else `other`). */
+  recordAlert(rule: string, severity: string): void {
+    this.alerts.inc({ rule: this.labels.value('rule', rule), severity: this.labels.value('severity', severity) });
+  }
+
+  /** Clears every recorded value (not the metric definitions). */
+  reset(): void {
+    this.registry.resetMetrics();
+  }
+
+  /** Where the server listens, or null when it is not started. */
+  address(): ExporterAddress | null {
+    return this.listening ? { ...this.listening } : null;
+  }
+
+  /** The port the server listens on once started (the real one when configured as 0), else the configured port. */
+  get port(): number {
+    return this.listening?.port ?? this.options.port;
+  }
+
+  /**
+   * Starts the HTTP server: `GET {path}` serves the metrics, `GET /health` answers `{"status":"ok"}`.
+   * Throws PortInUseError (code PORT_IN_USE) when the port is taken. Starting twice is a no-op.
+   */
+  async startServer(): Promise<ExporterAddress> {
+    if (this.listening) return { ...this.listening };
+    const server = createServer((request, response) => {
+      this.handle(request, response);
+    });
+    server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        server.off('listening', onListening);
+        if (error.code === 'EADDRINUSE') {
+          reject(new PortInUseError(this.options.port, this.options.portVariable, { cause: error, details: { host: this.options.host } }));
+        } else {
+          reject(
+            new MuaiError('INTERNAL', `The Prometheus exporter could not listen on ${this.options.host}:${this.options.port}: ${error.message}. Check the host and port (${this.options.portVariable}).`, {
+              cause: error,
+              details: { host: this.options.host, port: this.options.port },
+            }),
+          );
+        }
+      };
+      const onListening = (): void => {
+        server.off('error', onError);
+        resolve();
+      };
+      server.once('error', onError);
+      server.once('listening', onListening);
+      server.listen(this.options.port, this.options.host);
+    });
+    const info = server.address() as AddressInfo;
+    this.server = server;
+    this.listening = { host: this.options.host, port: info.port };
+    return { ...this.listening };
+  }
+
+  /** Stops the HTTP server and closes open connections. Safe to call when not started. */
+  async stopServer(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    this.listening = undefined;
+    if (!server) return;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+  }
+
+  private handle(request: IncomingMessage, response: ServerResponse): void {
+    const path = (request.url ?? '/').split('?')[0];
+    const method = request.method ?? 'GET';
+    if (path !== this.options.path && path !== '/health') {
+      send(response, 404, 'text/plain; charset=utf-8', `Not found. Metrics are at ${this.options.path}, health at /health.\n`);
+      return;
+    }
+    if (method !== 'GET' && method !== 'HEAD') {
+      response.setHeader('Allow', 'GET, HEAD');
+      send(response, 405, 'text/plain; charset=utf-8', 'Method not allowed. Use GET.\n');
+      return;
+    }
+    if (path === '/health') {
+      send(response, 200, 'application/json; charset=utf-8', '{"status":"ok"}', method === 'HEAD');
+      return;
+    }
+    this.metrics().then(
+      (text) => send(response, 200, this.contentType, text, method === 'HEAD'),
+      (error: unknown) => send(response, 500, 'text/plain; charset=utf-8', `Collecting metrics failed: ${error instanceof Error ? error.message : String(error)}\n`),
+    );
+  }
+}
+
+/** Creates a PrometheusExporter; see PrometheusExporterOptions for options and defaults. */
+export function createPrometheusExporter(options: PrometheusExporterOptions = {}): PrometheusExporter {
+  return new PrometheusExporter(options);
+}
+
+function isCount(value: number | undefined): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= 0;
+}
+
+function send(response: ServerResponse, status: number, contentType: string, body: string, headOnly = false): void {
+  response.statusCode = status;
+  response.setHeader('Content-Type', contentType);
+  response.setHeader('Content-Length', Buffer.byteLength(body));
+  response.setHeader('Cache-Control', 'no-store');
+  response.end(headOnly ? undefined : body);
+}
