@@ -95,13 +95,10 @@ export class TextTokenizer {
         messages: messages.map((message) => ({ role: message.role, content: message.content })),
         add_generation_prompt: true,
         ...this.specialTokens,
-        raise_exception: (message: string) => {
-          throw new InvalidRequestError(`The model's chat template refused the messages: ${message}`);
-        },
       });
     } catch (error) {
       if (MuaiError.isInstance(error)) throw error;
-      throw new InvalidRequestError(`The model's chat template failed on these messages: ${(error as Error).message}`, { cause: error });
+      throw new InvalidRequestError(`The model's chat template refused these messages: ${(error as Error).message}`, { cause: error });
     }
   }
 
