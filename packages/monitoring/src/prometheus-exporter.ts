@@ -23,6 +23,8 @@ export const BATCH_SIZE_BUCKETS: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 12
 /** Severities kept as they are on `anomaly_alerts_total`; others become `other`. */
 const SEVERITIES = ['info', 'warning', 'critical'] as const;
 
+const LINT_FAILING_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
 /** The environment variable named in the PORT_IN_USE message by default. */
 export const PROMETHEUS_PORT_VARIABLE = 'MUAI_MON_PROMETHEUS_PORT';
 
@@ -109,7 +111,13 @@ export class PrometheusExporter {
     });
     this.registry = new Registry();
     if (options.defaultLabels) this.registry.setDefaultLabels({ ...options.defaultLabels });
-    if (this.options.collectDefaultMetrics) collectDefaultMetrics({ register: this.registry });
+    if (this.options.collectDefaultMetrics) {
+      collectDefaultMetrics({ register: this.registry });
+      // prom-client exposes these three gauges with a `_total` suffix, which Prometheus naming
+      // rules reserve for counters (promtool check metrics flags them). The per-type gauges
+      // `nodejs_active_handles`, `nodejs_active_requests`, `nodejs_active_resources` carry the same data.
+      for (const name of LINT_FAILING_DEFAULT_METRICS) this.registry.removeSingleMetric(name);
+    }
 
     const p = this.options.prefix;
     const registers = [this.registry];
