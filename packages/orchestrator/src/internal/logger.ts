@@ -1,0 +1,25 @@
+/** Where the orchestrator writes warnings. Any object with `warn` works (console, pino, ...). */
+export interface Logger {
+  warn(message: string, details?: Record<string, unknown>): void;
+  info?(message: string, details?: Record<string, unknown>): void;
+  debug?(message: string, details?: Record<string, unknown>): void;
+}
+
+/** The default logger: warnings to stderr with a `[muai]` prefix, nothing else. */
+export const consoleLogger: Logger = {
+  warn(message: string): void {
+    console.warn(`[muai] ${message}`);
+  },
+};
+
+/** Calls `fn` and swallows what it throws, reporting it once per `key` through the logger. */
+export function safely(logger: Logger, reported: Set<string>, key: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (error) {
+    if (!reported.has(key)) {
+      reported.add(key);
+      logger.warn(`${key} failed and was ignored: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+}

@@ -1,0 +1,531 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import {
+  EngineUnavailableError,
+  InvalidRequestError,
+  MuaiError,
+  ModelNotFoundError,
+  throwIfAborted,
+  toMuaiError,
+} from '@muai/core';
+import type { Engine, GenerationRequest, GenerationResult, LoadedModelInfo, ModelSpec, StreamChunk, TensorMap } from '@muai/core';
+import { isModuleNotFound, isRequestError, messageOf } from './internal/errors.js';
+import { consoleLogger, safely } from './internal/logger.js';
+import type { Logger } from './internal/logger.js';
+import { defaultModelPath, looksLocal } from './internal/paths.js';
+import type { FallbackRecord, FallbackSink } from './monitoring-types.js';
+import { camelCaseKeys, canonicalEngineName, normalizeOptimizationConfig } from './optimization-config.js';
+import type { EngineSectionInput, OptimizationConfigInput, OptimizationSettings } from './optimization-config.js';
+
+/** A model the OptimizationManager can serve: the core `ModelSpec` plus an optional engine pin. */
+export interface ModelEntry extends ModelSpec {
+  /** Engine to try first for this model (`models.<name>.engine`), e.g. `vllm`; `pytorch` means `onnx`. */
+  engine?: string;
+}
+
+/** What an engine factory receives. */
+export interface EngineFactoryContext {
+  /** Canonical engine name (`onnx`, `vllm`, `deepspeed`, or a custom one). */
+  name: string;
+  /** The engine's config section (`optimization.<name>`), snake_case keys as in YAML. */
+  section: EngineSectionInput;
+  settings: OptimizationSettings;
+}
+
+/** Creates an engine. Throwing (or rejecting) marks the engine unavailable: one warning, one fallback. */
+export type EngineFactory = (context: EngineFactoryContext) => Engine | Promise<Engine>;
+
+/** What the OptimizationManager needs from a batcher (@muai/batcher's `createBatcher` result fits). */
+export interface BatcherLike<I, O> {
+  submit(input: I, options?: { signal?: AbortSignal; priority?: number }): Promise<O>;
+  close?(): unknown;
+}
+
+export interface BatcherFactoryOptions {
+  batchFn: (inputs: readonly GenerationRequest[]) => Promise<Array<GenerationResult | Error>>;
+  maxBatchSize: number;
+  batchTimeoutMs: number;
+  maxQueueSize: number;
+  /** The remaining `optimization.batcher` keys, camelCased. */
+  [key: string]: unknown;
+}
+
+export type BatcherFactory = (options: BatcherFactoryOptions) => BatcherLike<GenerationRequest, GenerationResult | Error> | Promise<BatcherLike<GenerationRequest, GenerationResult | Error>>;
+
+export interface OptimizationManagerOptions {
+  /** Engine factories by name; they replace the built-in loaders (tests: `{ onnx: () => new FakeEngine({ name: 'onnx' }) }`). */
+  engines?: Record<string, EngineFactory>;
+  /** Models this manager knows by name. Unknown names are passed through (a local folder or a server-side id). */
+  models?: Record<string, ModelSpec & { engine?: string }>;
+  /** Where warnings go. Default: `console.warn` with a `[muai]` prefix. */
+  logger?: Logger;
+  /** Counts fallbacks (e.g. a PrometheusExporter: `recordFallback(from, to, reason)`). */
+  metrics?: Partial<FallbackSink>;
+  /** Called with every fallback, with the model name. */
+  onFallback?: (record: FallbackRecord) => void;
+  /** Loads engine packages; default is `import()`. Tests replace it to simulate a missing package. */
+  importModule?: (specifier: string) => Promise<unknown>;
+  /** Builds a batcher per model and engine when `optimization.batcher.enabled`. Default: @muai/batcher's `createBatcher`. */
+  batcherFactory?: BatcherFactory;
+  /** How long an unavailable engine is skipped before it is tried again, in ms. Default 30000. */
+  retryUnavailableAfterMs?: number;
+  /** Folder relative model paths are resolved against. Default: the current directory. */
+  baseDirectory?: string;
+  /** Environment (for `MUAI_MODEL`). Default: `process.env`. */
+  env?: Record<string, string | undefined>;
+}
+
+/** Inputs of a generation through `infer`: a prompt or chat messages plus generation options. */
+export type GenerationInputs = Omit<GenerationRequest, 'model'> & ({ prompt: string } | { messages: GenerationRequest['messages'] & object });
+
+/** The result of `OptimizationManager.infer`, as in the seed: `outputs` and `engineUsed`. */
+export interface InferenceResult<O> {
+  outputs: O;
+  /** The engine that served the request (`onnx`, `vllm`, `deepspeed`, ...). */
+  engineUsed: string;
+  model: string;
+  /** Wall time in the manager, in milliseconds, including any fallback. */
+  latencyMs: number;
+}
+
+/** A streamed chunk, labelled with the engine that produced it. */
+export interface EngineStreamChunk extends StreamChunk {
+  engineUsed: string;
+}
+
+export interface OptimizationStats {
+  /** Fallbacks from one engine to the next since start. */
+  fallbacks: number;
+  fallbacksByEngine: Record<string, number>;
+  /** Engines currently skipped, with the reason. */
+  unavailable: Record<string, string>;
+  /** Requests served, by engine. */
+  requestsByEngine: Record<string, number>;
+}
+
+interface Slot {
+  name: string;
+  engine?: Engine;
+  creating?: Promise<Engine | undefined>;
+  unavailableReason?: string;
+  unavailableAt?: number;
+  loaded: Map<string, Promise<LoadedModelInfo>>;
+  batchers: Map<string, Promise<BatcherLike<GenerationRequest, GenerationResult | Error> | undefined>>;
+}
+
+interface Attempt {
+  engine: string;
+  code: string;
+  message: string;
+}
+
+const PACKAGES: Record<string, { specifier: string; factory: string }> = {
+  onnx: { specifier: '@muai/engines-onnx', factory: 'createOnnxEngine' },
+  vllm: { specifier: '@muai/engines-vllm', factory: 'createVllmEngine' },
+  deepspeed: { specifier: '@muai/engines-deepspeed', factory: 'createDeepSpeedEngine' },
+};
+
+function isGenerationInputs(inputs: unknown): inputs is GenerationInputs {
+  if (typeof inputs !== 'object' || inputs === null) return false;
+  const record = inputs as Record<string, unknown>;
+  return typeof record.prompt === 'string' || Array.isArray(record.messages);
+}
+
+/**
+ * Chooses an engine per request: engines in `engine_preference` order among the enabled ones, the
+ * embedded `onnx` engine (alias `pytorch`) always last. A package that is not installed or a server
+ * that does not answer is skipped with one warning and one counted fallback; with `fallback_on_error`
+ * a failed request is retried on the next engine. Every result names `engineUsed`.
+ */
+export class OptimizationManager {
+  readonly settings: OptimizationSettings;
+  private readonly options: OptimizationManagerOptions;
+  private readonly logger: Logger;
+  private readonly slots = new Map<string, Slot>();
+  private readonly models = new Map<string, ModelEntry>();
+  private readonly warned = new Set<string>();
+  private readonly counters: OptimizationStats = { fallbacks: 0, fallbacksByEngine: {}, unavailable: {}, requestsByEngine: {} };
+
+  /**
+   * @param config the `optimization` section (or a whole config holding one), e.g. from
+   *   `loadOptimizationConfig`. Omitted: optimization off, only the embedded engine.
+   */
+  constructor(config?: OptimizationConfigInput | { optimization?: OptimizationConfigInput | undefined }, options: OptimizationManagerOptions = {}) {
+    this.settings = normalizeOptimizationConfig(config);
+    this.options = options;
+    this.logger = options.logger ?? consoleLogger;
+    const env = options.env ?? process.env;
+    this.models.set('default', { name: 'default', path: env.MUAI_MODEL ?? defaultModelPath() });
+    for (const [name, spec] of Object.entries(options.models ?? {})) this.registerModel({ ...spec, name });
+  }
+
+  /** Makes a model known by name (ModelManager registers its configured models here). */
+  registerModel(entry: ModelEntry): void {
+    this.models.set(entry.name, entry);
+  }
+
+  /** The engines a request for `modelName` tries, in order. */
+  candidates(modelName?: string): string[] {
+    const pinned = modelName === undefined ? undefined : this.models.get(modelName)?.engine;
+    const list: string[] = [];
+    if (pinned !== undefined) list.push(canonicalEngineName(pinned));
+    if (this.settings.enabled) {
+      for (const name of this.settings.enginePreference) {
+        const section = this.settings.engines[name];
+        const enabled = name === 'onnx' ? true : section !== undefined ? section.enabled === true : this.options.engines?.[name] !== undefined;
+        if (enabled) list.push(name);
+      }
+    }
+    list.push('onnx');
+    return [...new Set(list)];
+  }
+
+  /** Counters for monitoring: fallbacks, unavailable engines, requests per engine. */
+  stats(): OptimizationStats {
+    return structuredClone(this.counters);
+  }
+
+  /** The engine instance behind `name`, creating it if needed; undefined when unavailable. */
+  async getEngine(name: string): Promise<Engine | undefined> {
+    return (await this.acquire(canonicalEngineName(name))).engine;
+  }
+
+  /**
+   * Loads a model on the first engine that can take it (following the same order and fallback as
+   * requests) and returns what the engine reports.
+   */
+  async loadModel(modelName: string): Promise<LoadedModelInfo & { engineUsed: string }> {
+    const spec = this.resolve(modelName);
+    const { value, engineUsed } = await this.run(spec, undefined, async (engine, slot) => this.ensureLoaded(slot, engine, spec));
+    return { ...value, engineUsed };
+  }
+
+  /** Unloads `modelName` from every engine that holds it, freeing its memory. */
+  async unloadModel(modelName: string): Promise<void> {
+    for (const slot of this.slots.values()) {
+      const batcher = slot.batchers.get(modelName);
+      slot.batchers.delete(modelName);
+      if (batcher) await Promise.resolve(batcher).then((b) => b?.close?.()).catch(() => undefined);
+      if (!slot.loaded.has(modelName)) continue;
+      slot.loaded.delete(modelName);
+      try {
+        await slot.engine?.unload(modelName);
+      } catch (error) {
+        this.logger.warn(`Unloading model "${modelName}" from engine "${slot.name}" failed: ${messageOf(error)}`);
+      }
+    }
+  }
+
+  /**
+   * The seed's `infer(model_name, inputs)`. Inputs with `prompt` or `messages` run text generation
+   * (`outputs` is the GenerationResult); other inputs are a tensor map for raw tensor inference.
+   */
+  async infer(modelName: string, inputs: GenerationInputs): Promise<InferenceResult<GenerationResult>>;
+  async infer(modelName: string, inputs: TensorMap, options?: { signal?: AbortSignal }): Promise<InferenceResult<TensorMap>>;
+  async infer(modelName: string, inputs: GenerationInputs | TensorMap, options: { signal?: AbortSignal } = {}): Promise<InferenceResult<GenerationResult | TensorMap>> {
+    const started = performance.now();
+    if (isGenerationInputs(inputs)) {
+      const result = await this.generate({ ...inputs, model: modelName });
+      return { outputs: result, engineUsed: result.engineUsed, model: modelName, latencyMs: performance.now() - started };
+    }
+    if (typeof inputs !== 'object' || inputs === null) throw new InvalidRequestError('infer() needs { prompt } or { messages } for generation, or a map of input tensors.');
+    const spec = this.resolve(modelName);
+    const { value, engineUsed } = await this.run(spec, options.signal, async (engine, slot) => {
+      await this.ensureLoaded(slot, engine, spec);
+      return engine.infer(modelName, inputs as TensorMap, options.signal === undefined ? {} : { signal: options.signal });
+    }, 'tensorInference');
+    return { outputs: value, engineUsed, model: modelName, latencyMs: performance.now() - started };
+  }
+
+  /** Text generation with engine fallback; `result.engineUsed` names the engine that answered. */
+  async generate(request: GenerationRequest): Promise<GenerationResult> {
+    const modelName = request.model ?? 'default';
+    const spec = this.resolve(modelName);
+    const { value, engineUsed } = await this.run(spec, request.signal, async (engine, slot) => {
+      await this.ensureLoaded(slot, engine, spec);
+      const batcher = await this.batcherFor(slot, engine, modelName);
+      const routed: GenerationRequest = { ...request, model: modelName };
+      if (!batcher) return engine.generate(routed);
+      const options: { signal?: AbortSignal; priority?: number } = {};
+      if (request.signal) options.signal = request.signal;
+      if (request.priority !== undefined) options.priority = request.priority;
+      const outcome = await batcher.submit(routed, options);
+      if (outcome instanceof Error) throw outcome;
+      return outcome;
+    }, 'textGeneration');
+    return { ...value, engineUsed, model: modelName };
+  }
+
+  /**
+   * Streams a generation. Fallback applies until the first chunk arrives; after that an engine error
+   * ends the stream with a coded error.
+   */
+  async *stream(request: GenerationRequest): AsyncIterable<EngineStreamChunk> {
+    const modelName = request.model ?? 'default';
+    const spec = this.resolve(modelName);
+    const { value, engineUsed } = await this.run(spec, request.signal, async (engine, slot) => {
+      await this.ensureLoaded(slot, engine, spec);
+      const iterator = engine.stream({ ...request, model: modelName })[Symbol.asyncIterator]();
+      const first = await iterator.next();
+      return { iterator, first };
+    }, 'streaming');
+    let step = value.first;
+    try {
+      while (!step.done) {
+        yield { ...step.value, engineUsed };
+        step = await value.iterator.next();
+      }
+    } catch (error) {
+      throw this.wrapEngineError(error, engineUsed, modelName);
+    } finally {
+      if (!step.done) await value.iterator.return?.();
+    }
+  }
+
+  /** Closes batchers and engines. */
+  async close(): Promise<void> {
+    const slots = [...this.slots.values()];
+    this.slots.clear();
+    for (const slot of slots) {
+      for (const batcher of slot.batchers.values()) await Promise.resolve(batcher).then((b) => b?.close?.()).catch(() => undefined);
+      await slot.engine?.close().catch((error: unknown) => this.logger.warn(`Closing engine "${slot.name}" failed: ${messageOf(error)}`));
+    }
+  }
+
+  private resolve(modelName: string): ModelEntry {
+    if (typeof modelName !== 'string' || modelName.length === 0) throw new InvalidRequestError('A model name is required. Pass a configured model name (models.<name> in system.yaml).');
+    return this.models.get(modelName) ?? { name: modelName, path: modelName };
+  }
+
+  private slot(name: string): Slot {
+    let slot = this.slots.get(name);
+    if (!slot) {
+      slot = { name, loaded: new Map(), batchers: new Map() };
+      this.slots.set(name, slot);
+    }
+    return slot;
+  }
+
+  private async acquire(name: string): Promise<{ engine?: Engine; slot: Slot; fresh: boolean; reason?: string }> {
+    const slot = this.slot(name);
+    if (slot.engine) return { engine: slot.engine, slot, fresh: false };
+    if (slot.unavailableReason !== undefined && slot.unavailableAt !== undefined) {
+      const retryAfter = this.options.retryUnavailableAfterMs ?? 30_000;
+      if (Date.now() - slot.unavailableAt < retryAfter) return { slot, fresh: false, reason: slot.unavailableReason };
+    }
+    let fresh = false;
+    slot.creating ??= (async () => {
+      try {
+        const engine = await this.createEngine(name);
+        if (name !== 'onnx') {
+          const health = await engine.health();
+          if (!health.ok) {
+            await engine.close().catch(() => undefined);
+            fresh = this.markUnavailable(slot, 'unreachable', `its server is not healthy${health.detail ? ` (${health.detail})` : ''}`);
+            return undefined;
+          }
+        }
+        slot.engine = engine;
+        delete slot.unavailableReason;
+        delete slot.unavailableAt;
+        delete this.counters.unavailable[name];
+        return engine;
+      } catch (error) {
+        const notInstalled = error instanceof EngineUnavailableError && error.details.reason === 'not_installed';
+        fresh = this.markUnavailable(slot, notInstalled ? 'not_installed' : 'unreachable', messageOf(error));
+        return undefined;
+      } finally {
+        delete slot.creating;
+      }
+    })();
+    const engine = await slot.creating;
+    return engine ? { engine, slot, fresh: false } : { slot, fresh, reason: slot.unavailableReason ?? 'unavailable' };
+  }
+
+  /** Marks an engine unavailable; warns once per engine and reason. Returns true when this is news. */
+  private markUnavailable(slot: Slot, reason: string, detail: string): boolean {
+    const wasAvailable = slot.unavailableReason === undefined;
+    slot.unavailableReason = reason;
+    slot.unavailableAt = Date.now();
+    this.counters.unavailable[slot.name] = reason;
+    const key = `${slot.name}:${reason}`;
+    if (!this.warned.has(key)) {
+      this.warned.add(key);
+      this.logger.warn(`Engine "${slot.name}" is unavailable (${reason}): ${detail} Falling back to the next engine in optimization.engine_preference.`, { engine: slot.name, reason });
+    }
+    return wasAvailable;
+  }
+
+  private async createEngine(name: string): Promise<Engine> {
+    const section = this.settings.engines[name] ?? {};
+    const injected = this.options.engines?.[name];
+    if (injected) return injected({ name, section, settings: this.settings });
+    const known = PACKAGES[name];
+    if (!known) {
+      throw new EngineUnavailableError(name, 'no engine package or factory is known by that name', 'Remove it from optimization.engine_preference, or pass a factory in `engines`.', { details: { reason: 'not_installed' } });
+    }
+    let module: Record<string, unknown>;
+    try {
+      const load = this.options.importModule ?? ((specifier: string) => import(specifier));
+      module = (await load(known.specifier)) as Record<string, unknown>;
+    } catch (error) {
+      if (isModuleNotFound(error)) {
+        throw new EngineUnavailableError(name, `the package ${known.specifier} is not installed`, `Install it with \`npm install ${known.specifier}\`, or set optimization.${name}.enabled to false.`, { cause: error, details: { reason: 'not_installed' } });
+      }
+      throw error;
+    }
+    const factory = module[known.factory];
+    if (typeof factory !== 'function') {
+      throw new EngineUnavailableError(name, `${known.specifier} does not export ${known.factory}()`, `Install a version of ${known.specifier} that matches @muai/orchestrator.`, { details: { reason: 'not_installed' } });
+    }
+    return (await (factory as (options: Record<string, unknown>) => Engine | Promise<Engine>)(this.engineOptions(name, section))) as Engine;
+  }
+
+  /** Options for a built-in engine factory: the config section camelCased, plus the KV cache for onnx. */
+  private engineOptions(name: string, section: EngineSectionInput): Record<string, unknown> {
+    const { enabled: _enabled, ...rest } = section;
+    const options = camelCaseKeys(rest);
+    if (name === 'onnx') {
+      // The seed's onnx keys, in the engine's option names.
+      if (typeof rest.threads === 'number') options.intraOpNumThreads = rest.threads;
+      if (typeof rest.inter_op_threads === 'number') options.interOpNumThreads = rest.inter_op_threads;
+      if (this.settings.enabled && this.settings.cache.enabled) {
+        const { enabled: _cacheEnabled, ...cache } = this.settings.cache.raw;
+        options.kvCache = { ...camelCaseKeys(cache), enabled: true, maxMemoryMb: this.settings.cache.maxMemoryMb };
+      }
+      return options;
+    }
+    if (typeof options.endpoint === 'string' && options.endpoints === undefined) options.endpoints = [options.endpoint];
+    const endpoints = options.endpoints;
+    if ((!Array.isArray(endpoints) || endpoints.length === 0) && typeof rest.host === 'string' && typeof rest.port === 'number') {
+      options.endpoints = [`http://${rest.host}:${rest.port}`];
+    }
+    return options;
+  }
+
+  private ensureLoaded(slot: Slot, engine: Engine, spec: ModelEntry): Promise<LoadedModelInfo> {
+    let loading = slot.loaded.get(spec.name);
+    if (!loading) {
+      loading = (async () => {
+        const toLoad: ModelSpec = { ...spec };
+        delete (toLoad as ModelEntry).engine;
+        if (slot.name === 'onnx' && !this.options.engines?.onnx) {
+          toLoad.path = this.checkLocalFolder(spec);
+        }
+        return engine.load(toLoad);
+      })();
+      slot.loaded.set(spec.name, loading);
+      loading.catch(() => slot.loaded.delete(spec.name));
+    }
+    return loading;
+  }
+
+  /** The embedded engine loads folders: a hub id or a folder that vanished is a clear MODEL_NOT_FOUND. */
+  private checkLocalFolder(spec: ModelEntry): string {
+    const base = this.options.baseDirectory ?? process.cwd();
+    const path = isAbsolute(spec.path) ? spec.path : resolve(base, spec.path);
+    if (existsSync(path)) return path;
+    if (!looksLocal(spec.path)) {
+      throw new ModelNotFoundError(spec.name, `Its path "${spec.path}" is not a local folder, and the embedded ONNX engine loads exported folders (config.json, tokenizer.json, onnx/model.onnx). Point models.${spec.name}.path at such a folder, or serve the model with vLLM (optimization.vllm.enabled: true).`, { details: { path: spec.path } });
+    }
+    const hint = spec.name === 'default'
+      ? 'Generate the default model with `node tools/model-gen/generate.mjs --size tiny`, or set MUAI_MODEL to a model folder.'
+      : `Check models.${spec.name}.path, or restore the folder.`;
+    throw new ModelNotFoundError(spec.name, `Its folder ${path} does not exist. ${hint}`, { details: { path } });
+  }
+
+  private async batcherFor(slot: Slot, engine: Engine, modelName: string): Promise<BatcherLike<GenerationRequest, GenerationResult | Error> | undefined> {
+    if (!this.settings.enabled || !this.settings.batcher.enabled || !engine.capabilities.batching) return undefined;
+    let entry = slot.batchers.get(modelName);
+    if (!entry) {
+      const { enabled: _enabled, max_batch_size: _a, batch_timeout_ms: _b, max_queue_size: _c, ...rest } = this.settings.batcher.raw;
+      const options: BatcherFactoryOptions = {
+        ...camelCaseKeys(rest),
+        batchFn: (inputs) => engine.generateBatch(inputs),
+        maxBatchSize: this.settings.batcher.maxBatchSize,
+        batchTimeoutMs: this.settings.batcher.batchTimeoutMs,
+        maxQueueSize: this.settings.batcher.maxQueueSize,
+      };
+      entry = (async () => {
+        try {
+          if (this.options.batcherFactory) return await this.options.batcherFactory(options);
+          const load = this.options.importModule ?? ((specifier: string) => import(specifier));
+          const module = (await load('@muai/batcher')) as Record<string, unknown>;
+          if (typeof module.createBatcher !== 'function') throw new Error('@muai/batcher does not export createBatcher()');
+          return (await (module.createBatcher as BatcherFactory)(options)) as BatcherLike<GenerationRequest, GenerationResult | Error>;
+        } catch (error) {
+          const key = 'batcher:unavailable';
+          if (!this.warned.has(key)) {
+            this.warned.add(key);
+            this.logger.warn(`Batching is enabled but the batcher could not be created (${messageOf(error)}); requests run unbatched. Install @muai/batcher or set optimization.batcher.enabled to false.`);
+          }
+          return undefined;
+        }
+      })();
+      slot.batchers.set(modelName, entry);
+    }
+    return entry;
+  }
+
+  private recordFallback(record: FallbackRecord): void {
+    this.counters.fallbacks += 1;
+    this.counters.fallbacksByEngine[record.from] = (this.counters.fallbacksByEngine[record.from] ?? 0) + 1;
+    const sink = this.options.metrics;
+    if (sink?.recordFallback) safely(this.logger, this.warned, 'metrics.recordFallback', () => sink.recordFallback?.(record.from, record.to, record.reason));
+    const listener = this.options.onFallback;
+    if (listener) safely(this.logger, this.warned, 'onFallback', () => listener(record));
+  }
+
+  private wrapEngineError(error: unknown, engine: string, model: string): MuaiError {
+    if (MuaiError.isInstance(error)) return error;
+    return new MuaiError('ENGINE_ERROR', `Engine "${engine}" failed while serving model "${model}": ${messageOf(error)}. Retry; if it persists check the engine, or set optimization.fallback_on_error to true to try the next engine.`, { cause: error, details: { engine, model } });
+  }
+
+  /** Runs `operation` on the first engine that can serve it, with the fallback rules above. */
+  private async run<T>(spec: ModelEntry, signal: AbortSignal | undefined, operation: (engine: Engine, slot: Slot) => Promise<T>, capability?: 'textGeneration' | 'streaming' | 'tensorInference'): Promise<{ value: T; engineUsed: string }> {
+    const candidates = this.candidates(spec.name);
+    const attempts: Attempt[] = [];
+    let lastError: MuaiError | undefined;
+    for (let index = 0; index < candidates.length; index += 1) {
+      throwIfAborted(signal);
+      const name = candidates[index] as string;
+      const next = candidates[index + 1] ?? 'none';
+      const acquired = await this.acquire(name);
+      if (!acquired.engine) {
+        if (acquired.fresh) this.recordFallback({ from: name, to: next, reason: acquired.reason ?? 'unavailable', model: spec.name });
+        attempts.push({ engine: name, code: 'ENGINE_UNAVAILABLE', message: `unavailable (${acquired.reason ?? 'unknown'})` });
+        continue;
+      }
+      if (capability && !acquired.engine.capabilities[capability]) {
+        attempts.push({ engine: name, code: 'CAPABILITY_UNSUPPORTED', message: `does not support ${capability}` });
+        continue;
+      }
+      try {
+        const value = await operation(acquired.engine, acquired.slot);
+        this.counters.requestsByEngine[name] = (this.counters.requestsByEngine[name] ?? 0) + 1;
+        return { value, engineUsed: name };
+      } catch (error) {
+        if (signal?.aborted) throwIfAborted(signal);
+        if (isRequestError(error)) throw error;
+        const wrapped = this.wrapEngineError(error, name, spec.name);
+        lastError = wrapped;
+        attempts.push({ engine: name, code: wrapped.code, message: wrapped.message });
+        if (wrapped.code === 'ENGINE_UNAVAILABLE' && name !== 'onnx') {
+          // The server went away: skip it for a while, like a missing package.
+          delete acquired.slot.engine;
+          acquired.slot.loaded.clear();
+          acquired.slot.batchers.clear();
+          await acquired.engine.close().catch(() => undefined);
+          if (this.markUnavailable(acquired.slot, 'unreachable', wrapped.message)) this.recordFallback({ from: name, to: next, reason: 'unreachable', model: spec.name });
+          continue;
+        }
+        if (!this.settings.fallbackOnError || index === candidates.length - 1) throw wrapped;
+        this.recordFallback({ from: name, to: next, reason: wrapped.code, model: spec.name });
+        this.logger.warn(`Engine "${name}" failed for model "${spec.name}" (${wrapped.code}); retrying on "${next}" (fallback_on_error).`, { engine: name, code: wrapped.code });
+      }
+    }
+    if (attempts.length === 1 && lastError) throw lastError;
+    const summary = attempts.map((attempt) => `${attempt.engine}: ${attempt.message}`).join('; ');
+    throw new MuaiError(lastError?.code ?? 'ENGINE_UNAVAILABLE', `No engine could serve model "${spec.name}" (${summary}). Enable an installed engine in optimization.engine_preference, or fix the errors above.`, { cause: lastError, details: { model: spec.name, attempts } });
+  }
+}

@@ -1,0 +1,182 @@
+import { InvalidRequestError, MuaiError, toMuaiError } from '@muai/core';
+import type { ChatMessage } from '@muai/core';
+import { consoleLogger, safely } from './internal/logger.js';
+import type { Logger } from './internal/logger.js';
+import { ModelManager } from './model-manager.js';
+import type { AnomalyDetectorLike, FallbackSink, MetricsSink, PerformanceMonitorLike, RequestRecord, TracerLike } from './monitoring-types.js';
+import type { Retriever } from './retrieval/retriever.js';
+import { Router } from './router.js';
+import type { RoutingDecision } from './router.js';
+import type { BaseWorkflow } from './workflows/base-workflow.js';
+import { ChatWorkflow } from './workflows/chat.js';
+import { SearchQAWorkflow } from './workflows/search-qa.js';
+import { SummarizeWorkflow } from './workflows/summarize.js';
+import type { WorkflowParameters, WorkflowResult } from './workflows/types.js';
+
+/** A request to the orchestrator. Only `query` is required. */
+export interface OrchestratorRequest {
+  query: string;
+  /** Run this workflow instead of letting the Router choose. */
+  workflow?: string;
+  model?: string;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  topK?: number;
+  seed?: number;
+  stop?: readonly string[];
+  messages?: readonly ChatMessage[];
+  text?: string;
+  signal?: AbortSignal;
+}
+
+export interface OrchestratorOptions {
+  /** Default: `new Router()` (default_workflow `search_qa`, threshold 0.5). */
+  router?: Router;
+  /** Default: `new ModelManager()` (embedded engine, default model). */
+  modelManager?: ModelManager;
+  /** Extra or replacement workflows, by their `name`. The built-in chat, search_qa and summarize are always there unless replaced. */
+  workflows?: readonly BaseWorkflow[];
+  /** Retriever of the built-in search_qa workflow. Default: BM25 over the project's docs/. */
+  retriever?: Retriever;
+  /** Sees every request (`recordRequest`, status ok or error). */
+  prometheusExporter?: MetricsSink & Partial<FallbackSink>;
+  /** Spans `orchestrator.execute` > workflow > `model.inference`. */
+  tracer?: TracerLike;
+  /** Records latency, tokens and errors of every request. */
+  performanceMonitor?: PerformanceMonitorLike;
+  /** Sees the performance monitor's snapshot after every request. */
+  anomalyDetector?: AnomalyDetectorLike;
+  logger?: Logger;
+}
+
+/**
+ * Runs a request end to end: the Router picks a workflow, the workflow runs on the ModelManager, and
+ * every monitoring component that is present sees the request. Absent ones cost nothing. Failures
+ * come out as MuaiErrors with stable codes; the orchestrator keeps serving.
+ */
+export class Orchestrator {
+  readonly router: Router;
+  readonly modelManager: ModelManager;
+  readonly prometheusExporter: MetricsSink | undefined;
+  readonly tracer: TracerLike | undefined;
+  readonly performanceMonitor: PerformanceMonitorLike | undefined;
+  readonly anomalyDetector: AnomalyDetectorLike | undefined;
+  private readonly workflows = new Map<string, BaseWorkflow>();
+  private readonly logger: Logger;
+  private readonly reported = new Set<string>();
+
+  constructor(options: OrchestratorOptions = {}) {
+    this.router = options.router ?? new Router();
+    this.logger = options.logger ?? consoleLogger;
+    this.modelManager = options.modelManager ?? new ModelManager({ logger: this.logger });
+    this.prometheusExporter = options.prometheusExporter;
+    this.tracer = options.tracer;
+    this.performanceMonitor = options.performanceMonitor;
+    this.anomalyDetector = options.anomalyDetector;
+    const common = { logger: this.logger, ...(this.tracer ? { tracer: this.tracer } : {}) };
+    this.registerWorkflow(new ChatWorkflow(this.modelManager, common));
+    this.registerWorkflow(new SearchQAWorkflow(this.modelManager, { ...common, ...(options.retriever ? { retriever: options.retriever } : {}) }));
+    this.registerWorkflow(new SummarizeWorkflow(this.modelManager, common));
+    for (const workflow of options.workflows ?? []) this.registerWorkflow(workflow);
+  }
+
+  /** Adds a workflow (or replaces the one with the same name). */
+  registerWorkflow(workflow: BaseWorkflow): void {
+    this.workflows.set(workflow.name, workflow);
+  }
+
+  workflowNames(): string[] {
+    return [...this.workflows.keys()];
+  }
+
+  /** Where a request would go, without running it. */
+  route(request: Pick<OrchestratorRequest, 'query' | 'workflow'>): RoutingDecision {
+    return this.router.route(request);
+  }
+
+  async execute(request: OrchestratorRequest): Promise<WorkflowResult> {
+    const started = performance.now();
+    let decision: RoutingDecision | undefined;
+    const run = async (): Promise<WorkflowResult> => {
+      if (typeof request !== 'object' || request === null || typeof request.query !== 'string' || request.query.trim() === '') {
+        throw new InvalidRequestError('The query is empty. Pass a non-empty `query` string, e.g. { query: "What is AI?" }.');
+      }
+      decision = this.router.route(request);
+      const workflow = this.workflows.get(decision.workflow);
+      if (!workflow) {
+        throw new MuaiError('WORKFLOW_NOT_FOUND', `Workflow "${decision.workflow}" does not exist. Available workflows: ${this.workflowNames().join(', ')}.`, {
+          details: { workflow: decision.workflow, available: this.workflowNames() },
+        });
+      }
+      const { workflow: _workflow, ...parameters } = request;
+      const result = await workflow.execute(parameters as WorkflowParameters);
+      return { ...result, routing: decision };
+    };
+    try {
+      const tracer = this.tracer;
+      const result = tracer?.traceOrchestrator
+        ? await tracer.traceOrchestrator(() => run())
+        : tracer?.withSpan
+          ? await tracer.withSpan('orchestrator.execute', undefined, () => run())
+          : await run();
+      this.observe({
+        workflow: result.workflow,
+        model: result.model,
+        engine: result.engineUsed,
+        status: 'ok',
+        latencyMs: performance.now() - started,
+        ...(result.timings.ttftMs === undefined ? {} : { ttftMs: result.timings.ttftMs }),
+        ...(result.usage.completionTokens > 1 && result.timings.ttftMs !== undefined
+          ? { tpotMs: Math.max(0, result.timings.generationMs - result.timings.ttftMs) / (result.usage.completionTokens - 1) }
+          : {}),
+        promptTokens: result.usage.promptTokens,
+        completionTokens: result.usage.completionTokens,
+      });
+      return result;
+    } catch (error) {
+      const failure = toMuaiError(error, 'INTERNAL');
+      const workflow = decision && this.workflows.has(decision.workflow) ? decision.workflow : 'unknown';
+      const requested = typeof request?.model === 'string' ? request.model : this.modelManager.defaultModel;
+      const engine = typeof failure.details.engine === 'string' ? failure.details.engine : 'none';
+      this.observe({
+        workflow,
+        // Label values stay bounded: an unknown model name from a caller is not a label.
+        model: this.modelManager.modelNames().includes(requested) ? requested : 'unknown',
+        engine,
+        status: failure.code === 'REQUEST_ABORTED' ? 'aborted' : 'error',
+        latencyMs: performance.now() - started,
+        promptTokens: 0,
+        completionTokens: 0,
+        errorCode: failure.code,
+      });
+      throw failure;
+    }
+  }
+
+  /** Loads the preload models (monitoring.server.preload_models). */
+  async start(): Promise<void> {
+    await this.modelManager.start();
+  }
+
+  async close(): Promise<void> {
+    await this.modelManager.close();
+  }
+
+  private observe(record: RequestRecord): void {
+    const metrics = this.prometheusExporter;
+    if (metrics) safely(this.logger, this.reported, 'prometheusExporter.recordRequest', () => metrics.recordRequest(record));
+    const monitor = this.performanceMonitor;
+    if (monitor) {
+      safely(this.logger, this.reported, 'performanceMonitor.recordRequest', () => monitor.recordRequest(record));
+    }
+    const detector = this.anomalyDetector;
+    if (detector) {
+      safely(this.logger, this.reported, 'anomalyDetector.observe', () => {
+        const snapshot = monitor?.snapshot ? monitor.snapshot() : record;
+        const outcome = detector.observe(snapshot);
+        if (outcome instanceof Promise) outcome.catch((error: unknown) => this.logger.warn(`anomalyDetector.observe failed: ${String(error)}`));
+      });
+    }
+  }
+}

@@ -1,0 +1,131 @@
+import { InvalidRequestError, MuaiError, toMuaiError } from '@muai/core';
+import type { GenerationRequest, GenerationResult } from '@muai/core';
+import { consoleLogger } from '../internal/logger.js';
+import type { Logger } from '../internal/logger.js';
+import type { ModelManager } from '../model-manager.js';
+import type { InferenceSpanDescription, SpanLike, TracerLike } from '../monitoring-types.js';
+import type { WorkflowParameters, WorkflowResult } from './types.js';
+
+export interface WorkflowOptions {
+  /** Traces `execute` (and model calls when the tracer has `withSpan`). */
+  tracer?: TracerLike;
+  /** Model used when parameters name none. Default: the ModelManager's default model. */
+  model?: string;
+  /** Default maximum new tokens. Default 128. */
+  maxTokens?: number;
+  logger?: Logger;
+}
+
+function isTracer(value: unknown): value is TracerLike {
+  return typeof value === 'object' && value !== null && typeof (value as TracerLike).traceWorkflow === 'function';
+}
+
+/**
+ * The base of every workflow. `execute(parameters)` validates the query, then runs `_executeImpl`
+ * inside `tracer.traceWorkflow(<class name>, ...)` when a tracer is present (the seed's contract).
+ * Anything thrown comes out as a MuaiError with a stable code.
+ */
+export abstract class BaseWorkflow {
+  /** The name the Router and the Orchestrator use (`chat`, `search_qa`, ...). */
+  abstract readonly name: string;
+  readonly modelManager: ModelManager;
+  readonly tracer: TracerLike | undefined;
+  protected readonly options: WorkflowOptions;
+  protected readonly logger: Logger;
+
+  /** @param tracerOrOptions a tracer (as in the seed) or WorkflowOptions. */
+  constructor(modelManager: ModelManager, tracerOrOptions: TracerLike | WorkflowOptions = {}) {
+    this.modelManager = modelManager;
+    this.options = isTracer(tracerOrOptions) ? { tracer: tracerOrOptions } : tracerOrOptions;
+    this.tracer = this.options.tracer;
+    this.logger = this.options.logger ?? consoleLogger;
+  }
+
+  async execute(parameters: WorkflowParameters): Promise<WorkflowResult> {
+    try {
+      this.validate(parameters);
+      if (this.tracer) return await this.tracer.traceWorkflow(this.constructor.name, () => this._executeImpl(parameters));
+      return await this._executeImpl(parameters);
+    } catch (error) {
+      throw toMuaiError(error, 'INTERNAL');
+    }
+  }
+
+  protected abstract _executeImpl(parameters: WorkflowParameters): Promise<WorkflowResult>;
+
+  protected validate(parameters: WorkflowParameters): void {
+    if (typeof parameters !== 'object' || parameters === null) {
+      throw new InvalidRequestError('execute() needs an object such as { query: "What is AI?" }.');
+    }
+    if (typeof parameters.query !== 'string' || parameters.query.trim() === '') {
+      throw new InvalidRequestError('The query is empty. Pass a non-empty `query` string, e.g. { query: "What is AI?" }.');
+    }
+    if (parameters.maxTokens !== undefined && !(Number.isInteger(parameters.maxTokens) && parameters.maxTokens > 0)) {
+      throw new InvalidRequestError(`maxTokens must be a positive integer, got ${String(parameters.maxTokens)}.`);
+    }
+  }
+
+  protected modelFor(parameters: WorkflowParameters): string {
+    return parameters.model ?? this.options.model ?? this.modelManager.defaultModel;
+  }
+
+  /** The generation request common to every workflow (sampling parameters, max tokens, signal). */
+  protected baseRequest(parameters: WorkflowParameters, contextLength?: number): GenerationRequest {
+    let maxTokens = parameters.maxTokens ?? this.options.maxTokens ?? 128;
+    // A small model cannot answer at all when the answer alone fills its window: leave room for the prompt.
+    if (contextLength !== undefined && contextLength > 8) maxTokens = Math.min(maxTokens, Math.floor(contextLength / 2));
+    const request: GenerationRequest = { model: this.modelFor(parameters), maxTokens };
+    if (parameters.temperature !== undefined) request.temperature = parameters.temperature;
+    if (parameters.topP !== undefined) request.topP = parameters.topP;
+    if (parameters.topK !== undefined) request.topK = parameters.topK;
+    if (parameters.seed !== undefined) request.seed = parameters.seed;
+    if (parameters.stop !== undefined) request.stop = parameters.stop;
+    if (parameters.signal !== undefined) request.signal = parameters.signal;
+    return request;
+  }
+
+  /** The model's context window, loading the model if needed (undefined when the engine does not say). */
+  protected async contextLength(parameters: WorkflowParameters): Promise<number | undefined> {
+    const loaded = await this.modelManager.loadModel(this.modelFor(parameters));
+    return loaded.info.contextLength;
+  }
+
+  /** Runs one generation, inside a `model.inference` span when the tracer supports child spans. */
+  protected async generate(request: GenerationRequest): Promise<GenerationResult> {
+    const tracer = this.tracer;
+    const model = request.model ?? this.modelManager.defaultModel;
+    const run = async (span?: SpanLike) => {
+      const result = await this.modelManager.generate(request);
+      span?.setAttribute?.('muai.engine', result.engineUsed);
+      if (span && tracer?.recordUsage) {
+        tracer.recordUsage(span, { inputTokens: result.usage.promptTokens, outputTokens: result.usage.completionTokens, responseModel: result.model, finishReasons: [result.finishReason] });
+      }
+      return result;
+    };
+    if (tracer?.traceInference) {
+      const info: InferenceSpanDescription = { model, operation: request.messages ? 'chat' : 'text_completion' };
+      if (request.maxTokens !== undefined) info.maxTokens = request.maxTokens;
+      if (request.temperature !== undefined) info.temperature = request.temperature;
+      if (request.topP !== undefined) info.topP = request.topP;
+      return tracer.traceInference(info, run);
+    }
+    if (tracer?.withSpan) return tracer.withSpan('model.inference', { 'gen_ai.request.model': model }, run);
+    return run();
+  }
+
+  /**
+   * Calls `attempt` with a shrinking character budget while the model reports CONTEXT_LENGTH_EXCEEDED,
+   * so that long inputs are cut rather than refused. Gives up after `tries` halvings.
+   */
+  protected async withShrinkingBudget<T>(budget: number, attempt: (budget: number) => Promise<T>, tries = 4): Promise<{ value: T; budget: number }> {
+    let current = budget;
+    for (let round = 0; ; round += 1) {
+      try {
+        return { value: await attempt(current), budget: current };
+      } catch (error) {
+        if (!MuaiError.hasCode(error, 'CONTEXT_LENGTH_EXCEEDED') || round >= tries || current <= 0) throw error;
+        current = round === tries - 1 ? 0 : Math.floor(current / 2);
+      }
+    }
+  }
+}

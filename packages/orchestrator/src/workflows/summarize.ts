@@ -1,0 +1,63 @@
+import { InvalidRequestError } from '@muai/core';
+import type { ModelManager } from '../model-manager.js';
+import type { TracerLike } from '../monitoring-types.js';
+import { BaseWorkflow } from './base-workflow.js';
+import type { WorkflowOptions } from './base-workflow.js';
+import type { WorkflowParameters, WorkflowResult } from './types.js';
+
+export interface SummarizeWorkflowOptions extends WorkflowOptions {
+  /** Characters of input text sent at most (cut further if the model's window is small). Default 6000. */
+  maxInputChars?: number;
+}
+
+const INSTRUCTION = /^\s*(please\s+)?(summari[sz]e|tl;?dr|sum up|condense)\b[^:\n]*?(:|\n|$)/i;
+
+/** Splits "Summarize this: <text>" into the text; returns the query unchanged when there is no instruction. */
+export function textToSummarize(query: string): string {
+  const match = INSTRUCTION.exec(query);
+  return (match ? query.slice(match[0].length) : query).trim();
+}
+
+/** `summarize`: summarizes `parameters.text`, or the text after an instruction in the query. */
+export class SummarizeWorkflow extends BaseWorkflow {
+  static readonly workflowName = 'summarize';
+  readonly name = 'summarize';
+  private readonly maxInputChars: number;
+
+  constructor(modelManager: ModelManager, tracerOrOptions: TracerLike | SummarizeWorkflowOptions = {}) {
+    super(modelManager, tracerOrOptions);
+    this.maxInputChars = (this.options as SummarizeWorkflowOptions).maxInputChars ?? 6000;
+  }
+
+  protected async _executeImpl(parameters: WorkflowParameters): Promise<WorkflowResult> {
+    const started = performance.now();
+    const text = parameters.text ?? textToSummarize(parameters.query);
+    if (text === '') {
+      throw new InvalidRequestError('There is nothing to summarize. Put the text after the instruction ("Summarize: <text>"), or pass it as `text`.');
+    }
+    const warnings: string[] = [];
+    const contextLength = await this.contextLength(parameters);
+    const generationStarted = performance.now();
+    const { value: result, budget } = await this.withShrinkingBudget(this.maxInputChars, (budget) =>
+      this.generate({
+        ...this.baseRequest(parameters, contextLength),
+        messages: [
+          { role: 'system', content: 'Summarize the user text in a few sentences. Keep facts, drop detail.' },
+          { role: 'user', content: text.slice(0, Math.max(budget, 1)) },
+        ],
+      }),
+    );
+    if (budget < text.length) warnings.push(`The text was cut to ${budget} of ${text.length} characters to fit the model's context window.`);
+    const workflowResult: WorkflowResult = {
+      workflow: this.name,
+      output: result.text.trim(),
+      model: result.model,
+      engineUsed: result.engineUsed,
+      finishReason: result.finishReason,
+      usage: result.usage,
+      timings: { totalMs: performance.now() - started, generationMs: performance.now() - generationStarted, ttftMs: result.timings.ttftMs, tokensPerSecond: result.timings.tokensPerSecond },
+    };
+    if (warnings.length > 0) workflowResult.warnings = warnings;
+    return workflowResult;
+  }
+}
