@@ -8,6 +8,7 @@
 //
 // See models/README.md.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,15 @@ export const EXTERNAL_DATA_THRESHOLD = 50 * 1024 * 1024;
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, '..', '..');
+
+/** Hash of the files that determine the output, so --if-missing notices generator changes. */
+function sourceHash() {
+  const h = createHash('sha256');
+  for (const f of ['generate.mjs', 'llama-graph.mjs', 'onnx-proto.mjs', 'prng.mjs', 'tokenizer.mjs', 'data/llama-bpe.json.gz']) {
+    h.update(f).update(readFileSync(join(here, f)));
+  }
+  return h.digest('hex').slice(0, 16);
+}
 
 /** Named sizes. head_dim * num_attention_heads == hidden_size for all of them. */
 export const SIZES = Object.freeze({
@@ -131,7 +141,7 @@ export function generateModel(options = {}) {
   const external = options.externalData ?? params * elemBytes > EXTERNAL_DATA_THRESHOLD;
   const modelFile = `model${suffix}.onnx`;
   const dataFile = `${modelFile}_data`;
-  const identity = { generator: 'muai-model-gen', version: GENERATOR_VERSION, size, seed, config };
+  const identity = { generator: 'muai-model-gen', version: GENERATOR_VERSION, source: sourceHash(), size, seed, config };
 
   const previous = readManifest(outDir);
   const sameIdentity = previous && JSON.stringify(previous.identity) === JSON.stringify(identity);
