@@ -1,0 +1,6 @@
+export { startStandInOpenAiServer, refusedEndpoint } from './stand-in-openai-server.js';
+export type { StandInFault, StandInOpenAiServer, StandInOpenAiServerOptions, RecordedRequest } from './stand-in-openai-server.js';
+export { standInGenerate, standInTokens, standInTokenId } from './stand-in-model.js';
+export type { StandInGeneration } from './stand-in-model.js';
+export { describeEngineConformance } from './conformance.js';
+export type { ConformanceSubject } from './conformance.js';
