@@ -95,8 +95,15 @@ export function resolveEnvironmentVariable(variable: string): string[] | undefin
   return undefined;
 }
 
+let variableList: readonly EnvironmentVariableInfo[] | undefined;
+
 /** Every variable that sets a leaf key, in schema order. */
 export function listEnvironmentVariables(): EnvironmentVariableInfo[] {
+  variableList ??= Object.freeze(buildVariableList());
+  return [...variableList];
+}
+
+function buildVariableList(): EnvironmentVariableInfo[] {
   const result: EnvironmentVariableInfo[] = [];
   const visit = (schema: AnySchema, prefix: string, path: string[]): void => {
     for (const key of objectKeys(schema) ?? []) {
