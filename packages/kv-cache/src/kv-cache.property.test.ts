@@ -71,7 +71,6 @@ for (const [hashName, hashBlock] of Object.entries(HASHES)) {
             const violations: string[] = [];
             const releasedAt = new Map<number, number>();
             let clock = 0;
-            let cacheRef: KvCache | undefined;
             const cache = createKvCache({
               numLayers: 2,
               numKvHeads: 2,
@@ -85,12 +84,11 @@ for (const [hashName, hashBlock] of Object.entries(HASHES)) {
                 // (The cache swallows hook errors, so violations are collected and asserted outside.)
                 if (held.has(event.blockId)) violations.push(`evicted held block ${event.blockId}`);
                 const tick = releasedAt.get(event.blockId)!;
-                for (const id of cacheRef!.inspect().evictionOrder) {
+                for (const id of cache.inspect().evictionOrder) {
                   if (!(releasedAt.get(id)! > tick)) violations.push(`evicted ${event.blockId} before older ${id}`);
                 }
               },
             });
-            cacheRef = cache;
             expect(cache.maxBlocks).toBe(budgetBlocks);
             const live: Live[] = [];
             const syncHeld = () => {
