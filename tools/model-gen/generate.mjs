@@ -7,7 +7,7 @@
 //        [--dtype fp32|fp16] [--external-data | --no-external-data] [--if-missing]
 //
 // See models/README.md.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -92,8 +92,17 @@ function weightBytes(spec, seed, dtype) {
   return Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
+// Every file is written under a temporary name and renamed into place, so a reader (or a
+// concurrent generator writing the same deterministic bytes) never sees a partial file.
+const tmpName = (path) => `${path}.tmp-${process.pid}`;
+
+function writeAtomic(path, data) {
+  writeFileSync(tmpName(path), data);
+  renameSync(tmpName(path), path);
+}
+
 function writeJson(path, value) {
-  writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
+  writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 function readManifest(outDir) {
@@ -161,7 +170,6 @@ export function generateModel(options = {}) {
     }
   }
   delete variants[dtype];
-  rmSync(join(outDir, 'onnx', dataFile), { force: true });
 
   // ---- tokenizer and configs ----
   const vocab = shrinkVocab(config.vocab_size);
@@ -185,7 +193,8 @@ export function generateModel(options = {}) {
   const initializers = [];
   let fd;
   let offset = 0;
-  if (external) fd = openSync(join(outDir, 'onnx', dataFile), 'w');
+  const dataPath = join(outDir, 'onnx', dataFile);
+  if (external) fd = openSync(tmpName(dataPath), 'w');
   try {
     for (const spec of weightSpecs(config)) {
       const raw = weightBytes(spec, seed, dtype);
@@ -213,6 +222,7 @@ export function generateModel(options = {}) {
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+  if (external) renameSync(tmpName(dataPath), dataPath);
 
   const model = {
     irVersion: IR_VERSION,
@@ -228,7 +238,8 @@ export function generateModel(options = {}) {
       output: graph.outputs,
     },
   };
-  writeFileSync(join(outDir, 'onnx', modelFile), encodeModel(model));
+  writeAtomic(join(outDir, 'onnx', modelFile), encodeModel(model));
+  if (!external) rmSync(dataPath, { force: true }); // left by an earlier external-data variant
 
   const sizeOf = (rel) => statSync(join(outDir, rel)).size;
   const common = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];

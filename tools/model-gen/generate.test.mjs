@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -296,6 +296,28 @@ describe('determinism, --if-missing and the CLI', () => {
     expect(existsSync(join(dir, 'tokenizer.json'))).toBe(true);
     expect(generateModel({ size: 'tiny', outDir: dir, seed: 9, ifMissing: true, log: quiet }).skipped).toBe(false);
     expect(JSON.parse(readFileSync(join(dir, MANIFEST), 'utf8')).identity.seed).toBe(9);
+  });
+
+  it('two generators writing the same folder at once both succeed and leave complete files', async () => {
+    const dir = join(work, 'concurrent');
+    const script = join(here, 'generate.mjs');
+    const run = () =>
+      new Promise((done) => {
+        const child = spawn(process.execPath, [script, '--size', 'tiny', '--out', dir], { stdio: 'ignore' });
+        child.on('exit', (code) => done(code));
+      });
+    expect(await Promise.all([run(), run(), run()])).toEqual([0, 0, 0]);
+    const want = hashDir(tinyDir);
+    expect(hashDir(dir)).toEqual(want); // no leftover temporary files either
+  });
+
+  it('switching between inline and external weights leaves only the files the graph needs', () => {
+    const dir = join(work, 'switch');
+    generateModel({ size: 'tiny', outDir: dir, externalData: true, log: quiet });
+    expect(existsSync(join(dir, 'onnx', 'model.onnx_data'))).toBe(true);
+    generateModel({ size: 'tiny', outDir: dir, externalData: false, log: quiet });
+    expect(readdirSync(join(dir, 'onnx'))).toEqual(['model.onnx']);
+    expect(hashDir(dir)).toEqual(hashDir(tinyDir));
   });
 
   it('parses flags and rejects bad ones with the usage', () => {
