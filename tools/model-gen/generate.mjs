@@ -7,7 +7,7 @@
 //        [--dtype fp32|fp16] [--external-data | --no-external-data] [--if-missing]
 //
 // See models/README.md.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -163,8 +163,8 @@ export function generateModel(options = {}) {
   log(`generating ${size} (${(params / 1e6).toFixed(2)}M params, ${dtype}, seed ${seed}${external ? ', external data' : ''}) into ${outDir}`);
   mkdirSync(join(outDir, 'onnx'), { recursive: true });
   const variants = sameIdentity ? { ...previous.variants } : {};
-  if (!sameIdentity) {
-    // Different parameters: drop graphs written for them so no stale variant is left behind.
+  if (previous && !sameIdentity) {
+    // Written with other parameters: drop those graphs so no stale variant is left behind.
     for (const d of Object.values(DTYPES)) {
       for (const f of [`model${d.suffix}.onnx`, `model${d.suffix}.onnx_data`]) rmSync(join(outDir, 'onnx', f), { force: true });
     }
@@ -298,8 +298,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       process.stdout.write(`${USAGE}\n`);
     } else {
       const { help: _help, ...rest } = opts;
-      const r = generateModel(rest);
-      if (!existsSync(join(r.outDir, 'onnx'))) throw new Error('output folder missing after generation');
+      generateModel(rest);
     }
   } catch (err) {
     process.stderr.write(`model-gen: ${err instanceof Error ? err.message : String(err)}\n`);
