@@ -252,6 +252,26 @@ describe('budget and eviction', () => {
   });
 });
 
+describe('acquire under contention', () => {
+  it('waits again when the room it was woken for is taken before it runs', async () => {
+    const cache = makeCache(4);
+    const holder = cache.match([1]);
+    cache.append(holder, range(0, 16)); // all 4 blocks
+    const pending = cache.acquire(range(0, 8)); // needs 2
+    cache.release(holder); // wakes the waiter...
+    const grabber = cache.match([1]);
+    cache.append(grabber, range(0, 12)); // ...but 3 blocks are taken synchronously before it runs
+    let settled = false;
+    void pending.then(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(settled).toBe(false);
+    cache.release(grabber);
+    const sequence = await pending;
+    expect(sequence.length).toBe(8);
+    expect(cache.stats().blocksActive).toBe(2);
+  });
+});
+
 describe('sequence lifecycle and monitoring', () => {
   it('release is idempotent; a released sequence cannot be used', () => {
     const cache = makeCache(4);

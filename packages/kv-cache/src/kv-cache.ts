@@ -253,8 +253,8 @@ export class KvCache {
       const block = state.blocks[index]!;
       const base = index * this.blockSize;
       for (let i = 0; i < this.blockSize; i++) block.tokens[i] = state.tokens[base + i]!;
-      const hash = this.hashBlock(state.lastHash, block.tokens);
       if (this.enabled) {
+        const hash = this.hashBlock(state.lastHash, block.tokens);
         const existing = this.lookup(hash, state.lastEntryId, block.tokens);
         if (existing === undefined) {
           block.entryId = this.nextEntryId++;
@@ -266,8 +266,8 @@ export class KvCache {
           cached++;
         }
         state.lastEntryId = (existing ?? block).entryId;
+        state.lastHash = hash;
       }
-      state.lastHash = hash;
       state.committedBlocks = index + 1;
     }
     if (cached > 0) this.emit({ type: 'commit', sequenceId: state.id, cachedBlocks: cached });
@@ -306,11 +306,24 @@ export class KvCache {
   async acquire(tokenIds: ArrayLike<number>, options: KvWaitOptions = {}): Promise<KvSequence> {
     const tokens = this.toTokenArray(tokenIds);
     const sequence = this.match(tokens);
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
     try {
-      const needed = this.blocksNeeded(sequence, tokens.length - sequence.length);
-      if (needed > this.availableBlocks || this.waiters.length > 0) await this.waitForSpace(needed, options);
-      this.append(sequence, tokens.subarray(sequence.length));
-      return sequence;
+      for (;;) {
+        const needed = this.blocksNeeded(sequence, tokens.length - sequence.length);
+        if (needed <= this.availableBlocks && this.waiters.length === 0) {
+          this.append(sequence, tokens.subarray(sequence.length));
+          return sequence;
+        }
+        const wait: KvWaitOptions = {};
+        if (options.signal !== undefined) wait.signal = options.signal;
+        if (deadline !== undefined) wait.timeoutMs = Math.max(0, deadline - Date.now());
+        await this.waitForSpace(needed, wait);
+        // Room may have been taken between the wake-up and now; then wait again.
+        if (needed <= this.availableBlocks) {
+          this.append(sequence, tokens.subarray(sequence.length));
+          return sequence;
+        }
+      }
     } catch (error) {
       this.release(sequence);
       throw error;
