@@ -145,7 +145,7 @@ function displayPath(file: string, cwd: string): string {
 }
 
 /** The files to read: given ones, or MUAI_CONFIG, or the default files that exist. */
-function chooseFiles(options: LoadConfigOptions, env: NodeJS.ProcessEnv, cwd: string): { path: string; required: boolean }[] {
+function chooseFiles(options: LoadConfigOptions, env: NodeJS.ProcessEnv): { path: string; required: boolean }[] {
   if (options.files) return options.files.map((path) => ({ path, required: true }));
   const listed = env['MUAI_CONFIG']?.trim();
   if (listed) {
@@ -274,7 +274,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const problems: ConfigProblem[] = [];
   const files: string[] = [];
 
-  for (const { path, required } of chooseFiles(options, env, cwd)) {
+  for (const { path, required } of chooseFiles(options, env)) {
     const absolute = resolve(cwd, path);
     const name = displayPath(path, cwd);
     if (!existsSync(absolute)) {
