@@ -52,7 +52,8 @@ export function normalizeEndpoint(url: string): string {
 /**
  * Spreads requests over several endpoints of one model: the endpoint with the fewest outstanding
  * requests wins (ties rotate), a failing endpoint cools down for `cooldownMs`, and after that it
- * must pass `probe` before it gets traffic again. When every endpoint is cooling, the one whose
+ * must pass `probe` before it gets traffic again (probed in the background while other endpoints
+ * serve, or in line when no other endpoint is healthy). When every endpoint is cooling, the one whose
  * cooldown ends first is probed at once, so a single-endpoint pool recovers without waiting.
  */
 export class EndpointPool {
@@ -92,6 +93,10 @@ export class EndpointPool {
     // Endpoints whose cooldown has ended must pass a probe first; healthy ones are preferred.
     const healthy = candidates.filter((state) => state.failures < this.threshold());
     let chosen = this.pick(healthy);
+    if (chosen) {
+      // Endpoints whose cooldown is over are probed in the background, so they rejoin while others serve.
+      for (const state of candidates) if (state.failures >= this.threshold()) void this.probe(state);
+    }
     if (!chosen) {
       const returning = [...candidates].sort((a, b) => a.outstanding - b.outstanding);
       for (const state of returning) {
