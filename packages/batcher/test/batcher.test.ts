@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { ConfigInvalidError, MuaiError } from '@muai/core';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BatcherClosedError, createBatcher, type BatcherEvent } from '../src/index.js';
@@ -225,6 +226,18 @@ describe('cancellation and timeouts', () => {
     expect(signal.aborted).toBe(false);
     controller.abort();
     expect(signal.aborted).toBe(true);
+  });
+
+  it('a long-lived signal shared by many requests carries one listener and still cancels what is waiting', async () => {
+    const batcher = createBatcher({ batchFn: double, maxBatchSize: 4, batchTimeoutMs: 0 });
+    const controller = new AbortController();
+    for (let i = 0; i < 50; i++) await expect(batcher.submit(i, { signal: controller.signal })).resolves.toBe(i * 2);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
+    const waiting = [track(batcher.submit(1, { signal: controller.signal })), track(batcher.submit(2, { signal: controller.signal }))];
+    controller.abort();
+    await settleMicrotasks();
+    expect(waiting.map((r) => (r.error as MuaiError | undefined)?.code)).toEqual(['REQUEST_ABORTED', 'REQUEST_ABORTED']);
+    expect(batcher.stats()).toMatchObject({ succeeded: 50, aborted: 2, batches: 50 });
   });
 
   it('times out a request in the queue and one in execution, dropping the late result', async () => {
