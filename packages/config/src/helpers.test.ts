@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { didYouMean, editDistance } from './did-you-mean.js';
-import { describeSources, engineOrder, isEngineEnabled } from './helpers.js';
+import { describeSources, engineOrder, isEngineEnabled, vllmDtypeFlag } from './helpers.js';
 import { loadConfig, parseConfig } from './load.js';
 
 describe('isEngineEnabled and engineOrder', () => {
@@ -53,5 +53,13 @@ describe('didYouMean', () => {
     expect(didYouMean('max_batch_sze', ['max_batch_size', 'batch_timeout_ms'])).toBe('max_batch_size');
     expect(didYouMean('PROMETHEUS', ['prometheus', 'tracing'])).toBe('prometheus');
     expect(didYouMean('zzzz', ['prometheus', 'tracing'])).toBeUndefined();
+  });
+});
+
+describe('vllmDtypeFlag', () => {
+  it('maps the short names the seed uses to vLLM flag values', () => {
+    expect(vllmDtypeFlag('fp16')).toBe('float16');
+    expect(vllmDtypeFlag('bf16')).toBe('bfloat16');
+    expect(vllmDtypeFlag('auto')).toBe('auto');
   });
 });

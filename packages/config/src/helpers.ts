@@ -57,3 +57,10 @@ export function engineOrder(config: Pick<MuaiConfig, 'optimization'>): EngineNam
 export function configToYaml(config: MuaiConfig): string {
   return stringify(config, { lineWidth: 0 });
 }
+
+const VLLM_DTYPE_NAMES: Readonly<Record<string, string>> = Object.freeze({ fp16: 'float16', bf16: 'bfloat16', fp32: 'float32' });
+
+/** vLLM's own name for `optimization.vllm.dtype` (the seed's `fp16` is `float16`), for `vllm serve --dtype`. */
+export function vllmDtypeFlag(dtype: string): string {
+  return VLLM_DTYPE_NAMES[dtype] ?? dtype;
+}

@@ -57,5 +57,5 @@ export {
 } from './environment.js';
 export type { ConfigWarning, EnvironmentVariableInfo, EnvironmentOverride, EnvironmentReading } from './environment.js';
 export { didYouMean } from './did-you-mean.js';
-export { describeSources, isEngineEnabled, engineOrder, configToYaml } from './helpers.js';
+export { describeSources, isEngineEnabled, engineOrder, configToYaml, vllmDtypeFlag } from './helpers.js';
 export type { SourceEntry } from './helpers.js';

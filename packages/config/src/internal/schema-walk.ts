@@ -108,8 +108,20 @@ export function describeKind(kind: LeafKind): string {
       return 'a string';
     case 'enum':
       return `one of ${kind.values.join(', ')}`;
-    case 'array':
-      return `a list (comma separated or JSON) of ${describeKind(kind.element).replace(/^an? /, '')}s`;
+    case 'array': {
+      const element = kind.element;
+      const items =
+        element.kind === 'enum'
+          ? `values from ${element.values.join(', ')}`
+          : element.kind === 'string'
+            ? 'strings'
+            : element.kind === 'number'
+              ? element.integer
+                ? 'integers'
+                : 'numbers'
+              : 'JSON objects';
+      return `a list (comma separated or JSON) of ${items}`;
+    }
     case 'object':
     case 'record':
       return 'a JSON object';
