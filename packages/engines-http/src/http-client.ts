@@ -103,12 +103,18 @@ export class HttpClient {
 
   /** Default probe: `GET <path>` answers 2xx. */
   async probeHealth(endpoint: string, path: string, signal: AbortSignal): Promise<boolean> {
+    const status = await this.probeStatus(endpoint, path, signal);
+    return status !== undefined && status >= 200 && status < 300;
+  }
+
+  /** `GET <path>` on one endpoint; the status, or undefined when unreachable. Never throws. */
+  async probeStatus(endpoint: string, path: string, signal: AbortSignal): Promise<number | undefined> {
     try {
       const response = await this.fetchImpl(`${endpoint}${path}`, { signal, headers: this.headers() });
       await response.body?.cancel();
-      return response.ok;
+      return response.status;
     } catch {
-      return false;
+      return undefined;
     }
   }
 
