@@ -143,6 +143,17 @@ describe.skipIf(!HAS_TINY)('generated tiny llama (models/generated/tiny, fp32, G
     expect(result).toMatchObject({ finishReason: 'abort', text: '', usage: { completionTokens: 0 } });
   });
 
+  it('an abort while a step is running ends with abort, and the engine keeps working', async () => {
+    const controller = new AbortController();
+    const pending = engine.generate({ prompt: 'Hello there', maxTokens: 50, signal: controller.signal });
+    await new Promise((resolve) => setImmediate(resolve)); // the prefill is now in ONNX Runtime
+    controller.abort();
+    const result = await pending;
+    expect(result.finishReason).toBe('abort');
+    expect(result.usage.completionTokens).toBeLessThan(50);
+    expect((await engine.generate({ prompt: 'Hello there', maxTokens: 3 })).usage.completionTokens).toBe(3);
+  });
+
   it('stops at the context length with finishReason length', async () => {
     const small = createOnnxEngine();
     await small.load({ name: 'tiny16', path: TINY, options: { contextLength: 16 } });

@@ -82,6 +82,7 @@ export class DecodeBatch {
   private readonly decodePositions: BigInt64Array;
   private attentionMask: BigInt64Array;
   private released = false;
+  private running = false;
   private readonly logitsToKeep = new ort.Tensor('int64', BigInt64Array.of(1n), []);
 
   constructor(model: CausalLm, sequences: SequenceState[]) {
@@ -92,11 +93,19 @@ export class DecodeBatch {
     this.attentionMask = new BigInt64Array(sequences.length === 1 ? model.contextLength : 0).fill(1n);
   }
 
-  /** Frees the cache at once (abort, finish). */
+  /**
+   * Frees the cache (abort, finish): at once between steps; when a step is running, its inputs
+   * stay alive until ONNX Runtime returns, and the step drops everything then.
+   */
   release(): void {
+    this.released = true;
+    if (this.running) return;
+    this.dropPast();
+  }
+
+  private dropPast(): void {
     if (this.past !== undefined) for (const tensor of this.past) tensor.dispose();
     this.past = undefined;
-    this.released = true;
   }
 
   /**
@@ -148,23 +157,27 @@ export class DecodeBatch {
     for (let i = 0; i < layout.pastNames.length; i++) feeds[layout.pastNames[i]!] = past?.[i] ?? emptyPast(layout, batchSize);
 
     let outputs: ort.InferenceSession.OnnxValueMapType;
+    this.running = true;
     try {
       outputs = await session.run(feeds);
     } catch (error) {
+      this.dropPast();
       throw new MuaiError('ENGINE_ERROR', `ONNX Runtime failed while running ${this.model.graphPath}: ${(error as Error).message}`, {
         cause: error,
         details: { model: this.model.name },
       });
+    } finally {
+      this.running = false;
     }
     // The old past was an input of this step only; drop it now.
-    if (past !== undefined) for (const tensor of past) tensor.dispose();
+    this.dropPast();
     if (this.released) {
       // Released (aborted) while the step ran: drop the new cache too.
       for (const name of layout.presentNames) outputs[name]?.dispose();
-      this.past = undefined;
-    } else {
-      this.past = layout.presentNames.map((name) => outputs[name]!);
+      outputs['logits']?.dispose();
+      throw new MuaiError('REQUEST_ABORTED', 'The decode batch was released while a step ran.');
     }
+    this.past = layout.presentNames.map((name) => outputs[name]!);
     for (const sequence of this.sequences) sequence.pastLength = totalLength;
 
     const logits = outputs['logits']!;
