@@ -6,7 +6,6 @@ import {
   MuaiError,
   ModelNotFoundError,
   throwIfAborted,
-  toMuaiError,
 } from '@muai/core';
 import type { Engine, GenerationRequest, GenerationResult, LoadedModelInfo, ModelSpec, StreamChunk, TensorMap } from '@muai/core';
 import { isModuleNotFound, isRequestError, messageOf } from './internal/errors.js';

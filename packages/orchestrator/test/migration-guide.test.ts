@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@muai/config';
@@ -62,10 +63,14 @@ describe('docs/migration-guide.md', () => {
   });
 
   it.each(yamlBlocks.map((block) => [block.line, block] as const))('YAML block at line %i parses with @muai/config', (_line, block) => {
-    mkdirSync(workDir, { recursive: true });
-    const file = join(workDir, `yaml-${block.line}.yaml`);
+    const dir = mkdtempSync(join(tmpdir(), 'muai-guide-yaml-'));
+    const file = join(dir, `line-${block.line}.yaml`);
     writeFileSync(file, block.code);
-    expect(() => loadConfig({ files: [file], env: {} })).not.toThrow();
+    try {
+      expect(() => loadConfig({ files: [file], env: {} })).not.toThrow();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.skipIf(!existsSync(defaultModelPath()))('every ts block runs against the code', () => {
@@ -81,7 +86,7 @@ describe('docs/migration-guide.md', () => {
       join(workDir, 'vitest.config.ts'),
       `import { sharedVitestConfig } from '${resolve(root, 'vitest.shared.ts').split('\\').join('/')}';\nexport default sharedVitestConfig(import.meta.dirname, { include: ['*.guide.ts'], testTimeout: 120000 });\n`,
     );
-    const env = { ...process.env, MUAI_MON_PROMETHEUS_PORT: '0' };
+    const env: NodeJS.ProcessEnv = { ...process.env, MUAI_MON_PROMETHEUS_PORT: '0' };
     delete env.MUAI_MODEL;
     delete env.VITEST;
     delete env.VITEST_POOL_ID;
@@ -99,5 +104,7 @@ describe('docs/migration-guide.md', () => {
     expect(failures, `${child.stderr}\n${child.stdout.slice(-2000)}`).toEqual([]);
     expect(report?.testResults.length).toBe(tsBlocks.length);
     expect(child.status).toBe(0);
+    // Kept on failure for inspection (git-ignored); removed when everything passed.
+    rmSync(workDir, { recursive: true, force: true });
   }, 600_000);
 });
