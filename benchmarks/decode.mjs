@@ -1,7 +1,7 @@
 // Decode speed: our embedded engine (@muai/engines-onnx) side by side with transformers.js
 // (@huggingface/transformers, offline) on the generated `bench` model, in one process and one run.
 //
-//   npm run bench -- decode [--json] [--new-tokens N] [--reps R] [--warmup W] [--threads T]
+//   npm run bench -- decode [--json] [--new-tokens N] [--reps R] [--warmup W] [--threads T] [--position-reps P]
 //
 // Both run the same fp32 graph through the same onnxruntime-node on the CPU, with the same prompt,
 // greedy, the same number of new tokens and the same intra-op thread count (default: the
@@ -12,7 +12,9 @@
 //
 // ms_per_token_at_32 / ms_per_token_at_512: our decode step time around those positions, from
 // streaming timestamps (prompt of position-8 tokens, 17 new tokens, the 16 gaps between tokens
-// are steps at positions position-8 ... position+7; median over repetitions).
+// are steps at positions position-8 ... position+7; median over repetitions, interleaved).
+// benchmarks/_decode-profile.mjs splits a step into session.run, the JS around it, and ONNX
+// Runtime kernel time per operator at past 32 vs 512.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -30,10 +32,10 @@ const option = (name, fallback) => {
 };
 const cores = os.availableParallelism?.() ?? os.cpus().length;
 const newTokens = option('new-tokens', 64);
-const reps = option('reps', 5);
+const reps = option('reps', 7);
 const warmup = option('warmup', 2);
 const threads = option('threads', cores);
-const positionReps = option('position-reps', 3);
+const positionReps = option('position-reps', 4);
 const log = (...parts) => console.error('[bench:decode]', ...parts);
 const gc = () => globalThis.gc?.();
 const median = (values) => {
@@ -160,45 +162,54 @@ const ourRate = median(ourRates);
 const theirRate = median(theirRates);
 
 // ---- decode step time at positions (our engine; theirs for context) ----
-async function ourStepsAt(position, window = 16) {
-  const text = promptOf(position - window / 2);
-  const gaps = [];
+// The four series (ours/theirs x 32/512) are interleaved, order rotating per repetition, so that a
+// burst of machine load does not land on one position only.
+async function ourGaps(text, window) {
+  gc();
+  const times = [];
   let promptTokens = 0;
-  for (let r = 0; r < positionReps; r++) {
-    gc();
-    const times = [];
-    for await (const chunk of engine.stream({ model: 'bench', prompt: text, maxTokens: window + 1, temperature: 0 })) {
-      if (chunk.tokenId !== undefined) times.push(performance.now());
-      if (chunk.usage) promptTokens = chunk.usage.promptTokens;
-    }
-    for (let i = 1; i < times.length; i++) gaps.push(times[i] - times[i - 1]);
+  for await (const chunk of engine.stream({ model: 'bench', prompt: text, maxTokens: window + 1, temperature: 0 })) {
+    if (chunk.tokenId !== undefined) times.push(performance.now());
+    if (chunk.usage) promptTokens = chunk.usage.promptTokens;
   }
-  return { ms: median(gaps), promptTokens, steps: gaps.length };
+  return { gaps: times.slice(1).map((t, i) => t - times[i]), promptTokens };
 }
 
-async function theirStepsAt(position, window = 16) {
+async function theirGaps(text, window) {
+  const times = [];
+  let puts = 0;
+  const streamer = {
+    put() {
+      if (puts++ > 0) times.push(performance.now()); // the first put is the prompt
+    },
+    end() {},
+  };
+  await runTheirs(text, window + 1, streamer);
+  return { gaps: times.slice(1).map((t, i) => t - times[i]), promptTokens: 0 };
+}
+
+const window = 16;
+const series = [];
+for (const position of [32, 512]) {
   const text = promptOf(position - window / 2);
-  const gaps = [];
-  for (let r = 0; r < positionReps; r++) {
-    const times = [];
-    let puts = 0;
-    const streamer = {
-      put() {
-        if (puts++ > 0) times.push(performance.now()); // the first put is the prompt
-      },
-      end() {},
-    };
-    await runTheirs(text, window + 1, streamer);
-    for (let i = 1; i < times.length; i++) gaps.push(times[i] - times[i - 1]);
-  }
-  return { ms: median(gaps) };
+  series.push({ who: 'muai', position, text, run: ourGaps, gaps: [], promptTokens: 0 });
+  series.push({ who: 'transformers.js', position, text, run: theirGaps, gaps: [], promptTokens: 0 });
 }
-
-log('decode step time near positions 32 and 512 ...');
-const at32 = await ourStepsAt(32);
-const their32 = await theirStepsAt(32);
-const at512 = await ourStepsAt(512);
-const their512 = await theirStepsAt(512);
+log(`decode step time near positions 32 and 512 (${positionReps} repetitions of ${window} steps each, interleaved) ...`);
+for (const entry of series) await entry.run(entry.text, window); // warm-up of each shape
+for (let r = 0; r < positionReps; r++) {
+  for (let k = 0; k < series.length; k++) {
+    const entry = series[(k + r) % series.length];
+    const { gaps, promptTokens } = await entry.run(entry.text, window);
+    entry.gaps.push(...gaps);
+    entry.promptTokens = promptTokens;
+  }
+}
+const stepMs = (who, position) => median(series.find((e) => e.who === who && e.position === position).gaps);
+const at32 = { ms: stepMs('muai', 32), promptTokens: series[0].promptTokens };
+const at512 = { ms: stepMs('muai', 512), promptTokens: series[2].promptTokens };
+const their32 = { ms: stepMs('transformers.js', 32) };
+const their512 = { ms: stepMs('transformers.js', 512) };
 log(`muai: ${at32.ms.toFixed(2)} ms/token at 32 (prompt ${at32.promptTokens}), ${at512.ms.toFixed(2)} ms/token at 512 (prompt ${at512.promptTokens})`);
 log(`transformers.js: ${their32.ms.toFixed(2)} ms/token at 32, ${their512.ms.toFixed(2)} ms/token at 512`);
 
