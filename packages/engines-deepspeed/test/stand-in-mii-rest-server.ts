@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { standInGenerate } from '@muai/engines-http/testing';
 
@@ -34,7 +35,7 @@ export async function startStandInMiiRestServer(options: { deploymentName?: stri
   const requests: StandInMiiRestServer['requests'] = [];
   const sockets = new Set<Socket>();
   const state = { fault: 'none' as MiiFault };
-  const html = (response: import('node:http').ServerResponse, status: number, page: string) => {
+  const html = (response: ServerResponse, status: number, page: string) => {
     response.writeHead(status, { 'content-type': 'text/html; charset=utf-8' });
     response.end(page);
   };
