@@ -84,6 +84,16 @@ describe('bad input gives a coded error, never a crash or a hang', () => {
     await engine.unload('explicit');
   });
 
+  it('messages for a model without a chat template: INVALID_REQUEST saying to send a prompt', async () => {
+    const dir = variant('no-template', { 'tokenizer_config.json': '{"bos_token": "<s>", "eos_token": "</s>"}' });
+    const other = createOnnxEngine();
+    await other.load({ name: 'plain', path: dir });
+    const error = await expectCode(() => other.generate({ messages: [{ role: 'user', content: 'hi' }] }), 'INVALID_REQUEST');
+    expect(error.message).toContain('prompt');
+    expect((await other.generate({ prompt: 'hi', maxTokens: 2 })).usage.completionTokens).toBe(2);
+    await other.close();
+  });
+
   it('a prompt longer than the context: CONTEXT_LENGTH_EXCEEDED', async () => {
     const error = await expectCode(() => engine.generate({ prompt: 'word '.repeat(40) }), 'CONTEXT_LENGTH_EXCEEDED');
     expect(error.details).toMatchObject({ contextLength: 32 });

@@ -166,6 +166,14 @@ describe.skipIf(!HAS_TINY)('generated tiny llama (models/generated/tiny, fp32, G
     await small.close();
   });
 
+  it('concurrent requests on one model give the same greedy tokens as one at a time', async () => {
+    const prompts = ['Hello world', 'A much longer prompt about the weather today', 'x'];
+    const alone = [];
+    for (const prompt of prompts) alone.push((await engine.generate({ prompt, maxTokens: 16 })).tokenIds);
+    const together = await Promise.all(prompts.map((prompt) => engine.generate({ prompt, maxTokens: 16 })));
+    expect(together.map((result) => result.tokenIds)).toEqual(alone);
+  });
+
   it('generateBatch returns results in order and errors in place', async () => {
     const results = await engine.generateBatch([{ prompt: 'a', maxTokens: 3 }, { prompt: 'b', maxTokens: 0 }, { prompt: 'c', maxTokens: 2 }]);
     expect((results[0] as { usage: { completionTokens: number } }).usage.completionTokens).toBe(3);
