@@ -118,10 +118,11 @@ interface Attempt {
   message: string;
 }
 
-const PACKAGES: Record<string, { specifier: string; factory: string }> = {
+/** Built-in engine packages: their factory and, where the package has one, its config-section mapper. */
+const PACKAGES: Record<string, { specifier: string; factory: string; fromConfig?: string }> = {
   onnx: { specifier: '@muai/engines-onnx', factory: 'createOnnxEngine' },
-  vllm: { specifier: '@muai/engines-vllm', factory: 'createVllmEngine' },
-  deepspeed: { specifier: '@muai/engines-deepspeed', factory: 'createDeepSpeedEngine' },
+  vllm: { specifier: '@muai/engines-vllm', factory: 'createVllmEngine', fromConfig: 'vllmOptionsFromConfig' },
+  deepspeed: { specifier: '@muai/engines-deepspeed', factory: 'createDeepSpeedEngine', fromConfig: 'deepspeedOptionsFromConfig' },
 };
 
 function isGenerationInputs(inputs: unknown): inputs is GenerationInputs {
@@ -377,7 +378,15 @@ export class OptimizationManager {
     if (typeof factory !== 'function') {
       throw new EngineUnavailableError(name, `${known.specifier} does not export ${known.factory}()`, `Install a version of ${known.specifier} that matches @muai/orchestrator.`, { details: { reason: 'not_installed' } });
     }
-    return (await (factory as (options: Record<string, unknown>) => Engine | Promise<Engine>)(this.engineOptions(name, section))) as Engine;
+    const mapper = known.fromConfig === undefined ? undefined : module[known.fromConfig];
+    let options: Record<string, unknown>;
+    if (typeof mapper === 'function') {
+      const { enabled: _enabled, ...rest } = section;
+      options = (mapper as (section: Record<string, unknown>) => Record<string, unknown>)(rest);
+    } else {
+      options = this.engineOptions(name, section);
+    }
+    return (await (factory as (options: Record<string, unknown>) => Engine | Promise<Engine>)(options)) as Engine;
   }
 
   /** Options for a built-in engine factory: the config section camelCased, plus the KV cache for onnx. */

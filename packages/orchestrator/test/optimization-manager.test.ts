@@ -159,4 +159,16 @@ describe('OptimizationManager engine choice', () => {
     expect(MuaiError.hasCode(error, 'MODEL_NOT_FOUND')).toBe(true);
     expect((error as Error).message).toContain('models.qwen_chat.path');
   });
+
+  it('falls back from the real @muai/engines-vllm client when its server does not answer (loopback, closed port)', async () => {
+    const logger = memoryLogger();
+    const manager = new OptimizationManager(
+      { engine_preference: ['vllm', 'pytorch'], vllm: { enabled: true, endpoints: ['http://127.0.0.1:9'], timeout_ms: 2000, retries: 0 } },
+      { logger, engines: { onnx: () => new FakeEngine({ name: 'onnx', respond }) } },
+    );
+    const result = await manager.infer('qwen_chat', { prompt: 'test' });
+    expect(result.engineUsed).toBe('onnx');
+    expect(manager.stats().unavailable).toEqual({ vllm: 'unreachable' });
+    expect(logger.warnings).toHaveLength(1);
+  });
 });
