@@ -10,7 +10,8 @@ import type { z } from 'zod';
 import { didYouMean } from './did-you-mean.js';
 import { readEnvironment } from './environment.js';
 import type { ConfigWarning } from './environment.js';
-import { objectKeys, schemaAt } from './internal/schema-walk.js';
+import { describeKind, leafKind, objectKeys, schemaAt } from './internal/schema-walk.js';
+import type { LeafKind } from './internal/schema-walk.js';
 import { parseYamlSource } from './internal/yaml-source.js';
 import type { ParsedSource } from './internal/yaml-source.js';
 import { muaiConfigSchema } from './schema.js';
@@ -167,10 +168,29 @@ interface Issue {
   values?: unknown[];
 }
 
+/** What a key expects, worded for a value written in a file. */
+function fileKindText(kind: LeafKind): string {
+  switch (kind.kind) {
+    case 'boolean':
+      return 'a boolean (true or false)';
+    case 'array':
+      return 'a list';
+    case 'object':
+    case 'record':
+      return 'a mapping';
+    default:
+      return describeKind(kind);
+  }
+}
+
 function expectedText(issue: Issue, value: unknown): string {
   switch (issue.code) {
-    case 'invalid_type':
-      return value === undefined ? `is required (expected ${issue.expected ?? 'a value'})` : `expected ${issue.expected ?? 'another type'}`;
+    case 'invalid_type': {
+      const schema = schemaAt(muaiConfigSchema as unknown as z.ZodType, issue.path.map(String));
+      const kind = schema ? leafKind(schema) : undefined;
+      const wanted = kind && kind.kind !== 'other' ? fileKindText(kind) : (issue.expected ?? 'another type');
+      return value === undefined ? `is required (expected ${wanted})` : `expected ${wanted}`;
+    }
     case 'invalid_value':
       return `expected one of ${(issue.values ?? []).map((item) => JSON.stringify(item)).join(', ')}`;
     default:

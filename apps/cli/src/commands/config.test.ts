@@ -80,7 +80,7 @@ describe('muai config validate', () => {
     expect(result.stderr).toContain('CONFIG_INVALID');
     expect(result.stderr).toContain('6 problems');
     expect(result.stderr).toContain(`${file}:5: optimization.batcher.max_batch_sze: unknown key "max_batch_sze"; did you mean "max_batch_size"?`);
-    expect(result.stderr).toContain(`${file}:11: monitoring.prometheus.port: expected number (got "ninety")`);
+    expect(result.stderr).toContain(`${file}:11: monitoring.prometheus.port: expected an integer (got "ninety")`);
   });
 
   it('names file and line of a YAML syntax error', async () => {
