@@ -63,6 +63,25 @@ describe.skipIf(!HAS_TINY)('generated tiny llama (models/generated/tiny, fp32, G
     }
   });
 
+  it('a decode batch of two aligned sequences gives each the tokens it gets alone', async () => {
+    const model = loadedModel(engine, 'tiny');
+    const promptA = model.tokenizer.encodePrompt('Hello world');
+    const promptB = [...promptA.slice(0, -1), 777]; // same length, another last token
+    const greedy = () => new Sampler({ temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1 }, model.vocabSize);
+    const decode = async (prompts: number[][]): Promise<number[][]> => {
+      const sequences = prompts.map((prompt) => new SequenceState(prompt, 12, greedy(), new TextAssembler(() => ''), new Set()));
+      const batch = new DecodeBatch(model, sequences);
+      for (let i = 0; i < 12; i++) (await batch.step()).forEach((id, b) => sequences[b]!.tokens.push(id));
+      batch.release();
+      return sequences.map((sequence) => sequence.tokens.slice(sequence.promptLength));
+    };
+    const together = await decode([promptA, promptB]);
+    const alone = [...(await decode([promptA])), ...(await decode([promptB]))];
+    expect(together).toEqual(alone);
+    expect(together[0]).not.toEqual(together[1]);
+    expect(alone[0]).toEqual((await engine.generate({ prompt: 'Hello world', maxTokens: 12 })).tokenIds);
+  });
+
   it('sampling is reproducible with a seed, and the seed matters', async () => {
     const request = { prompt: 'Once upon a time', maxTokens: 24, temperature: 1.0, topK: 50, topP: 0.95, seed: 1234 };
     const first = await engine.generate(request);
