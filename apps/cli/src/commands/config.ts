@@ -39,6 +39,14 @@ function loadForCommand(options: ConfigFileOptions): LoadedConfig | undefined {
   }
 }
 
+/**
+ * The command's options merged with those of its parents: the root command may declare the same
+ * flags (`--config`, `--json`) for its own use, and commander then gives them to the root.
+ */
+function commandOptions<T>(command: Command): T {
+  return command.optsWithGlobals<T & object>();
+}
+
 function formatValue(value: unknown): string {
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
@@ -52,7 +60,8 @@ export function registerConfigCommands(program: Command): void {
     .description('check configuration files and MUAI_* variables; exit 1 listing every problem')
     .option('-c, --config <file...>', 'configuration files, applied in order (default: MUAI_CONFIG, else config/system.yaml and config/optimization.yaml)')
     .option('--strict', 'treat unknown MUAI_* variables as errors')
-    .action((options: ConfigFileOptions) => {
+    .action((_options: ConfigFileOptions, command: Command) => {
+      const options = commandOptions<ConfigFileOptions>(command);
       const loaded = loadForCommand(options);
       if (!loaded) return;
       printWarnings(loaded.warnings);
@@ -68,7 +77,8 @@ export function registerConfigCommands(program: Command): void {
     .option('-c, --config <file...>', 'configuration files, applied in order (default: MUAI_CONFIG, else config/system.yaml and config/optimization.yaml)')
     .option('--strict', 'treat unknown MUAI_* variables as errors')
     .option('--json', 'print {config, sources, files, warnings} as JSON')
-    .action((options: PrintOptions) => {
+    .action((_options: PrintOptions, command: Command) => {
+      const options = commandOptions<PrintOptions>(command);
       const loaded = loadForCommand(options);
       if (!loaded) return;
       if (options.json) {
