@@ -93,6 +93,18 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads a section left empty (every key below it commented out) as defaults', () => {
+    const dir = tempProject({ 'empty.yaml': 'models:\noptimization:\n  batcher:\n  #  enabled: true\nmonitoring:\n' });
+    const { config } = loadConfig({ cwd: dir, files: ['empty.yaml'], env: {} });
+    expect(config.optimization.batcher).toEqual(parseConfig({}).optimization.batcher);
+    expect(config.models).toEqual({});
+    expect(problemsOf(() => parseConfig({ optimization: { batcher: { max_batch_size: null } } }))[0]!.path).toBe('optimization.batcher.max_batch_size');
+  });
+
+  it('reads pytorch as onnx for a model engine too', () => {
+    expect(parseConfig({ models: { m: { path: 'x', engine: 'pytorch' } } }).models['m']!.engine).toBe('onnx');
+  });
+
   it('returns a frozen configuration', () => {
     const { config, sources } = loadConfig({ files: [], env: {} });
     expect(Object.isFrozen(config)).toBe(true);

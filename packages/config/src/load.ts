@@ -118,6 +118,24 @@ function mergeInto(target: PlainObject, source: PlainObject, path: string[], ori
   }
 }
 
+function isSectionPath(path: readonly string[]): boolean {
+  const schema = schemaAt(muaiConfigSchema as unknown as z.ZodType, path);
+  const kind = schema ? leafKind(schema).kind : undefined;
+  return kind === 'object' || kind === 'record';
+}
+
+/** A section left empty in YAML (`monitoring:` with every key below commented out) is null: read it as {}. */
+function emptySectionsAsObjects(value: PlainObject, path: string[] = []): PlainObject {
+  const result: PlainObject = {};
+  for (const [key, child] of Object.entries(value)) {
+    const childPath = [...path, key];
+    if (child === null && isSectionPath(childPath)) result[key] = {};
+    else if (isPlainObject(child)) result[key] = emptySectionsAsObjects(child, childPath);
+    else result[key] = child;
+  }
+  return result;
+}
+
 function setAt(target: PlainObject, path: readonly string[], value: unknown): void {
   let node = target;
   for (const key of path.slice(0, -1)) {
@@ -321,7 +339,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       problems.push({ source: name, line: 1, path: '', value: parsed.data, expected: 'a mapping of sections (models, router, optimization, monitoring)' });
       continue;
     }
-    mergeInto(raw, parsed.data, [], name, provenance);
+    mergeInto(raw, emptySectionsAsObjects(parsed.data), [], name, provenance);
   }
 
   const reading = readEnvironment(env, options.allowEnv);
