@@ -1,9 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { MuaiError } from '@muai/core';
 import { registerConfigCommands } from './commands/config.js';
+import { registerQueryCommand } from './commands/query.js';
+import { registerRunCommand } from './commands/run.js';
+import { registerServeCommand } from './commands/serve.js';
 
 /** Each command module adds its commands to the program. Add new modules here. */
-const registrations: Array<(program: Command) => void> = [registerConfigCommands];
+const registrations: Array<(program: Command) => void> = [registerQueryCommand, registerRunCommand, registerServeCommand, registerConfigCommands];
 
 export function createProgram(): Command {
   const program = new Command('muai')

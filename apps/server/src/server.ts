@@ -269,6 +269,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     let usage: Usage | undefined;
     let finish: FinishReason | undefined;
     let ttftMs: number | undefined;
+    let engineUsed: string | undefined;
     try {
       for (let step = first; !step.done; step = await iterator.next()) {
         const chunk = step.value;
@@ -277,6 +278,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
           send(frame([delta(chunk.text, null)]));
         }
         if (chunk.usage) usage = chunk.usage;
+        engineUsed ??= chunk.engineUsed;
         if (chunk.finishReason) finish = chunk.finishReason;
       }
     } catch (error) {
@@ -288,7 +290,11 @@ export function createServer(options: ServerOptions): FastifyInstance {
       }
       return;
     }
-    record(prepared.model, finish === 'error' ? 'error' : 'ok', meta.started, { usage: usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 }, ...(ttftMs !== undefined ? { ttftMs } : {}) });
+    record(prepared.model, finish === 'error' ? 'error' : 'ok', meta.started, {
+      usage: usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+      ...(ttftMs !== undefined ? { ttftMs } : {}),
+      ...(engineUsed !== undefined ? { engine: engineUsed } : {}),
+    });
     if (raw.destroyed) return;
     send(frame([delta('', openAIFinish(finish) ?? 'stop')]));
     if (prepared.includeUsage && usage) send(frame([], { usage: toUsage(usage) }));

@@ -81,6 +81,8 @@ export interface StreamChunk {
   finishReason?: FinishReason;
   usage?: Usage;
   timings?: Timings;
+  /** The engine that produced this chunk, where a facade chooses among engines. */
+  engineUsed?: string;
 }
 
 export type TensorType = 'float32' | 'float16' | 'float64' | 'int8' | 'uint8' | 'int16' | 'uint16' | 'int32' | 'uint32' | 'int64' | 'uint64' | 'bool' | 'string';

@@ -1,0 +1,87 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadConfig } from '@muai/config';
+import { createPerformanceMonitor, createPrometheusExporter, createTracer, type PrometheusExporter } from '@muai/monitoring';
+import { createOrchestratorFromConfig } from '@muai/orchestrator';
+import { startServer } from '@muai/server';
+import { ModelManagerEngine } from './serving-engine.js';
+
+interface ServeOptions {
+  config?: string[];
+  host?: string;
+  port?: string;
+  model?: string;
+}
+
+/** `muai serve`: the long-running OpenAI-compatible server. */
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('run the OpenAI-compatible server (POST /v1/chat/completions, /v1/completions; /health, /ready, /metrics)')
+    .option('-c, --config <file...>', 'configuration files (system.yaml, optimization.yaml, or one merged file)')
+    .option('--host <host>', 'interface to bind (default monitoring.server.host, 127.0.0.1)')
+    .option('--port <port>', 'port (default monitoring.server.port, 8000; 0 picks a free one)')
+    .option('-m, --model <dir>', 'model folder served as "default" (default: MUAI_MODEL, else the generated tiny model)')
+    .action(async (options: ServeOptions) => {
+      const env = { ...process.env, ...(options.model ? { MUAI_MODEL: resolve(options.model) } : {}) };
+      const loaded = await loadConfig({ ...(options.config ? { files: options.config } : {}), env });
+      for (const warning of loaded.warnings) process.stderr.write(`muai: warning: ${warning.message}\n`);
+      const { config } = loaded;
+      const monitoring = config.monitoring;
+      const server = monitoring.server;
+
+      let exporter: PrometheusExporter | undefined;
+      if (monitoring.enabled && monitoring.prometheus.enabled) {
+        exporter = createPrometheusExporter({ port: monitoring.prometheus.port, host: monitoring.prometheus.host, path: monitoring.prometheus.path });
+      } else if (monitoring.enabled && server.expose_metrics) {
+        // Metrics on the server's own /metrics only, no separate exporter port.
+        exporter = createPrometheusExporter({});
+      }
+      const tracer = monitoring.enabled && monitoring.tracing.enabled
+        ? createTracer({ endpoint: monitoring.tracing.endpoint, protocol: monitoring.tracing.protocol, sampleRate: monitoring.tracing.sample_rate, recordPrompts: monitoring.tracing.record_prompts, serviceName: monitoring.tracing.service_name })
+        : undefined;
+      const performanceMonitor = monitoring.enabled ? createPerformanceMonitor() : undefined;
+      // Relative model paths in the config resolve against the working directory.
+      const baseDirectory = process.cwd();
+      const runtime = createOrchestratorFromConfig(config, {
+        env,
+        baseDirectory,
+        ...(exporter ? { prometheusExporter: exporter } : {}),
+        ...(tracer ? { tracer } : {}),
+        ...(performanceMonitor ? { performanceMonitor } : {}),
+      });
+      if (exporter && monitoring.prometheus.enabled && monitoring.prometheus.port !== (options.port ? Number(options.port) : server.port)) {
+        await exporter.startServer();
+      }
+      let ready = server.preload_models.length === 0;
+      const preload = runtime.modelManager.preload(server.preload_models).then(
+        () => {
+          ready = true;
+        },
+        (error: unknown) => process.stderr.write(`muai: preloading failed, /ready stays 503: ${error instanceof Error ? error.message : String(error)}\n`),
+      );
+      void preload;
+      const running = await startServer({
+        engine: new ModelManagerEngine(runtime.modelManager),
+        defaultModel: runtime.modelManager.defaultModel,
+        host: options.host ?? server.host,
+        port: options.port !== undefined ? Number(options.port) : server.port,
+        ...(server.api_key ? { apiKey: server.api_key } : {}),
+        bodyLimitBytes: server.body_limit_bytes,
+        limits: { maxTokensLimit: server.max_tokens_limit, maxPromptChars: server.max_prompt_tokens * 16 },
+        drainTimeoutMs: server.drain_timeout_ms,
+        isReady: () => ready,
+        handleSignals: true,
+        ...(exporter && (server.expose_metrics || !monitoring.prometheus.enabled) ? { metrics: exporter } : {}),
+        ...(tracer ? { tracer } : {}),
+        onClosed: async () => {
+          await runtime.close();
+          await exporter?.stopServer();
+          await tracer?.shutdown();
+        },
+      });
+      process.stderr.write(`muai: serving on ${running.url} (OpenAI-compatible: ${running.url}/v1; health ${running.url}/health)\n`);
+      // Keep running until SIGTERM/SIGINT: startServer drains and exits.
+      await new Promise<void>(() => {});
+    });
+}

@@ -1,0 +1,64 @@
+import {
+  CapabilityUnsupportedError,
+  type Engine,
+  type EngineCapabilities,
+  type EngineHealth,
+  type GenerationRequest,
+  type GenerationResult,
+  type LoadedModelInfo,
+  type ModelSpec,
+  type StreamChunk,
+  type TensorMap,
+} from '@muai/core';
+import type { ModelManager } from '@muai/orchestrator';
+
+/**
+ * Presents a ModelManager (its models, engine fallback, batching and cache) through the Engine
+ * contract, which is what the server speaks. Models load on first use; `models()` lists every
+ * configured model name.
+ */
+export class ModelManagerEngine implements Engine {
+  readonly specificationVersion = 'v1' as const;
+  readonly name = 'muai';
+  readonly capabilities: EngineCapabilities = { textGeneration: true, streaming: true, batching: true, embeddings: false, tensorInference: true };
+
+  constructor(private readonly manager: ModelManager) {}
+
+  async load(model: ModelSpec): Promise<LoadedModelInfo> {
+    const loaded = await this.manager.loadModel(model.name);
+    return { ...loaded.info, name: loaded.name };
+  }
+
+  async unload(modelName: string): Promise<void> {
+    await this.manager.unloadModel(modelName);
+  }
+
+  models(): readonly string[] {
+    return this.manager.modelNames();
+  }
+
+  async health(): Promise<EngineHealth> {
+    return { ok: true, models: this.manager.loaded() };
+  }
+
+  generate(request: GenerationRequest): Promise<GenerationResult> {
+    return this.manager.generate(request);
+  }
+
+  stream(request: GenerationRequest): AsyncIterable<StreamChunk> {
+    return this.manager.stream(request);
+  }
+
+  async generateBatch(requests: readonly GenerationRequest[]): Promise<Array<GenerationResult | Error>> {
+    return Promise.all(requests.map((request) => this.generate(request).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))))));
+  }
+
+  async infer(modelName: string, inputs: TensorMap): Promise<TensorMap> {
+    if (!this.capabilities.tensorInference) throw new CapabilityUnsupportedError(this.name, 'tensor inference');
+    return this.manager.infer(modelName, inputs);
+  }
+
+  async close(): Promise<void> {
+    await this.manager.close();
+  }
+}

@@ -1,0 +1,109 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../src/program.js';
+
+const repoRoot = resolve(import.meta.dirname, '../../..');
+const tiny = join(repoRoot, 'models/generated/tiny');
+const bin = join(repoRoot, 'apps/cli/bin/muai.mjs');
+
+async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stdout += String(chunk);
+    return true;
+  });
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    const code = await main(['node', 'muai', ...argv]);
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+describe('muai "What is AI?" (the orchestrator on the embedded engine)', () => {
+  beforeAll(() => {
+    if (!existsSync(join(tiny, 'onnx/model.onnx'))) throw new Error(`missing ${tiny}: run \`node tools/model-gen/generate.mjs --size tiny\``);
+  });
+
+  it('routes, retrieves from docs/, generates, and prints JSON with sources', async () => {
+    const { code, stdout } = await capture(['What is AI?', '--json', '--max-tokens', '12']);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout.trim().split('\n').pop()!);
+    expect(result).toMatchObject({ workflow: 'search_qa', model: 'default', engine: 'onnx', finish_reason: 'length' });
+    expect(result.usage.completion_tokens).toBe(12);
+    expect(result.output.length).toBeGreaterThan(0);
+    expect(result.sources.length).toBeGreaterThan(0);
+    expect(result.sources[0].source).toMatch(/\.md$/);
+    expect(result.timings.total_ms).toBeGreaterThan(0);
+  });
+
+  it('honours --workflow and says plainly that the default model is random', async () => {
+    const { code, stdout, stderr } = await capture(['summarize', 'this', '--workflow', 'chat', '--max-tokens', '4']);
+    expect(code).toBe(0);
+    expect(stdout.trim().length).toBeGreaterThan(0);
+    expect(stderr).toContain('[chat via');
+    expect(stderr).toContain('random weights');
+  });
+
+  it('an unknown workflow is a coded error with exit 1', async () => {
+    const { code, stderr } = await capture(['hello', '--workflow', 'nope']);
+    expect(code).toBe(1);
+    expect(stderr).toContain('WORKFLOW_NOT_FOUND');
+  });
+});
+
+describe('muai serve (built CLI, real ONNX engine, official openai client)', () => {
+  let child: ChildProcess;
+  let url = '';
+  let logs = '';
+  beforeAll(async () => {
+    if (!existsSync(join(repoRoot, 'apps/cli/dist/index.js'))) throw new Error('apps/cli is not built: run `npm run build`');
+    child = spawn(process.execPath, [bin, 'serve', '--port', '0'], {
+      cwd: repoRoot,
+      env: { ...process.env, MUAI_MON_SERVER_PRELOAD_MODELS: 'default', MUAI_MON_PROMETHEUS_ENABLED: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (data: Buffer) => (logs += data.toString()));
+    url = await new Promise<string>((resolveUrl, reject) => {
+      child.stderr!.on('data', (data: Buffer) => {
+        logs += data.toString();
+        const match = /serving on (http:\/\/\S+?) /.exec(logs);
+        if (match?.[1]) resolveUrl(match[1]);
+      });
+      child.once('exit', (code) => reject(new Error(`muai serve exited with ${code}: ${logs}`)));
+    });
+  }, 60_000);
+  afterAll(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  it('is ready once the preloaded model is loaded, and answers chat and streaming', async () => {
+    await expect.poll(async () => (await fetch(`${url}/ready`)).status, { timeout: 30_000 }).toBe(200);
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const chat = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'What is AI?' }], max_tokens: 6, temperature: 0 });
+    expect(chat.usage?.completion_tokens).toBe(6);
+    const again = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'What is AI?' }], max_tokens: 6, temperature: 0 });
+    expect(again.choices[0]?.message.content).toBe(chat.choices[0]?.message.content);
+    const stream = await client.chat.completions.create({ model: 'default', messages: [{ role: 'user', content: 'What is AI?' }], max_tokens: 6, temperature: 0, stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe(chat.choices[0]?.message.content);
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toMatch(/muai_requests_total\{[^}]*model="default"[^}]*engine="onnx"[^}]*status="ok"[^}]*\} 3/);
+  });
+
+  it('drains and exits 0 on SIGTERM', async () => {
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+});
