@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '../..');
+const tinyModel = join(root, 'models/generated/tiny');
 
 /** What each package's smoke test does once installed alone. `m` is the imported module. */
 const smoke = {
@@ -25,12 +26,65 @@ const smoke = {
     const loaded = await m.loadConfig({ files: [], env: { MUAI_MON_PROMETHEUS_PORT: '9191' } });
     const config = loaded.config ?? loaded;
     if (config.monitoring.prometheus.port !== 9191) throw new Error('config: env override not applied');`,
+  '@muai/engines-onnx': `
+    const engine = m.createOnnxEngine();
+    await engine.load({ name: 'tiny', path: ${JSON.stringify(tinyModel)} });
+    const result = await engine.generate({ model: 'tiny', prompt: 'Hello', maxTokens: 3 });
+    if (result.usage.completionTokens !== 3 || result.engineUsed !== 'onnx') throw new Error('engines-onnx: ' + JSON.stringify(result));
+    await engine.close();`,
+  '@muai/engines-http': `
+    const samples = m.parsePrometheusText('vllm:num_requests_running{model_name="x"} 2\\n');
+    if (samples.length !== 1 || samples[0].value !== 2) throw new Error('engines-http: ' + JSON.stringify(samples));`,
+  '@muai/engines-vllm': `
+    const port = await closedPort();
+    const engine = m.createVllmEngine({ endpoints: ['http://127.0.0.1:' + port], model: 'x', retries: 0, timeoutMs: 2000 });
+    const error = await engine.generate({ prompt: 'x', maxTokens: 1 }).then(() => undefined, (e) => e);
+    if (error?.code !== 'ENGINE_UNAVAILABLE') throw new Error('engines-vllm: expected ENGINE_UNAVAILABLE, got ' + (error?.code ?? 'success'));
+    await engine.close();`,
+  '@muai/engines-deepspeed': `
+    const port = await closedPort();
+    const engine = m.createDeepSpeedEngine({ endpoints: ['http://127.0.0.1:' + port], deploymentName: 'x', retries: 0, timeoutMs: 2000 });
+    const error = await engine.generate({ prompt: 'x', maxTokens: 1 }).then(() => undefined, (e) => e);
+    if (error?.code !== 'ENGINE_UNAVAILABLE') throw new Error('engines-deepspeed: expected ENGINE_UNAVAILABLE, got ' + (error?.code ?? 'success'));
+    await engine.close();`,
+  '@muai/kv-cache': `
+    const cache = m.createKvCache({ numLayers: 1, numKvHeads: 1, headDim: 4, blockSize: 2, maxMemoryBytes: 4096 });
+    const sequence = cache.match([1, 2, 3]);
+    cache.append(sequence, [1, 2, 3]);
+    if (cache.stats().bytesUsed <= 0) throw new Error('kv-cache: nothing allocated');
+    cache.release(sequence);`,
+  '@muai/monitoring': `
+    const exporter = m.createPrometheusExporter({ port: 0 });
+    exporter.recordRequest({ model: 'tiny', engine: 'onnx', workflow: 'chat', status: 'ok', latencyMs: 12, promptTokens: 3, completionTokens: 4 });
+    const text = await exporter.metrics();
+    if (!/muai_requests_total\\{[^}]*model="tiny"/.test(text)) throw new Error('monitoring: no muai_requests_total series');
+    const monitor = m.createPerformanceMonitor();
+    monitor.recordRequest({ latencyMs: 5, status: 'error' });
+    if (monitor.snapshot().errors !== 1) throw new Error('monitoring: PerformanceMonitor lost the error');`,
+  '@muai/orchestrator': `
+    const decision = new m.Router().route({ query: 'Please summarize this text' });
+    if (decision.workflow !== 'summarize') throw new Error('orchestrator: routed to ' + decision.workflow);
+    const manager = new m.ModelManager({ env: { MUAI_MODEL: ${JSON.stringify(tinyModel)} } });
+    const result = await new m.SearchQAWorkflow(manager).execute({ query: 'What is AI?', maxTokens: 3 });
+    if (!result.output || result.engineUsed !== 'onnx') throw new Error('orchestrator: ' + JSON.stringify(result));
+    await manager.close();`,
   '@muai/batcher': `
     const batcher = m.createBatcher({ batchFn: async (xs) => xs.map((x) => x * 2), maxBatchSize: 4, batchTimeoutMs: 1 });
     const out = await Promise.all([1, 2, 3].map((x) => batcher.submit(x)));
     if (out.join() !== '2,4,6') throw new Error('batcher: wrong results ' + out);
     await batcher.close?.();`,
 };
+
+/** A loopback port with nothing listening (the OS handed it out, then it was closed). */
+const closedPortSource = `const closedPort = async () => {
+  const net = await load('node:net');
+  const server = net.createServer();
+  await new Promise((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address();
+  await new Promise((done) => server.close(done));
+  return port;
+};
+`;
 
 function workspacePackages() {
   const found = new Map();
@@ -84,11 +138,11 @@ for (const name of tested) {
     const body = smoke[name];
     writeFileSync(
       join(project, 'smoke.mjs'),
-      `const load = (id) => import(id);\nconst m = await load(${JSON.stringify(name)});\n${body}\nconsole.log('esm ok');\n`,
+      `const load = (id) => import(id);\n${closedPortSource}const m = await load(${JSON.stringify(name)});\n${body}\nconsole.log('esm ok');\n`,
     );
     writeFileSync(
       join(project, 'smoke.cjs'),
-      `const load = async (id) => require(id);\n(async () => {\nconst m = require(${JSON.stringify(name)});\n${body}\nconsole.log('cjs ok');\n})().catch((e) => { console.error(e); process.exit(1); });\n`,
+      `const load = async (id) => require(id);\n(async () => {\n${closedPortSource}const m = require(${JSON.stringify(name)});\n${body}\nconsole.log('cjs ok');\n})().catch((e) => { console.error(e); process.exit(1); });\n`,
     );
     run(process.execPath, ['smoke.mjs'], project);
     run(process.execPath, ['smoke.cjs'], project);

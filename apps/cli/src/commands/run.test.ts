@@ -7,7 +7,7 @@ import { findRepoRoot, registerRunCommand, resolveRunModel } from './run.js';
 
 const repoRoot = resolve(import.meta.dirname, '../../../..');
 const tiny = join(repoRoot, 'models/generated/tiny');
-const llama = '/work/shared/models/tiny-random-llama-fp16';
+const llama = resolve(repoRoot, '../shared/models/tiny-random-llama-fp16');
 
 /** Runs `muai run ...args` on a program holding only the run command, with captured output. */
 async function run(...args: string[]): Promise<{ stdout: string; stderr: string; error?: unknown }> {
