@@ -5,7 +5,8 @@
 //
 // 1. Wraps onnxruntime-node's InferenceSession.prototype.run to time session.run inside each
 //    engine.stream() step; the rest of the gap between two streamed tokens is the engine's JS
-//    (feeds, argmax, detokenize, async plumbing).
+//    (feeds, argmax, detokenize, async plumbing). Beside it, interleaved, a bare decode loop on a
+//    second session of the same graph (present fed back as past, nothing else): the graph's cost.
 // 2. Runs the bench graph directly in a profiling ONNX Runtime session, one decode step at past 32
 //    and at past 512, and sums the kernel time per operator type from the profile, so the part
 //    that grows with the position shows by name.
@@ -54,42 +55,95 @@ const promptOf = (tokens) => {
   return words.slice(0, n).join(' ');
 };
 
-async function breakdown(position, window = 16) {
-  const prompt = promptOf(position - window / 2);
-  const gaps = [];
-  const runMs = [];
-  const jsMs = [];
-  for (let r = 0; r < reps + 1; r++) {
-    globalThis.gc?.();
-    runs.length = 0;
-    const times = [];
-    for await (const chunk of engine.stream({ model: 'bench', prompt, maxTokens: window + 1, temperature: 0 })) {
-      if (chunk.tokenId !== undefined) times.push(performance.now());
-    }
-    if (r === 0) continue; // warm-up
-    // runs[0] is the prefill; runs[i] produced token i.
-    for (let i = 1; i < times.length; i++) {
-      const run = runs[i];
-      gaps.push(times[i] - times[i - 1]);
-      runMs.push(run.end - run.start);
-      jsMs.push(times[i] - times[i - 1] - (run.end - run.start));
-    }
-  }
-  return { position, gap: median(gaps), run: median(runMs), js: median(jsMs) };
-}
-
-const rows = [];
-for (const position of [32, 512]) rows.push(await breakdown(position));
-await engine.close();
-ort.InferenceSession.prototype.run = originalRun;
-for (const row of rows) {
-  log(`engine step near ${row.position}: ${row.gap.toFixed(2)} ms per token = session.run ${row.run.toFixed(2)} ms + JS around it ${row.js.toFixed(2)} ms`);
-}
-
-// ---- 2. ONNX Runtime kernel time per operator type at past 32 vs 512 ----
 const kvHeads = config.num_key_value_heads;
 const headDim = config.head_dim ?? config.hidden_size / config.num_attention_heads;
 const layers = config.num_hidden_layers;
+
+/** One engine.stream() of window+1 tokens: per decode step, the gap between tokens and session.run's share. */
+async function engineSteps(prompt, window) {
+  globalThis.gc?.();
+  runs.length = 0;
+  const times = [];
+  for await (const chunk of engine.stream({ model: 'bench', prompt, maxTokens: window + 1, temperature: 0 })) {
+    if (chunk.tokenId !== undefined) times.push(performance.now());
+  }
+  // runs[0] is the prefill; runs[i] produced token i.
+  const steps = [];
+  for (let i = 1; i < times.length; i++) steps.push({ gap: times[i] - times[i - 1], run: runs[i].end - runs[i].start });
+  return steps;
+}
+
+// The same decode loop written directly on a second session of the same graph: prefill, then
+// present fed back as past, one token per step, no sampling or text. What the graph alone costs.
+const raw = await ort.InferenceSession.create(join(modelDir, 'onnx', 'model.onnx'), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+function rawFeeds(ids, previous, pastLength) {
+  const n = ids.length;
+  const total = pastLength + n;
+  const feeds = {
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, n]),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
+    position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(pastLength + i)), [1, n]),
+  };
+  for (let l = 0; l < layers; l++) {
+    for (const kind of ['key', 'value']) {
+      feeds[`past_key_values.${l}.${kind}`] = previous?.[`present.${l}.${kind}`] ?? new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
+    }
+  }
+  return feeds;
+}
+async function rawSteps(promptIds, window) {
+  globalThis.gc?.();
+  let outputs = await raw.run(rawFeeds(promptIds, undefined, 0));
+  let pastLength = promptIds.length;
+  const steps = [];
+  for (let s = 0; s < window; s++) {
+    const start = performance.now();
+    outputs = await raw.run(rawFeeds([100 + s], outputs, pastLength));
+    steps.push({ gap: performance.now() - start, run: performance.now() - start });
+    pastLength++;
+  }
+  return steps;
+}
+
+const window = 16;
+const cases = [];
+for (const position of [32, 512]) {
+  const prompt = promptOf(position - window / 2);
+  const ids = engine.encodeRequest({ model: 'bench', prompt });
+  cases.push({ label: `engine ${position}`, position, kind: 'engine', go: () => engineSteps(prompt, window), steps: [] });
+  cases.push({ label: `raw ${position}`, position, kind: 'raw', go: () => rawSteps(ids, window), steps: [] });
+}
+for (const entry of cases) await entry.go(); // warm-up
+for (let r = 0; r < reps; r++) {
+  for (let k = 0; k < cases.length; k++) {
+    const entry = cases[(k + r) % cases.length];
+    entry.steps.push(...(await entry.go()));
+  }
+}
+const rows = cases.map((entry) => ({
+  label: entry.label,
+  position: entry.position,
+  kind: entry.kind,
+  gap: median(entry.steps.map((s) => s.gap)),
+  run: median(entry.steps.map((s) => s.run)),
+  js: median(entry.steps.map((s) => s.gap - s.run)),
+  // The first decode step after the prefill, separately (cold caches after a large prefill).
+  first: median(entry.steps.filter((_, i) => i % window === 0).map((s) => s.gap)),
+}));
+await engine.close();
+await raw.release();
+ort.InferenceSession.prototype.run = originalRun;
+for (const row of rows) {
+  if (row.kind === 'engine') {
+    log(`engine step near ${row.position}: ${row.gap.toFixed(2)} ms per token = session.run ${row.run.toFixed(2)} ms + JS around it ${row.js.toFixed(2)} ms (first step after prefill ${row.first.toFixed(2)} ms)`);
+  } else {
+    log(`raw loop step near ${row.position}: session.run ${row.run.toFixed(2)} ms (first step after prefill ${row.first.toFixed(2)} ms)`);
+  }
+}
+const ratioOf = (kind) => rows.find((r) => r.kind === kind && r.position === 512).gap / rows.find((r) => r.kind === kind && r.position === 32).gap;
+log(`512 over 32: engine x${ratioOf('engine').toFixed(2)}, raw loop x${ratioOf('raw').toFixed(2)}`);
+
+// ---- 2. ONNX Runtime kernel time per operator type at past 32 vs 512 ----
 
 async function opProfile(past, steps = 20) {
   const prefix = join(os.tmpdir(), `muai-decode-profile-${process.pid}-${past}`);
@@ -142,7 +196,7 @@ async function opProfile(past, steps = 20) {
 
 const at32 = await opProfile(32);
 const at512 = await opProfile(512);
-log(`direct session.run (no engine), median: past 32 ${at32.wall.toFixed(2)} ms, past 512 ${at512.wall.toFixed(2)} ms (x${(at512.wall / at32.wall).toFixed(2)})`);
+log(`profiling session, same past fed every step, median: past 32 ${at32.wall.toFixed(2)} ms, past 512 ${at512.wall.toFixed(2)} ms (x${(at512.wall / at32.wall).toFixed(2)})`);
 if (!at32.profiled) {
   log('this onnxruntime-node build returned no profile file; no per-operator figures');
 } else {
@@ -160,4 +214,4 @@ if (!at32.profiled) {
   log('nodes that grow the most from past 32 to past 512 (ms per step):');
   for (const [node, ms] of grown) log(`  ${node.padEnd(50)} +${ms.toFixed(3)}`);
 }
-console.log(JSON.stringify({ engine_steps: rows, direct_run_ms: { past_32: at32.wall, past_512: at512.wall } }));
+console.log(JSON.stringify({ steps: rows, profiled_run_ms: { past_32: at32.wall, past_512: at512.wall } }));

@@ -35,7 +35,7 @@ const newTokens = option('new-tokens', 64);
 const reps = option('reps', 7);
 const warmup = option('warmup', 2);
 const threads = option('threads', cores);
-const positionReps = option('position-reps', 4);
+const positionReps = option('position-reps', 6);
 const log = (...parts) => console.error('[bench:decode]', ...parts);
 const gc = () => globalThis.gc?.();
 const median = (values) => {
@@ -163,7 +163,7 @@ const theirRate = median(theirRates);
 
 // ---- decode step time at positions (our engine; theirs for context) ----
 // The four series (ours/theirs x 32/512) are interleaved, order rotating per repetition, so that a
-// burst of machine load does not land on one position only.
+// burst of machine load does not land on one position or one engine only.
 async function ourGaps(text, window) {
   gc();
   const times = [];
@@ -198,8 +198,11 @@ for (const position of [32, 512]) {
 log(`decode step time near positions 32 and 512 (${positionReps} repetitions of ${window} steps each, interleaved) ...`);
 for (const entry of series) await entry.run(entry.text, window); // warm-up of each shape
 for (let r = 0; r < positionReps; r++) {
-  for (let k = 0; k < series.length; k++) {
-    const entry = series[(k + r) % series.length];
+  // Each engine's 32 and 512 runs back to back (their ratio sees the same load), order alternating.
+  const pairs = [series.filter((e) => e.who === 'muai'), series.filter((e) => e.who === 'transformers.js')];
+  if (r % 2 === 1) pairs.reverse();
+  const order = pairs.flatMap((pair) => (r % 4 >= 2 ? [...pair].reverse() : pair));
+  for (const entry of order) {
     const { gaps, promptTokens } = await entry.run(entry.text, window);
     entry.gaps.push(...gaps);
     entry.promptTokens = promptTokens;
