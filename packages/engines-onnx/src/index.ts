@@ -1,3 +1,4 @@
 export { OnnxEngine, createOnnxEngine } from './onnx-engine.js';
-export type { OnnxEngineOptions, OnnxModelOptions } from './options.js';
+export type { OnnxEngineOptions, OnnxKvCacheOptions, OnnxModelOptions } from './options.js';
+export type { SchedulerStats } from './internal/scheduler.js';
 export { halfToFloatTable, decodeFloat16, encodeFloat16 } from './float16.js';

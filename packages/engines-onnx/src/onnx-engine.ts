@@ -15,7 +15,11 @@ import type {
   StreamChunk,
   TensorMap,
 } from '@muai/core';
-import { DecodeBatch, SequenceState } from './internal/decoder.js';
+import { createKvCache } from '@muai/kv-cache';
+import type { KvCache, KvCacheStats } from '@muai/kv-cache';
+import { SequenceState } from './internal/decoder.js';
+import { BatchScheduler } from './internal/scheduler.js';
+import type { ScheduledEntry, SchedulerStats } from './internal/scheduler.js';
 import type { CausalLm } from './internal/decoder.js';
 import { looksLikeDecoder, readLmLayout } from './internal/lm-layout.js';
 import { readJsonFile, resolveModelFolder } from './internal/model-files.js';
@@ -23,7 +27,7 @@ import { Sampler } from './internal/sampler.js';
 import { fromOrtTensor, toOrtFeeds } from './internal/tensors.js';
 import { TextAssembler } from './internal/text-assembler.js';
 import { TextTokenizer } from './internal/text-tokenizer.js';
-import type { OnnxEngineOptions, OnnxModelOptions } from './options.js';
+import type { OnnxEngineOptions, OnnxKvCacheOptions, OnnxModelOptions } from './options.js';
 
 interface TensorModel {
   kind: 'tensor';
@@ -32,7 +36,40 @@ interface TensorModel {
   session: ort.InferenceSession;
 }
 
-type LoadedModel = ({ kind: 'causal-lm' } & CausalLm) | TensorModel;
+type LoadedModel = ({ kind: 'causal-lm'; scheduler: BatchScheduler; kvCache: KvCache | undefined } & CausalLm) | TensorModel;
+
+/** Stream chunks from the scheduler to a request's generator; an abort of the signal wakes the reader. */
+class ChunkQueue {
+  private readonly items: Array<StreamChunk | 'end' | Error> = [];
+  private wake: (() => void) | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => this.notify();
+  constructor(signal: AbortSignal | undefined) {
+    this.signal = signal;
+    signal?.addEventListener('abort', this.onAbort, { once: true });
+  }
+  push(item: StreamChunk | 'end' | Error): void {
+    this.items.push(item);
+    this.notify();
+  }
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+  /** The next item; 'abort' as soon as the signal fired (chunks not yet read are dropped). */
+  async next(): Promise<StreamChunk | 'end' | Error | 'abort'> {
+    for (;;) {
+      if (this.signal?.aborted) return 'abort';
+      const item = this.items.shift();
+      if (item !== undefined) return item;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+  dispose(): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
+  }
+}
 
 const CAUSAL_ARCHITECTURE = /(ForCausalLM|LMHeadModel)$/;
 
@@ -77,11 +114,11 @@ export class OnnxEngine implements Engine {
   readonly capabilities: EngineCapabilities = Object.freeze({
     textGeneration: true,
     streaming: true,
-    batching: false,
+    batching: true,
     embeddings: false,
     tensorInference: true,
   });
-  readonly options: Readonly<Required<OnnxEngineOptions>>;
+  readonly options: Readonly<Required<Omit<OnnxEngineOptions, 'kvCache'>>> & { readonly kvCache: Readonly<OnnxKvCacheOptions> | undefined };
   private readonly loaded = new Map<string, LoadedModel>();
   private closed = false;
 
@@ -90,7 +127,16 @@ export class OnnxEngine implements Engine {
     if (!Number.isInteger(defaultMaxTokens) || defaultMaxTokens < 1) {
       throw new MuaiError('CONFIG_INVALID', `defaultMaxTokens must be a positive integer (got ${String(defaultMaxTokens)}).`);
     }
+    const maxBatchSize = options.maxBatchSize ?? 16;
+    const maxBatchTokens = options.maxBatchTokens ?? 65536;
+    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new MuaiError('CONFIG_INVALID', `maxBatchSize must be a positive integer (got ${String(maxBatchSize)}).`);
+    if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new MuaiError('CONFIG_INVALID', `maxBatchTokens must be a positive integer (got ${String(maxBatchTokens)}).`);
+    const kvCache = options.kvCache;
+    if (kvCache !== undefined && (typeof kvCache !== 'object' || kvCache === null)) throw new MuaiError('CONFIG_INVALID', 'kvCache must be an object such as { maxMemoryMb: 512 }.');
     this.options = Object.freeze({
+      maxBatchSize,
+      maxBatchTokens,
+      kvCache: kvCache === undefined || kvCache.enabled === false ? undefined : Object.freeze({ ...kvCache }),
       intraOpNumThreads: options.intraOpNumThreads ?? 0,
       interOpNumThreads: options.interOpNumThreads ?? 0,
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
@@ -168,7 +214,14 @@ export class OnnxEngine implements Engine {
           repetitionPenalty: number(generationConfig['repetition_penalty'], 1),
         },
       };
-      await this.replace(spec.name, { kind: 'causal-lm', ...model });
+      const kvCache = this.createCache(layout);
+      const scheduler = new BatchScheduler(model, {
+        maxBatchSize: positiveInteger(modelOptions.maxBatchSize) ?? this.options.maxBatchSize,
+        maxBatchTokens: positiveInteger(modelOptions.maxBatchTokens) ?? this.options.maxBatchTokens,
+        raggedBatching: modelOptions.raggedBatching !== false,
+        kvCache,
+      });
+      await this.replace(spec.name, { kind: 'causal-lm', ...model, scheduler, kvCache });
       return { name: spec.name, kind: 'causal-lm', contextLength, memoryBytes: graphBytes(folder.graphPath) };
     } catch (error) {
       await session.release().catch(() => undefined);
@@ -180,6 +233,7 @@ export class OnnxEngine implements Engine {
     const model = this.loaded.get(modelName);
     if (model === undefined) return;
     this.loaded.delete(modelName);
+    if (model.kind === 'causal-lm') model.scheduler.close();
     await model.session.release();
   }
 
@@ -187,6 +241,35 @@ export class OnnxEngine implements Engine {
     this.closed = true;
     const names = [...this.loaded.keys()];
     await Promise.all(names.map((name) => this.unload(name)));
+  }
+
+  /** Prefix cache counters of a language model (hits, misses, bytes, evictions); undefined when the cache is off. */
+  cacheStats(modelName?: string): KvCacheStats | undefined {
+    return this.loadedLm(modelName).kvCache?.stats();
+  }
+
+  /** Continuous batching counters of a language model (running, waiting, steps, rebuilds). */
+  batchStats(modelName?: string): SchedulerStats {
+    return this.loadedLm(modelName).scheduler.stats();
+  }
+
+  private loadedLm(modelName: string | undefined): Extract<LoadedModel, { kind: 'causal-lm' }> {
+    return this.languageModel(modelName) as Extract<LoadedModel, { kind: 'causal-lm' }>;
+  }
+
+  private createCache(layout: CausalLm['layout']): KvCache | undefined {
+    const options = this.options.kvCache;
+    if (options === undefined) return undefined;
+    const mb = options.maxMemoryMb ?? 512;
+    return createKvCache({
+      numLayers: layout.numLayers,
+      numKvHeads: layout.kvHeads,
+      headDim: layout.headDim,
+      elementType: layout.kvType,
+      maxMemoryBytes: options.maxMemoryBytes ?? Math.floor(mb * 1024 * 1024),
+      ...(options.blockSize !== undefined ? { blockSize: options.blockSize } : {}),
+      ...(options.prefixReuse !== undefined ? { enabled: options.prefixReuse } : {}),
+    });
   }
 
   /** Information about a loaded language model (context, eos ids, chosen graph), for tools and tests. */
@@ -251,16 +334,8 @@ export class OnnxEngine implements Engine {
   }
 
   async generateBatch(requests: readonly GenerationRequest[]): Promise<Array<GenerationResult | Error>> {
-    // One after another for now; continuous batching will run them in one decode batch.
-    const results: Array<GenerationResult | Error> = [];
-    for (const request of requests) {
-      try {
-        results.push(await this.generate(request));
-      } catch (error) {
-        results.push(toMuaiError(error));
-      }
-    }
-    return results;
+    // Concurrently: the scheduler of each model runs them in one continuous batch.
+    return Promise.all(requests.map((request) => this.generate(request).catch((error: unknown) => toMuaiError(error))));
   }
 
   private async createSession(spec: ModelSpec, graphPath: string, modelOptions: OnnxModelOptions): Promise<ort.InferenceSession> {
@@ -364,57 +439,72 @@ export class OnnxEngine implements Engine {
     return { model, sequence: new SequenceState(promptIds, maxTokens, sampler, assembler, stopIds) };
   }
 
-  /** The decode loop of one request, as stream chunks; the last chunk carries finishReason, usage, timings. */
+  /** One request through its model's continuous batch, as stream chunks; the last chunk carries finishReason, usage, timings. */
   private async *run(request: GenerationRequest, onModel: (name: string) => void, tokenIds: number[]): AsyncGenerator<StreamChunk> {
     const start = performance.now();
     const { model, sequence } = this.prepare(request);
     onModel(model.name);
+    const scheduler = (this.loaded.get(model.name) as Extract<LoadedModel, { kind: 'causal-lm' }>).scheduler;
     const signal = request.signal;
-    const batch = new DecodeBatch(model, [sequence]);
-    const abort = (): void => batch.release();
-    signal?.addEventListener('abort', abort, { once: true });
+    const queue = new ChunkQueue(signal);
+    let delivered = 0;
     let firstTokenAt: number | undefined;
     let finishReason: FinishReason | undefined;
-    let tail = '';
-    try {
-      while (finishReason === undefined) {
-        if (signal?.aborted) {
-          finishReason = 'abort';
-          break;
-        }
-        let picked: number[];
-        try {
-          picked = await batch.step();
-        } catch (error) {
-          if (signal?.aborted) {
-            finishReason = 'abort';
-            break;
-          }
-          throw error;
-        }
-        if (signal?.aborted) {
-          finishReason = 'abort';
-          break;
-        }
-        const tokenId = picked[0]!;
+    let gaveUp = false;
+    const entry: ScheduledEntry = {
+      sequence,
+      cancelled: () => gaveUp || signal?.aborted === true,
+      onToken: (tokenId) => {
         firstTokenAt ??= performance.now();
         sequence.tokens.push(tokenId);
         sequence.sampler.observe(tokenId);
         tokenIds.push(tokenId);
         if (sequence.stopTokenIds.has(tokenId)) {
           finishReason = 'stop';
-          break;
+          return true;
         }
         const { text, stopped } = sequence.assembler.push(tokenId);
         if (stopped) finishReason = 'stop';
         else if (sequence.generatedCount >= sequence.maxNewTokens) finishReason = 'length';
-        if (text !== '' || finishReason === undefined) yield { text, tokenId };
+        if (text !== '' || finishReason === undefined) queue.push({ text, tokenId });
+        return finishReason !== undefined;
+      },
+      onEnd: (error) => queue.push(error ?? 'end'),
+    };
+    if (signal?.aborted) finishReason = 'abort';
+    else scheduler.submit(entry);
+    let tail = '';
+    try {
+      while (finishReason !== 'abort') {
+        const item = await queue.next();
+        if (item === 'end') break;
+        if (item === 'abort') {
+          finishReason = 'abort';
+          break;
+        }
+        if (item instanceof Error) {
+          if (signal?.aborted) {
+            finishReason = 'abort';
+            break;
+          }
+          throw item;
+        }
+        delivered++;
+        yield item;
       }
-      if (!sequence.assembler.hasStopped) tail = sequence.assembler.finish().text;
+      if (signal?.aborted && finishReason === undefined) finishReason = 'abort';
+      if (finishReason !== 'abort' && !sequence.assembler.hasStopped) tail = sequence.assembler.finish().text;
     } finally {
-      signal?.removeEventListener('abort', abort);
-      batch.release();
+      // The row leaves at the next step boundary (abort, consumer stopped early, or done).
+      gaveUp = true;
+      queue.dispose();
     }
+    if (finishReason === 'abort') {
+      // Report what the caller received: tokens picked after the last chunk it read are dropped.
+      tokenIds.length = Math.min(tokenIds.length, delivered);
+      sequence.tokens.length = Math.min(sequence.tokens.length, sequence.promptLength + delivered);
+    }
+    finishReason ??= 'stop';
     sequence.finishReason = finishReason;
     const end = performance.now();
     const completionTokens = sequence.generatedCount;

@@ -12,13 +12,45 @@ export interface OnnxEngineOptions {
   defaultMaxTokens?: number;
   /** ONNX Runtime log level: 0 verbose ... 3 error, 4 fatal. Default 3. */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** Continuous batching: most sequences decoded together in one step, per model. Default 16; 1 runs requests one at a time. */
+  maxBatchSize?: number;
+  /**
+   * Continuous batching: most key/value token slots a model's running batch may reach (rows × the
+   * longest row's prompt + maxTokens, left padding included). A request waits when joining would
+   * exceed it (a lone request always runs). Default 65536.
+   */
+  maxBatchTokens?: number;
+  /**
+   * Prefix reuse across requests through the paged KV block store (@muai/kv-cache). Off unless
+   * given with `enabled` not false. The orchestrator passes it when `optimization.cache.enabled`.
+   */
+  kvCache?: OnnxKvCacheOptions;
+}
+
+/** The prefix cache of the ONNX engine (one block store per loaded language model). */
+export interface OnnxKvCacheOptions {
+  /** Default true when the object is given. `MUAI_OPT_CACHE_ENABLED=false` at the orchestrator level leaves it out. */
+  enabled?: boolean;
+  /** Memory budget per model in MiB (config `cache.max_memory_mb`). Default 512. */
+  maxMemoryMb?: number;
+  /** Memory budget per model in bytes; wins over maxMemoryMb. */
+  maxMemoryBytes?: number;
+  /** Tokens per block (config `cache.block_size`). Default 16. */
+  blockSize?: number;
+  /** False keeps the store but shares nothing (config `cache.prefix_reuse`). Default true. */
+  prefixReuse?: boolean;
 }
 
 /**
  * Per-model options, given as `ModelSpec.options` to `load()`. Session fields override the
  * engine's for this model.
  */
-export interface OnnxModelOptions extends Omit<OnnxEngineOptions, 'defaultMaxTokens'> {
+export interface OnnxModelOptions extends Omit<OnnxEngineOptions, 'defaultMaxTokens' | 'kvCache'> {
+  /**
+   * Whether sequences of different lengths share a decode step (left padding). Default true; set
+   * false for graphs whose attention ignores the padding mask (then only equal-length sequences batch).
+   */
+  raggedBatching?: boolean;
   /** `causal-lm`, `tensor`, or `auto` (default): a language model when config.json names a *ForCausalLM/*LMHeadModel architecture or the graph takes past key/values. */
   kind?: 'auto' | 'causal-lm' | 'tensor';
   /** Context window in tokens. Default: config.json `max_position_embeddings` (or `n_positions`, tokenizer_config `model_max_length`, else 2048). */

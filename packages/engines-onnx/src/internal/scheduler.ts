@@ -1,0 +1,403 @@
+import * as ort from 'onnxruntime-node';
+import { MuaiError } from '@muai/core';
+import type { KvCache, KvSequence } from '@muai/kv-cache';
+import { decodeHalves } from './half.js';
+import type { CausalLm, SequenceState } from './decoder.js';
+import type { LmLayout } from './lm-layout.js';
+
+type KvData = Float32Array | Uint16Array;
+
+/** How one request takes part in continuous batching. */
+export interface ScheduledEntry {
+  readonly sequence: SequenceState;
+  /** True when the caller gave up (abort, stream closed): the row leaves at the next step boundary. */
+  cancelled(): boolean;
+  /** A token was picked for the sequence; returns true when the sequence is finished. */
+  onToken(tokenId: number): boolean;
+  /** The sequence left the batch (finished, cancelled) or failed (`error`); called once. */
+  onEnd(error?: MuaiError): void;
+}
+
+export interface SchedulerOptions {
+  /** Most sequences decoded in one step. */
+  maxBatchSize: number;
+  /**
+   * Most key/value token slots the running batch may reach: rows × the longest row's final length
+   * (prompt + max new tokens), left padding included. Bounds the batch's memory before it grows.
+   */
+  maxBatchTokens: number;
+  /** False: sequences of different lengths never share a step (graphs that cannot take left padding). */
+  raggedBatching: boolean;
+  /** The prefix store, or undefined when the cache is disabled. */
+  kvCache: KvCache | undefined;
+}
+
+export interface SchedulerStats {
+  /** Sequences in the running batch now. */
+  running: number;
+  /** Requests waiting to join. */
+  waiting: number;
+  /** Decode steps run (one session.run over the whole batch). */
+  steps: number;
+  /** Sequences decoded, summed over steps (steps × mean batch size). */
+  sequenceSteps: number;
+  /** Prefills run (one per joining sequence). */
+  prefills: number;
+  /** Prompt tokens taken from the prefix cache instead of being computed. */
+  prefixTokensReused: number;
+  /** Times the running batch's tensors were rebuilt because its composition changed. */
+  rebuilds: number;
+  /** Largest batch decoded in one step. */
+  maxBatchSeen: number;
+}
+
+interface Row {
+  entry: ScheduledEntry;
+  done: boolean;
+}
+
+function engineError(model: CausalLm, error: unknown): MuaiError {
+  if (MuaiError.isInstance(error)) return error;
+  return new MuaiError('ENGINE_ERROR', `ONNX Runtime failed while running ${model.graphPath}: ${(error as Error).message}`, {
+    cause: error,
+    details: { model: model.name },
+  });
+}
+
+function allocate(layout: LmLayout, elements: number): KvData {
+  return layout.kvType === 'float16' ? new Uint16Array(elements) : new Float32Array(elements);
+}
+
+function kvTensor(layout: LmLayout, data: KvData, batch: number, length: number): ort.Tensor {
+  const dims = [batch, layout.kvHeads, length, layout.headDim];
+  return layout.kvType === 'float16' ? new ort.Tensor('float16', data as Uint16Array, dims) : new ort.Tensor('float32', data as Float32Array, dims);
+}
+
+/**
+ * Continuous batching for one language model. Requests wait in a FIFO queue; between decode steps
+ * waiting requests are prefilled (each alone, reusing cached prefix blocks) and merged into the
+ * running batch, and finished or cancelled sequences leave it. The running batch keeps its
+ * keys/values as one `[batch, kvHeads, length, headDim]` tensor per layer (left padded to the
+ * longest row) that ONNX Runtime returns as `present` and gets back as `past` untouched; the
+ * tensors are copied only when the batch's composition changes.
+ */
+export class BatchScheduler {
+  readonly model: CausalLm;
+  readonly options: SchedulerOptions;
+  private readonly waiting: ScheduledEntry[] = [];
+  private rows: Row[] = [];
+  /** The running batch's past, one tensor per past name; undefined when no row runs. */
+  private past: ort.Tensor[] | undefined;
+  /** Padded length of `past` (the longest row's cached tokens). */
+  private length = 0;
+  private looping = false;
+  private closed = false;
+  private readonly counters: Omit<SchedulerStats, 'running' | 'waiting'> = { steps: 0, sequenceSteps: 0, prefills: 0, prefixTokensReused: 0, rebuilds: 0, maxBatchSeen: 0 };
+  private readonly logitsToKeep = new ort.Tensor('int64', BigInt64Array.of(1n), []);
+
+  constructor(model: CausalLm, options: SchedulerOptions) {
+    this.model = model;
+    this.options = options;
+  }
+
+  stats(): SchedulerStats {
+    return { running: this.rows.length, waiting: this.waiting.length, ...this.counters };
+  }
+
+  submit(entry: ScheduledEntry): void {
+    if (this.closed) {
+      entry.onEnd(new MuaiError('ENGINE_UNAVAILABLE', `Model "${this.model.name}" was unloaded. Load it again.`));
+      return;
+    }
+    this.waiting.push(entry);
+    if (!this.looping) {
+      this.looping = true;
+      void this.loop();
+    }
+  }
+
+  /** Ends every request (unload): waiting ones fail, running ones fail at the next boundary. */
+  close(): void {
+    this.closed = true;
+    const error = new MuaiError('ENGINE_UNAVAILABLE', `Model "${this.model.name}" was unloaded while this request ran. Load it again and retry.`);
+    for (const entry of this.waiting.splice(0)) entry.onEnd(error);
+    if (!this.looping) this.failRunning(error);
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.rows.length > 0 || this.waiting.length > 0) {
+        if (this.closed) {
+          this.failRunning(new MuaiError('ENGINE_UNAVAILABLE', `Model "${this.model.name}" was unloaded while this request ran. Load it again and retry.`));
+          break;
+        }
+        this.leave();
+        await this.admit();
+        this.leave();
+        if (this.rows.length > 0) await this.step();
+      }
+    } catch (error) {
+      this.failRunning(engineError(this.model, error));
+      for (const entry of this.waiting.splice(0)) entry.onEnd(engineError(this.model, error));
+    }
+    // Synchronous with the last emptiness check: a submit after this starts a new loop.
+    this.looping = false;
+    if (this.waiting.length > 0 && !this.closed) {
+      this.looping = true;
+      void this.loop();
+    }
+  }
+
+  private failRunning(error: MuaiError): void {
+    const rows = this.rows;
+    this.rows = [];
+    this.dropPast();
+    this.length = 0;
+    for (const row of rows) row.entry.onEnd(error);
+  }
+
+  private dropPast(): void {
+    if (this.past !== undefined) for (const tensor of this.past) tensor.dispose();
+    this.past = undefined;
+  }
+
+  /** Removes finished and cancelled rows; rebuilds the batch tensors only when a row left. */
+  private leave(): void {
+    const keep: Row[] = [];
+    const gone: Row[] = [];
+    for (const row of this.rows) (row.done || row.entry.cancelled() ? gone : keep).push(row);
+    if (gone.length === 0) return;
+    if (keep.length === 0) {
+      this.rows = [];
+      this.dropPast();
+      this.length = 0;
+    } else {
+      const newLength = Math.max(...keep.map((row) => row.entry.sequence.pastLength));
+      const oldIndex = new Map(this.rows.map((row, index) => [row, index]));
+      this.rebuild(
+        keep.map((row) => ({ from: this.past!, index: oldIndex.get(row)!, length: this.length })),
+        newLength,
+      );
+      this.rows = keep;
+    }
+    for (const row of gone) row.entry.onEnd();
+  }
+
+  /**
+   * Rebuilds the batch tensors from rows of source tensors: row `i` of the result is row
+   * `sources[i].index` of `sources[i].from` (padded length `sources[i].length`), right aligned
+   * (left padded) to `newLength`. Disposes the old batch tensors.
+   */
+  private rebuild(sources: Array<{ from: ort.Tensor[]; index: number; length: number }>, newLength: number): void {
+    const { layout } = this.model;
+    const heads = layout.kvHeads;
+    const dim = layout.headDim;
+    const batch = sources.length;
+    const next: ort.Tensor[] = [];
+    for (let t = 0; t < layout.pastNames.length; t++) {
+      const data = allocate(layout, batch * heads * newLength * dim);
+      for (let b = 0; b < batch; b++) {
+        const source = sources[b]!;
+        const src = source.from[t]!.data as KvData;
+        const copy = Math.min(source.length, newLength); // the last `copy` columns of the source row
+        for (let h = 0; h < heads; h++) {
+          const from = ((source.index * heads + h) * source.length + (source.length - copy)) * dim;
+          const to = ((b * heads + h) * newLength + (newLength - copy)) * dim;
+          data.set(src.subarray(from, from + copy * dim) as never, to);
+        }
+      }
+      next.push(kvTensor(layout, data, batch, newLength));
+    }
+    this.dropPast();
+    this.past = next;
+    this.length = newLength;
+    this.counters.rebuilds++;
+  }
+
+  /** Prefills waiting requests that fit and merges them into the running batch. */
+  private async admit(): Promise<void> {
+    const { maxBatchSize, maxBatchTokens, raggedBatching } = this.options;
+    const joined: Array<{ entry: ScheduledEntry; present: ort.Tensor[]; length: number }> = [];
+    let length = this.length;
+    const finalLength = (entry: ScheduledEntry): number => entry.sequence.promptLength + entry.sequence.maxNewTokens;
+    let reserved = Math.max(0, ...this.rows.map((row) => finalLength(row.entry)));
+    while (this.waiting.length > 0) {
+      const entry = this.waiting[0]!;
+      if (entry.cancelled()) {
+        this.waiting.shift();
+        entry.onEnd();
+        continue;
+      }
+      const count = this.rows.length + joined.length;
+      const promptLength = entry.sequence.tokens.length;
+      if (count > 0) {
+        if (count >= maxBatchSize) break;
+        if (!raggedBatching && promptLength !== length) break;
+        if ((count + 1) * Math.max(reserved, finalLength(entry)) > maxBatchTokens) break;
+      }
+      this.waiting.shift();
+      let present: ort.Tensor[] | undefined;
+      try {
+        present = await this.prefill(entry);
+      } catch (error) {
+        entry.onEnd(engineError(this.model, error));
+        continue;
+      }
+      if (present === undefined) continue; // finished at its first token, or cancelled
+      joined.push({ entry, present, length: promptLength });
+      length = Math.max(length, promptLength);
+      reserved = Math.max(reserved, finalLength(entry));
+      if (!raggedBatching) break;
+    }
+    if (joined.length === 0) return;
+    const sources: Array<{ from: ort.Tensor[]; index: number; length: number }> = [];
+    if (this.past !== undefined) this.rows.forEach((_, index) => sources.push({ from: this.past!, index, length: this.length }));
+    for (const join of joined) sources.push({ from: join.present, index: 0, length: join.length });
+    this.rebuild(sources, length);
+    for (const join of joined) {
+      for (const tensor of join.present) tensor.dispose();
+      this.rows.push({ entry: join.entry, done: false });
+    }
+  }
+
+  /**
+   * Runs one sequence's prompt alone (only the part after its cached prefix), stores its full
+   * prompt blocks in the prefix cache, and picks its first token. Returns its present tensors
+   * (`[1, kvHeads, promptLength, headDim]`), or undefined when it already finished.
+   */
+  private async prefill(entry: ScheduledEntry): Promise<ort.Tensor[] | undefined> {
+    const { layout, session } = this.model;
+    const sequence = entry.sequence;
+    const prompt = sequence.tokens;
+    const total = prompt.length;
+    const cache = this.options.kvCache;
+    let kvSequence: KvSequence | undefined;
+    let cached = 0;
+    const pastFeeds: ort.Tensor[] = [];
+    try {
+      if (cache !== undefined) {
+        kvSequence = cache.match(prompt);
+        cached = kvSequence.cachedLength;
+      }
+      for (let t = 0; t < layout.pastNames.length; t++) {
+        const data = allocate(layout, layout.kvHeads * cached * layout.headDim);
+        if (cached > 0) cache!.readPrefixInto(kvSequence!, t >> 1, t & 1 ? 'value' : 'key', { data, totalLength: cached });
+        pastFeeds.push(kvTensor(layout, data, 1, cached));
+      }
+      const newLength = total - cached;
+      const ids = new BigInt64Array(newLength);
+      const positions = new BigInt64Array(newLength);
+      for (let i = 0; i < newLength; i++) {
+        ids[i] = BigInt(prompt[cached + i]!);
+        positions[i] = BigInt(cached + i);
+      }
+      const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, [1, newLength]) };
+      if (layout.hasAttentionMask) feeds['attention_mask'] = new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]);
+      if (layout.hasPositionIds) feeds['position_ids'] = new ort.Tensor('int64', positions, [1, newLength]);
+      if (layout.hasUseCacheBranch) feeds['use_cache_branch'] = new ort.Tensor('bool', Uint8Array.of(cached > 0 ? 1 : 0), [1]);
+      if (layout.logitsToKeepName !== undefined) feeds[layout.logitsToKeepName] = this.logitsToKeep;
+      layout.pastNames.forEach((name, t) => (feeds[name] = pastFeeds[t]!));
+      this.counters.prefills++;
+      this.counters.prefixTokensReused += cached;
+      const outputs = await session.run(feeds);
+      const present = layout.presentNames.map((name) => outputs[name]!);
+      const logits = outputs['logits']!;
+      if (cache !== undefined && kvSequence !== undefined) this.store(cache, kvSequence, prompt, present);
+      if (entry.cancelled()) {
+        for (const tensor of present) tensor.dispose();
+        logits.dispose();
+        entry.onEnd();
+        return undefined;
+      }
+      sequence.pastLength = total;
+      const tokenId = this.pick(sequence, logits, 0);
+      logits.dispose();
+      if (entry.onToken(tokenId)) {
+        for (const tensor of present) tensor.dispose();
+        entry.onEnd();
+        return undefined;
+      }
+      return present;
+    } finally {
+      for (const tensor of pastFeeds) tensor.dispose();
+      if (kvSequence !== undefined) cache!.release(kvSequence);
+    }
+  }
+
+  /**
+   * Keeps the prompt's full blocks in the prefix cache. When the budget is held by live sequences
+   * (CACHE_FULL), the prompt is served without being stored: same output, no reuse.
+   */
+  private store(cache: KvCache, kvSequence: KvSequence, prompt: readonly number[], present: ort.Tensor[]): void {
+    const blockSize = cache.stats().blockSize;
+    const full = Math.floor(prompt.length / blockSize) * blockSize;
+    if (full <= kvSequence.length) return;
+    try {
+      cache.append(kvSequence, prompt.slice(kvSequence.length, full));
+    } catch (error) {
+      if (MuaiError.isInstance(error) && error.code === 'CACHE_FULL') return;
+      throw error;
+    }
+    const { layout } = this.model;
+    for (let t = 0; t < layout.presentNames.length; t++) {
+      cache.writeFrom(kvSequence, t >> 1, t & 1 ? 'value' : 'key', { data: present[t]!.data as KvData, totalLength: prompt.length });
+    }
+    cache.commit(kvSequence);
+  }
+
+  private pick(sequence: SequenceState, logits: ort.Tensor, batchIndex: number): number {
+    const vocab = this.model.vocabSize;
+    const rows = logits.dims[1] ?? 1;
+    const offset = (batchIndex * rows + rows - 1) * vocab;
+    const row =
+      logits.type === 'float16'
+        ? decodeHalves(logits.data as Uint16Array, offset, vocab, sequence.sampler.scratchRow())
+        : (logits.data as Float32Array).subarray(offset, offset + vocab);
+    return sequence.sampler.pick(row);
+  }
+
+  /** One decode step over every running row: each feeds its last token at its own position. */
+  private async step(): Promise<void> {
+    const { layout, session } = this.model;
+    const rows = this.rows;
+    const batch = rows.length;
+    const length = this.length;
+    const total = length + 1;
+    const ids = new BigInt64Array(batch);
+    const positions = new BigInt64Array(batch);
+    const mask = new BigInt64Array(batch * total);
+    for (let b = 0; b < batch; b++) {
+      const sequence = rows[b]!.entry.sequence;
+      ids[b] = BigInt(sequence.tokens[sequence.pastLength]!);
+      positions[b] = BigInt(sequence.pastLength);
+      mask.fill(1n, b * total + (length - sequence.pastLength), (b + 1) * total);
+    }
+    const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', ids, [batch, 1]) };
+    if (layout.hasAttentionMask) feeds['attention_mask'] = new ort.Tensor('int64', mask, [batch, total]);
+    if (layout.hasPositionIds) feeds['position_ids'] = new ort.Tensor('int64', positions, [batch, 1]);
+    if (layout.hasUseCacheBranch) feeds['use_cache_branch'] = new ort.Tensor('bool', Uint8Array.of(1), [1]);
+    if (layout.logitsToKeepName !== undefined) feeds[layout.logitsToKeepName] = this.logitsToKeep;
+    layout.pastNames.forEach((name, t) => (feeds[name] = this.past![t]!));
+    let outputs: ort.InferenceSession.OnnxValueMapType;
+    try {
+      outputs = await session.run(feeds);
+    } catch (error) {
+      this.failRunning(engineError(this.model, error));
+      return;
+    }
+    this.dropPast();
+    this.past = layout.presentNames.map((name) => outputs[name]!);
+    this.length = total;
+    this.counters.steps++;
+    this.counters.sequenceSteps += batch;
+    this.counters.maxBatchSeen = Math.max(this.counters.maxBatchSeen, batch);
+    const logits = outputs['logits']!;
+    for (let b = 0; b < batch; b++) {
+      const row = rows[b]!;
+      row.entry.sequence.pastLength++;
+      if (row.entry.cancelled()) continue;
+      if (row.entry.onToken(this.pick(row.entry.sequence, logits, b))) row.done = true;
+    }
+    logits.dispose();
+  }
+}
