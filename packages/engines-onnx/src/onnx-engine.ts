@@ -18,7 +18,7 @@ import type {
 import { createKvCache } from '@muai/kv-cache';
 import type { KvCache, KvCacheStats } from '@muai/kv-cache';
 import { SequenceState } from './internal/decoder.js';
-import { BatchScheduler } from './internal/scheduler.js';
+import { BatchScheduler, supportsChunkedPrefill } from './internal/scheduler.js';
 import type { ScheduledEntry, SchedulerStats } from './internal/scheduler.js';
 import type { CausalLm } from './internal/decoder.js';
 import { looksLikeDecoder, readLmLayout } from './internal/lm-layout.js';
@@ -214,7 +214,8 @@ export class OnnxEngine implements Engine {
           repetitionPenalty: number(generationConfig['repetition_penalty'], 1),
         },
       };
-      const kvCache = this.createCache(layout);
+      // Prefix reuse prefills only the rest of a prompt over the cached past: graphs that cannot do that run without the cache.
+      const kvCache = this.options.kvCache !== undefined && (await supportsChunkedPrefill(model)) ? this.createCache(layout) : undefined;
       const scheduler = new BatchScheduler(model, {
         maxBatchSize: positiveInteger(modelOptions.maxBatchSize) ?? this.options.maxBatchSize,
         maxBatchTokens: positiveInteger(modelOptions.maxBatchTokens) ?? this.options.maxBatchTokens,
@@ -273,7 +274,17 @@ export class OnnxEngine implements Engine {
   }
 
   /** Information about a loaded language model (context, eos ids, chosen graph), for tools and tests. */
-  describeModel(modelName: string): { kind: 'causal-lm' | 'tensor'; graphPath: string; dtype?: string; contextLength?: number; vocabSize?: number; eosTokenIds?: readonly number[]; hasChatTemplate?: boolean } {
+  describeModel(modelName: string): {
+    kind: 'causal-lm' | 'tensor';
+    graphPath: string;
+    dtype?: string;
+    contextLength?: number;
+    vocabSize?: number;
+    eosTokenIds?: readonly number[];
+    hasChatTemplate?: boolean;
+    /** True when this model reuses cached prefixes (kvCache given and the graph can prefill over a past). */
+    prefixCache?: boolean;
+  } {
     const model = this.loaded.get(modelName);
     if (model === undefined) throw new ModelNotFoundError(modelName, `Load it first with engine.load({ name: '${modelName}', path }).`);
     if (model.kind === 'tensor') return { kind: 'tensor', graphPath: model.graphPath };
@@ -285,6 +296,7 @@ export class OnnxEngine implements Engine {
       vocabSize: model.vocabSize,
       eosTokenIds: model.eosTokenIds,
       hasChatTemplate: model.tokenizer.hasChatTemplate,
+      prefixCache: model.kvCache !== undefined,
     };
   }
 

@@ -401,3 +401,26 @@ export class BatchScheduler {
     logits.dispose();
   }
 }
+
+/**
+ * Whether the graph takes several new tokens on top of a non-empty past (prefilling only the part
+ * of a prompt after a cached prefix). Graphs from onnxruntime-genai's model builder, for one, accept
+ * either a prefill without past or one token with past. A two-token probe over a one-token past.
+ */
+export async function supportsChunkedPrefill(model: CausalLm): Promise<boolean> {
+  const { layout, session } = model;
+  const feeds: Record<string, ort.Tensor> = { input_ids: new ort.Tensor('int64', BigInt64Array.of(0n, 0n), [1, 2]) };
+  if (layout.hasAttentionMask) feeds['attention_mask'] = new ort.Tensor('int64', BigInt64Array.of(1n, 1n, 1n), [1, 3]);
+  if (layout.hasPositionIds) feeds['position_ids'] = new ort.Tensor('int64', BigInt64Array.of(1n, 2n), [1, 2]);
+  if (layout.hasUseCacheBranch) feeds['use_cache_branch'] = new ort.Tensor('bool', Uint8Array.of(1), [1]);
+  if (layout.logitsToKeepName !== undefined) feeds[layout.logitsToKeepName] = new ort.Tensor('int64', BigInt64Array.of(1n), []);
+  for (const name of layout.pastNames) feeds[name] = kvTensor(layout, allocate(layout, layout.kvHeads * layout.headDim), 1, 1);
+  try {
+    const outputs = await session.run(feeds);
+    const ok = layout.presentNames.every((name) => outputs[name]?.dims[2] === 3);
+    for (const value of Object.values(outputs)) value.dispose();
+    return ok;
+  } catch {
+    return false;
+  }
+}
