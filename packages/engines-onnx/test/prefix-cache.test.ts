@@ -17,9 +17,9 @@ const SUFFIXES = ['when do you open?', 'do you sell cakes?', 'are you open on Sa
 /** Tiny model: 2 layers × 2 kv heads × 16 head dim × 16 tokens × 4 bytes × (key + value). */
 const TINY_BLOCK_BYTES = 2 * 2 * 2 * 16 * 16 * 4;
 
-async function greedy(engine: OnnxEngine, prompts: string[], maxTokens: number, concurrent: boolean): Promise<number[][]> {
+async function greedy(engine: OnnxEngine, prompts: string[], maxTokens: number, concurrent: boolean): Promise<Array<readonly number[]>> {
   if (concurrent) return (await Promise.all(prompts.map((prompt) => engine.generate({ prompt, maxTokens })))).map((r) => r.tokenIds!);
-  const out: number[][] = [];
+  const out: Array<readonly number[]> = [];
   for (const prompt of prompts) out.push((await engine.generate({ prompt, maxTokens })).tokenIds!);
   return out;
 }
