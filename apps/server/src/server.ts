@@ -34,9 +34,43 @@ export interface ServerMetrics {
   readonly contentType: string;
 }
 
-/** Span helper; `OTelTracer` from @muai/monitoring fits it. */
+/** A span handle as the tracer passes it to the traced function (an OpenTelemetry `Span` fits). */
+export interface ServerSpan {
+  setAttribute?(key: string, value: string | number | boolean): unknown;
+}
+
+/** What the server tells a GenAI inference span. */
+export interface ServerInferenceInfo {
+  /** `chat` or `text_completion`. */
+  operation: string;
+  model: string;
+  engine?: string;
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+}
+
+/** Token usage and response facts recorded on the inference span (GenAI attribute names). */
+export interface ServerUsage {
+  inputTokens?: number;
+  outputTokens?: number;
+  responseModel?: string;
+  responseId?: string;
+  finishReasons?: readonly string[];
+}
+
+/**
+ * Span helper; `OTelTracer` from @muai/monitoring fits it. Only `withSpan` is required: with just it
+ * the server names its spans itself. The richer helpers are used when present: `traceServerRequest`
+ * (SERVER span with http attributes), `traceInference` (GenAI span `{operation} {model}`),
+ * `recordUsage` (token counts). Each runs `fn` inside a span that is active for everything `fn`
+ * starts and ends it when `fn`'s promise settles.
+ */
 export interface ServerTracer {
-  withSpan<T>(name: string, attributes: Record<string, string | number | boolean>, fn: () => Promise<T>): Promise<T>;
+  withSpan<T>(name: string, attributes: Record<string, string | number | boolean> | undefined, fn: (span?: ServerSpan) => T): T;
+  traceServerRequest?<T>(info: { method: string; route: string; requestId?: string }, fn: (span?: ServerSpan) => T): T;
+  traceInference?<T>(info: ServerInferenceInfo, fn: (span?: ServerSpan) => T): T;
+  recordUsage?(span: ServerSpan, usage: ServerUsage): void;
 }
 
 export interface ServerOptions {
@@ -201,9 +235,62 @@ export function createServer(options: ServerOptions): FastifyInstance {
     });
   }
 
-  function traced<T>(name: string, model: string, fn: () => Promise<T>): Promise<T> {
-    if (!options.tracer) return fn();
-    return options.tracer.withSpan(name, { 'gen_ai.request.model': model, 'http.route': name }, fn);
+  const tracer = options.tracer;
+
+  /** Runs a route inside the SERVER span; 4xx answers are not span errors, 5xx are. */
+  async function traceRequest(route: string, request: FastifyRequest, reply: FastifyReply, fn: () => Promise<void>): Promise<void> {
+    if (!tracer) return fn();
+    const attributes = { 'http.request.method': 'POST', 'http.route': route, 'url.path': route, 'muai.request.id': request.id };
+    let clientError: unknown;
+    const inSpan = async (span?: ServerSpan): Promise<void> => {
+      if (!tracer.traceServerRequest) for (const [key, value] of Object.entries(attributes)) span?.setAttribute?.(key, value);
+      span?.setAttribute?.('muai.request.id', request.id);
+      try {
+        await fn();
+        span?.setAttribute?.('http.response.status_code', reply.raw.statusCode);
+      } catch (error) {
+        const { status } = toErrorResponse(error);
+        span?.setAttribute?.('http.response.status_code', status);
+        span?.setAttribute?.('error.type', MuaiError.isInstance(error) ? error.code : 'INTERNAL');
+        if (status >= 500) throw error;
+        clientError = error;
+      }
+    };
+    await (tracer.traceServerRequest
+      ? tracer.traceServerRequest({ method: 'POST', route, requestId: request.id }, inSpan)
+      : tracer.withSpan(`POST ${route}`, attributes, inSpan));
+    if (clientError !== undefined) throw clientError;
+  }
+
+  /** Runs the generation inside a GenAI inference span (`chat default`). */
+  function traceInference<T>(kind: 'completion' | 'chat', generation: GenerationRequest, fn: (span?: ServerSpan) => Promise<T>): Promise<T> {
+    if (!tracer) return fn();
+    const info: ServerInferenceInfo = { operation: kind === 'chat' ? 'chat' : 'text_completion', model: generation.model ?? '(default)' };
+    if (generation.maxTokens !== undefined) info.maxTokens = generation.maxTokens;
+    if (generation.temperature !== undefined) info.temperature = generation.temperature;
+    if (generation.topP !== undefined) info.topP = generation.topP;
+    if (tracer.traceInference) return tracer.traceInference(info, fn);
+    const attributes: Record<string, string | number> = { 'gen_ai.operation.name': info.operation, 'gen_ai.request.model': info.model };
+    if (info.maxTokens !== undefined) attributes['gen_ai.request.max_tokens'] = info.maxTokens;
+    return tracer.withSpan(`${info.operation} ${info.model}`, attributes, fn);
+  }
+
+  function recordUsage(span: ServerSpan | undefined, id: string, model: string, usage: Usage | undefined, finish: FinishReason | undefined, engineUsed: string | undefined): void {
+    if (!span || !tracer) return;
+    const facts: ServerUsage = { responseModel: model, responseId: id, finishReasons: [openAIFinish(finish) ?? finish ?? 'stop'] };
+    if (usage) {
+      facts.inputTokens = usage.promptTokens;
+      facts.outputTokens = usage.completionTokens;
+    }
+    if (engineUsed !== undefined) span.setAttribute?.('muai.engine.name', engineUsed);
+    if (tracer.recordUsage) {
+      tracer.recordUsage(span, facts);
+      return;
+    }
+    if (facts.inputTokens !== undefined) span.setAttribute?.('gen_ai.usage.input_tokens', facts.inputTokens);
+    if (facts.outputTokens !== undefined) span.setAttribute?.('gen_ai.usage.output_tokens', facts.outputTokens);
+    span.setAttribute?.('gen_ai.response.model', model);
+    span.setAttribute?.('gen_ai.response.id', id);
   }
 
   async function respond(kind: 'completion' | 'chat', prepared: Prepared, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -215,7 +302,11 @@ export function createServer(options: ServerOptions): FastifyInstance {
     if (!prepared.stream) {
       let result: GenerationResult;
       try {
-        result = await traced(`POST /v1/${kind === 'chat' ? 'chat/completions' : 'completions'}`, prepared.model, () => engine.generate(generation));
+        result = await traceInference(kind, generation, async (span) => {
+          const generated = await engine.generate(generation);
+          recordUsage(span, id, prepared.model, generated.usage, generated.finishReason, generated.engineUsed);
+          return generated;
+        });
       } catch (error) {
         record(prepared.model, 'error', started);
         throw error;
@@ -236,14 +327,14 @@ export function createServer(options: ServerOptions): FastifyInstance {
       });
       return;
     }
-    await streamResponse(kind, prepared, generation, { id, created, started }, reply);
+    await traceInference(kind, generation, (span) => streamResponse(kind, prepared, generation, { id, created, started, span }, reply));
   }
 
   async function streamResponse(
     kind: 'completion' | 'chat',
     prepared: Prepared,
     generation: GenerationRequest,
-    meta: { id: string; created: number; started: number },
+    meta: { id: string; created: number; started: number; span: ServerSpan | undefined },
     reply: FastifyReply,
   ): Promise<void> {
     const iterator = engine.stream(generation)[Symbol.asyncIterator]();
@@ -284,6 +375,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     } catch (error) {
       record(prepared.model, 'error', meta.started);
       const { body } = toErrorResponse(error);
+      meta.span?.setAttribute?.('error.type', MuaiError.isInstance(error) ? error.code : 'INTERNAL');
       if (!raw.destroyed) {
         send(body);
         raw.end('data: [DONE]\n\n');
@@ -295,14 +387,19 @@ export function createServer(options: ServerOptions): FastifyInstance {
       ...(ttftMs !== undefined ? { ttftMs } : {}),
       ...(engineUsed !== undefined ? { engine: engineUsed } : {}),
     });
+    recordUsage(meta.span, meta.id, prepared.model, usage, finish, engineUsed);
     if (raw.destroyed) return;
     send(frame([delta('', openAIFinish(finish) ?? 'stop')]));
     if (prepared.includeUsage && usage) send(frame([], { usage: toUsage(usage) }));
     raw.end('data: [DONE]\n\n');
   }
 
-  app.post('/v1/completions', async (request, reply) => respond('completion', prepareCompletion(request.body), request, reply));
-  app.post('/v1/chat/completions', async (request, reply) => respond('chat', prepareChat(request.body), request, reply));
+  app.post('/v1/completions', async (request, reply) =>
+    traceRequest('/v1/completions', request, reply, () => respond('completion', prepareCompletion(request.body), request, reply)),
+  );
+  app.post('/v1/chat/completions', async (request, reply) =>
+    traceRequest('/v1/chat/completions', request, reply, () => respond('chat', prepareChat(request.body), request, reply)),
+  );
   app.get('/v1/models', async () => ({
     object: 'list',
     data: engine.models().map((id) => ({ id, object: 'model', created: 0, owned_by: 'muai' })),
