@@ -2,11 +2,22 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { InvalidRequestError } from '@muai/core';
-import type { GenerationRequest, GenerationResult, StreamChunk } from '@muai/core';
+import { InvalidRequestError, MuaiError } from '@muai/core';
+import type { Engine, GenerationRequest, GenerationResult, StreamChunk } from '@muai/core';
+import { createDeepSpeedEngine } from '@muai/engines-deepspeed';
+import type { DeepSpeedProtocol } from '@muai/engines-deepspeed';
 import { createOnnxEngine } from '@muai/engines-onnx';
+import { createVllmEngine } from '@muai/engines-vllm';
+
+/** Engines `muai run --engine` accepts. */
+export const RUN_ENGINES = ['onnx', 'vllm', 'deepspeed'] as const;
+export type RunEngineName = (typeof RUN_ENGINES)[number];
 
 interface RunOptions {
+  engine?: string;
+  endpoint?: string[];
+  deployment?: string;
+  protocol?: string;
   model?: string;
   maxTokens?: string;
   temperature?: string;
@@ -61,39 +72,165 @@ const DEFAULT_MODEL_NOTE =
   'note: this is the default demo model (models/generated/tiny): its weights are random, so its text is meaningless. ' +
   'Pass --model DIR (or set MUAI_MODEL) to use a real exported model, e.g. --model ./models/my-llama (a folder with config.json, tokenizer.json, onnx/model.onnx).';
 
-/** `muai run "<prompt>"`: one generation with the embedded ONNX engine (issue 3). */
+/** An engine ready for one `muai run`: `load()` resolves to the model name requests use. */
+interface PreparedEngine {
+  engine: Engine;
+  isDefaultModel: boolean;
+  load(): Promise<string>;
+  /** Whether the prompt goes as chat messages (unless --raw). */
+  chat(): boolean;
+}
+
+function parseEngineName(value: string | undefined): RunEngineName {
+  const name = value ?? 'onnx';
+  if (!(RUN_ENGINES as readonly string[]).includes(name)) {
+    throw new InvalidRequestError(`--engine must be one of ${RUN_ENGINES.join(', ')} (got "${name}").`);
+  }
+  return name as RunEngineName;
+}
+
+/** --endpoint values, repeated or comma-separated. */
+function endpointsOf(values: readonly string[] | undefined): string[] {
+  return (values ?? []).flatMap((value) => value.split(',')).map((value) => value.trim()).filter((value) => value !== '');
+}
+
+/**
+ * The served model id on an OpenAI-compatible server: --model when given, else the server's only
+ * model at `/v1/models`. Connection failures surface as the engine's coded errors (ENGINE_UNAVAILABLE).
+ */
+async function servedModelId(engine: { http: { json<T>(request: { path: string }): Promise<{ body: T }> } }, option: string | undefined, engineName: string): Promise<string> {
+  if (option !== undefined && option !== '') return option;
+  const { body } = await engine.http.json<{ data?: unknown }>({ path: '/v1/models' });
+  const ids = (Array.isArray(body.data) ? body.data : [])
+    .map((card: unknown) => (typeof card === 'object' && card !== null ? (card as { id?: unknown }).id : undefined))
+    .filter((id): id is string => typeof id === 'string');
+  if (ids.length === 1) return ids[0]!;
+  throw new InvalidRequestError(
+    ids.length === 0
+      ? `The ${engineName} server lists no models at /v1/models; pass --model with the served model id.`
+      : `The ${engineName} server serves several models (${ids.map((id) => `"${id}"`).join(', ')}); pass --model with one of them.`,
+  );
+}
+
+function prepareEngine(options: RunOptions): PreparedEngine {
+  const engineName = parseEngineName(options.engine);
+  const endpoints = endpointsOf(options.endpoint);
+  if (engineName !== 'deepspeed' && options.deployment !== undefined) {
+    throw new InvalidRequestError('--deployment is for --engine deepspeed (the MII deployment name).');
+  }
+  if (engineName !== 'deepspeed' && options.protocol !== undefined) {
+    throw new InvalidRequestError('--protocol is for --engine deepspeed (mii or openai).');
+  }
+
+  if (engineName === 'onnx') {
+    if (endpoints.length > 0) {
+      throw new InvalidRequestError('--endpoint is for remote engines: add --engine vllm or --engine deepspeed, or drop --endpoint to use the embedded ONNX engine.');
+    }
+    const model = resolveRunModel(options.model);
+    const name = basename(model.path);
+    if (model.isDefault && !existsSync(model.path)) {
+      throw new InvalidRequestError(
+        `The default model ${model.path} does not exist. Run \`node tools/model-gen/generate.mjs --size tiny\` at the repository root, or pass --model DIR (or set MUAI_MODEL) to use an exported model.`,
+      );
+    }
+    const engine = createOnnxEngine();
+    return {
+      engine,
+      isDefaultModel: model.isDefault,
+      load: async () => {
+        await engine.load({ name, path: model.path });
+        return name;
+      },
+      chat: () => engine.describeModel(name).hasChatTemplate === true,
+    };
+  }
+
+  if (endpoints.length === 0) {
+    const example = engineName === 'vllm' ? 'http://127.0.0.1:8000 (a running `vllm serve`)' : 'http://127.0.0.1:51080 (a running MII server)';
+    throw new InvalidRequestError(`--engine ${engineName} needs --endpoint URL, e.g. --endpoint ${example}.`);
+  }
+
+  if (engineName === 'vllm') {
+    const engine = createVllmEngine({ endpoints });
+    return {
+      engine,
+      isDefaultModel: false,
+      load: async () => {
+        const served = await servedModelId(engine, options.model, 'vLLM');
+        await engine.load({ name: served, path: served });
+        return served;
+      },
+      chat: () => true,
+    };
+  }
+
+  const protocol = options.protocol ?? 'mii';
+  if (protocol !== 'mii' && protocol !== 'openai') {
+    throw new InvalidRequestError(`--protocol must be mii or openai (got "${protocol}").`);
+  }
+  const engine = createDeepSpeedEngine({
+    endpoints,
+    protocol: protocol satisfies DeepSpeedProtocol,
+    ...(options.deployment !== undefined ? { deploymentName: options.deployment } : {}),
+  });
+  return {
+    engine,
+    isDefaultModel: false,
+    load: async () => {
+      // REST: the deployment is the target and --model only names it in the output.
+      const served = protocol === 'openai' ? await servedModelId(engine, options.model, 'MII') : (options.model ?? engine.deploymentName);
+      await engine.load({ name: served, path: served });
+      return served;
+    },
+    // MII's REST gateway takes plain prompts only.
+    chat: () => protocol === 'openai',
+  };
+}
+
+/**
+ * `muai run "<prompt>"`: one generation with the embedded ONNX engine (issue 3), or with a remote
+ * vLLM / DeepSpeed-MII server (`--engine vllm|deepspeed --endpoint URL`, issue 7).
+ */
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
-    .description('answer a prompt with the embedded ONNX engine (chat template applied when the model has one)')
+    .description('answer a prompt with the embedded ONNX engine (chat template applied when the model has one), or with a vLLM or DeepSpeed-MII server')
     .argument('<prompt>', 'the question or prompt')
-    .option('-m, --model <dir>', 'model folder (default: MUAI_MODEL, else models/generated/tiny of the repository, a random-weights demo)')
+    .option('-e, --engine <name>', `engine: ${RUN_ENGINES.join(', ')} (default onnx, embedded)`)
+    .option(
+      '--endpoint <url>',
+      'server URL for --engine vllm/deepspeed (e.g. http://127.0.0.1:8000); repeat it or separate with commas for several servers of the same model',
+      (value: string, previous: string[] | undefined) => [...(previous ?? []), value],
+    )
+    .option('--deployment <name>', 'DeepSpeed-MII deployment name (REST path /mii/<name>; default deepspeed-mii)')
+    .option('--protocol <protocol>', 'DeepSpeed-MII protocol: mii (REST gateway, plain prompts, no streaming) or openai (MII\'s OpenAI-compatible server) (default mii)')
+    .option(
+      '-m, --model <dir|id>',
+      'onnx: model folder (default: MUAI_MODEL, else models/generated/tiny of the repository, a random-weights demo); vllm/deepspeed openai: the served model id (default: the server\'s only model); deepspeed mii: the name shown (default the deployment)',
+    )
     .option('--max-tokens <n>', 'maximum new tokens (default 128)')
-    .option('--temperature <t>', 'sampling temperature; 0 is greedy (default: the model\'s generation_config, else 0)')
+    .option('--temperature <t>', 'sampling temperature; 0 is greedy (default onnx: the model\'s generation_config, else 0; remote engines: 0)')
     .option('--top-p <p>', 'nucleus sampling probability mass (default 1: off)')
     .option('--seed <s>', 'seed that makes sampling reproducible')
     .option('--stream', 'print the answer as it is generated')
     .option('--json', 'print one JSON object: text, finish_reason, usage, engine, model, timings')
     .option('--raw', 'send the prompt as a plain completion, without the chat template')
-    .action(async (prompt: string, options: RunOptions) => {
+    .action(async (prompt: string, _local: RunOptions, command: Command) => {
+      // The root command (`muai "<query>"`) declares --model, --max-tokens and --json too; commander
+      // then hands them to the root, so read this command's options merged with its parents'.
+      const options = command.optsWithGlobals<RunOptions>();
       const maxTokens = parseNumber('max-tokens', options.maxTokens, true);
       const temperature = parseNumber('temperature', options.temperature, false);
       const topP = parseNumber('top-p', options.topP, false);
       const seed = parseNumber('seed', options.seed, true);
-      const model = resolveRunModel(options.model);
-      const name = basename(model.path);
-      if (model.isDefault && !existsSync(model.path)) {
-        throw new InvalidRequestError(
-          `The default model ${model.path} does not exist. Run \`node tools/model-gen/generate.mjs --size tiny\` at the repository root, or pass --model DIR (or set MUAI_MODEL) to use an exported model.`,
-        );
-      }
-      const engine = createOnnxEngine();
+      const prepared = prepareEngine(options);
+      const { engine, isDefaultModel } = prepared;
       const controller = new AbortController();
       const onSigint = (): void => controller.abort();
       process.once('SIGINT', onSigint);
       try {
-        await engine.load({ name, path: model.path });
-        const useChat = options.raw !== true && engine.describeModel(name).hasChatTemplate === true;
+        const name = await prepared.load();
+        const useChat = options.raw !== true && prepared.chat();
         const request: GenerationRequest = {
           model: name,
           ...(useChat ? { messages: [{ role: 'user' as const, content: prompt }] } : { prompt }),
@@ -105,7 +242,7 @@ export function registerRunCommand(program: Command): void {
         if (seed !== undefined) request.seed = seed;
 
         let result: GenerationResult;
-        if (options.stream === true && options.json !== true) {
+        if (options.stream === true && options.json !== true && engine.capabilities.streaming && engine.stream) {
           let text = '';
           let last: StreamChunk | undefined;
           for await (const chunk of engine.stream(request)) {
@@ -114,6 +251,13 @@ export function registerRunCommand(program: Command): void {
             last = chunk;
           }
           process.stdout.write('\n');
+          if (last?.finishReason === 'error') {
+            throw new MuaiError(
+              'ENGINE_ERROR',
+              `The ${engine.name} stream ended early (finish_reason error) after ${last.usage?.completionTokens ?? 0} tokens: the server stopped or the connection broke. The partial answer is above; check the server and retry.`,
+              { details: { engine: engine.name, model: name } },
+            );
+          }
           result = {
             text,
             finishReason: last?.finishReason ?? 'stop',
@@ -127,7 +271,7 @@ export function registerRunCommand(program: Command): void {
         }
 
         if (options.json === true) {
-          if (model.isDefault) process.stderr.write(`${DEFAULT_MODEL_NOTE}\n`);
+          if (isDefaultModel) process.stderr.write(`${DEFAULT_MODEL_NOTE}\n`);
           const output = {
             text: result.text,
             finish_reason: result.finishReason,
@@ -139,8 +283,8 @@ export function registerRunCommand(program: Command): void {
           process.stdout.write(`${JSON.stringify(output)}\n`);
           return;
         }
-        if (options.stream !== true) process.stdout.write(`${result.text}\n`);
-        if (model.isDefault) process.stdout.write(`${DEFAULT_MODEL_NOTE}\n`);
+        if (options.stream !== true || !engine.capabilities.streaming) process.stdout.write(`${result.text}\n`);
+        if (isDefaultModel) process.stdout.write(`${DEFAULT_MODEL_NOTE}\n`);
         const { usage, timings } = result;
         process.stdout.write(
           `-- ${usage.completionTokens} tokens (prompt ${usage.promptTokens}) | ttft ${timings.ttftMs.toFixed(0)} ms | ${timings.tokensPerSecond.toFixed(1)} tokens/s | engine ${result.engineUsed} | model ${result.model} | finish ${result.finishReason}\n`,
