@@ -43,6 +43,17 @@ async function cli(argv: string[], onStdout?: (written: string) => void): Promis
   }
 }
 
+/** Runs the built `muai` binary to completion. */
+async function muaiBin(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [bin, ...argv], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (data: Buffer) => (stdout += data.toString()));
+  child.stderr.on('data', (data: Buffer) => (stderr += data.toString()));
+  const code = await new Promise<number | null>((done) => child.once('close', (exitCode) => done(exitCode)));
+  return { code, stdout, stderr };
+}
+
 /** A loopback URL where nothing listens (a port just freed). */
 async function refusedUrl(): Promise<string> {
   const probe = createServer();
@@ -335,6 +346,23 @@ describe('engines-vllm against the built CLI: `muai serve --port 0`', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('the built `muai run --engine vllm|deepspeed --endpoint URL` answers like the ONNX engine; unreachable is ENGINE_UNAVAILABLE, exit 1', async () => {
+    const expected = await direct.generate({ model: 'tiny', messages: [{ role: 'user', content: 'What is AI?' }], maxTokens: 6, temperature: 0 });
+    for (const flags of [['--engine', 'vllm', '--model', 'default'], ['--engine', 'deepspeed', '--protocol', 'openai', '--model', 'default']]) {
+      const { code, stdout, stderr } = await muaiBin(['run', 'What is AI?', ...flags, '--endpoint', url, '--max-tokens', '6', '--json']);
+      expect(stderr, flags.join(' ')).toBe('');
+      expect(code, flags.join(' ')).toBe(0);
+      expect(JSON.parse(stdout), flags.join(' ')).toMatchObject({ text: expected.text, finish_reason: 'length', usage: { completion_tokens: 6 }, engine: flags[1], model: 'default' });
+    }
+    // `muai serve` lists more than one model id: without --model the CLI cannot guess.
+    const ambiguous = await muaiBin(['run', 'What is AI?', '--engine', 'vllm', '--endpoint', url]);
+    expect(ambiguous.code).toBe(1);
+    expect(ambiguous.stderr).toMatch(/^muai: error INVALID_REQUEST: The vLLM server serves several models \(.*"default".*\); pass --model/);
+    const refused = await muaiBin(['run', 'What is AI?', '--engine', 'vllm', '--endpoint', await refusedUrl()]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^muai: error ENGINE_UNAVAILABLE: Cannot reach vllm at http:\/\/127\.0\.0\.1:\d+\/v1\/models/);
   });
 
   it('a killed server cuts the stream: finishReason "error", partial text, no hang', async () => {
