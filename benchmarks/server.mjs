@@ -1,0 +1,274 @@
+// Server overhead: the same load through the ONNX engine directly and through @muai/server over
+// HTTP, and through the server with metrics and tracing on, in one run.
+//
+//   npm run bench -- server [--json] [--clients C] [--max-tokens T] [--round-ms MS] [--rounds R]
+//
+// Load: C closed-loop clients, each sending one greedy (temperature 0) non-streaming completion of
+// T tokens at a time on the generated tiny model (<repo>/models/generated/tiny), for MS ms per
+// round. The three setups share one engine (one loaded model) and run interleaved, round after
+// round, rotating which goes first, so that they share the machine's noise; medians are reported.
+//
+// - direct: `engine.generate(request)` in process.
+// - server: `startServer({ engine })` without metrics or tracer; the C clients run in a worker
+//   thread (like remote clients, off the server's event loop) over HTTP/1.1 keep-alive (node:http
+//   Agent, one socket per client) to 127.0.0.1, JSON bodies as the openai client sends them.
+// - monitored: the same server with a PrometheusExporter as `metrics` and an OTelTracer exporting
+//   OTLP/HTTP to an in-process sink (each request: SERVER span > inference span > engine-call span),
+//   sample rate 1; /metrics is not scraped during the round.
+//
+// Fields: direct_rps, server_rps, throughput_ratio (server/direct at C clients, target >= 0.9),
+// added_p50_ms (server p50 latency minus direct p50 with ONE client, so that it is the time the
+// server adds to a request rather than queueing; target <= 1; `added_p50_ms_at_clients` is the same
+// at C clients), monitoring_overhead_pct (server rps at C clients lost with monitoring on, target
+// <= 3). `mean_batch` is the engine's mean rows per decode step in each setup: the direct closed
+// loop keeps its C clients in lockstep (every request joins the same batch), HTTP arrival jitter
+// does not, and on this small model that, more than server CPU, sets the throughput ratio.
+import { createServer as createHttpServer } from 'node:http';
+import { Worker } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { createOnnxEngine } from '@muai/engines-onnx';
+import { createPrometheusExporter, createTracer } from '@muai/monitoring';
+import { startServer } from '@muai/server';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const option = (name, fallback) => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 && args[index + 1] !== undefined ? Number(args[index + 1]) : fallback;
+};
+const clients = option('clients', 8);
+const maxTokens = option('max-tokens', 4);
+const roundMs = option('round-ms', 3000);
+const rounds = option('rounds', 7);
+const log = (...parts) => console.error('[bench:server]', ...parts);
+
+const modelDir = join(import.meta.dirname, '..', 'models', 'generated', 'tiny');
+if (!existsSync(join(modelDir, 'onnx', 'model.onnx'))) {
+  console.error(`missing ${modelDir}: run \`node tools/model-gen/generate.mjs --size tiny\``);
+  process.exit(1);
+}
+
+const prompt = 'The quick brown fox';
+const generation = { model: 'tiny', prompt, maxTokens, temperature: 0 };
+const body = JSON.stringify({ model: 'tiny', prompt, max_tokens: maxTokens, temperature: 0 });
+
+/** An OTLP/HTTP sink: accepts every export with an empty ExportTraceServiceResponse. */
+async function startOtlpSink() {
+  let exports = 0;
+  const server = createHttpServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      exports += 1;
+      response.writeHead(200, { 'content-type': 'application/x-protobuf' });
+      response.end();
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/v1/traces`, exports: () => exports, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+const median = (values) => percentile([...values].sort((a, b) => a - b), 50);
+
+/** C clients, each awaiting one call at a time, for `roundMs`. Returns rps and latency percentiles (ms). */
+async function closedLoop(call, concurrency) {
+  const latencies = [];
+  const start = performance.now();
+  const deadline = start + roundMs;
+  const client = async () => {
+    while (performance.now() < deadline) {
+      const t0 = performance.now();
+      await call();
+      latencies.push(performance.now() - t0);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, client));
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length };
+}
+
+// The HTTP clients run in a worker thread (their own event loop, as remote clients would be), so
+// that client-side JSON and socket work does not run on the server's event loop.
+const clientSource = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { Agent, request } = require('node:http');
+const { url, body, clients: maxClients } = workerData;
+const { hostname, port } = new URL(url);
+const agent = new Agent({ keepAlive: true, maxSockets: maxClients });
+const call = () => new Promise((resolve, reject) => {
+  const req = request({ host: hostname, port, path: '/v1/completions', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
+    const chunks = [];
+    response.on('data', (chunk) => chunks.push(chunk));
+    response.on('end', () => {
+      const text = Buffer.concat(chunks).toString();
+      if (response.statusCode !== 200) reject(new Error('HTTP ' + response.statusCode + ': ' + text));
+      else resolve(JSON.parse(text));
+    });
+    response.on('error', reject);
+  });
+  req.on('error', reject);
+  req.end(body);
+});
+parentPort.on('message', async (message) => {
+  try {
+    if (message.type === 'once') {
+      parentPort.postMessage({ answer: await call() });
+      return;
+    }
+    const latencies = [];
+    const start = performance.now();
+    const deadline = start + message.roundMs;
+    const client = async () => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        await call();
+        latencies.push(performance.now() - t0);
+      }
+    };
+    await Promise.all(Array.from({ length: message.clients }, client));
+    parentPort.postMessage({ latencies, elapsed: (performance.now() - start) / 1000 });
+  } catch (error) {
+    parentPort.postMessage({ error: String(error && error.stack || error) });
+  }
+});
+`;
+
+function httpClient(url) {
+  const worker = new Worker(clientSource, { eval: true, workerData: { url, body, clients } });
+  const ask = (message) =>
+    new Promise((resolve, reject) => {
+      worker.once('message', (reply) => (reply.error ? reject(new Error(reply.error)) : resolve(reply)));
+      worker.postMessage(message);
+    });
+  return {
+    once: async () => (await ask({ type: 'once' })).answer,
+    round: async (concurrency) => {
+      const { latencies, elapsed } = await ask({ type: 'round', roundMs, clients: concurrency });
+      latencies.sort((a, b) => a - b);
+      return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length };
+    },
+    close: () => worker.terminate(),
+  };
+}
+
+const engine = createOnnxEngine();
+await engine.load({ name: 'tiny', path: modelDir });
+
+// The monitored server also traces the engine call, as `muai serve` does through its engine adapter.
+const sink = await startOtlpSink();
+const tracer = createTracer({ protocol: 'http', endpoint: sink.url, sampleRate: 1, serviceName: 'muai-bench' });
+const exporter = createPrometheusExporter({});
+const tracedEngine = Object.assign(Object.create(engine), {
+  generate: (request) => tracer.traceEngineCall({ engine: 'onnx', operation: 'generate', model: request.model, kind: 0 }, () => engine.generate(request)),
+});
+
+const plain = await startServer({ engine, port: 0 });
+const monitored = await startServer({ engine: tracedEngine, port: 0, metrics: exporter, tracer });
+const plainClient = httpClient(plain.url);
+const monitoredClient = httpClient(monitored.url);
+
+// Sanity: the same greedy answer everywhere.
+const expected = (await engine.generate(generation)).text;
+for (const [name, client] of [['server', plainClient], ['monitored', monitoredClient]]) {
+  const answer = await client.once();
+  if (answer.choices[0].text !== expected) throw new Error(`${name} answered ${JSON.stringify(answer.choices[0].text)}, direct ${JSON.stringify(expected)}`);
+}
+
+// Throughput at C clients; latency added per request also with one client (no queueing, no batching).
+const setups = {
+  direct: () => closedLoop(() => engine.generate(generation), clients),
+  server: () => plainClient.round(clients),
+  monitored: () => monitoredClient.round(clients),
+  direct_1: () => closedLoop(() => engine.generate(generation), 1),
+  server_1: () => plainClient.round(1),
+};
+const names = Object.keys(setups);
+const trio = ['direct', 'server', 'monitored'];
+
+log(`warm-up (${clients} clients, ${maxTokens} tokens per request)`);
+for (const name of names) await setups[name]();
+log('measuring');
+
+const results = Object.fromEntries(names.map((name) => [name, []]));
+for (let round = 0; round < rounds; round++) {
+  // Rotate who goes first within each group, so no setup always follows the same one.
+  const rotate = (group) => group.map((_, i) => group[(i + round) % group.length]);
+  const order = [...rotate(trio), ...rotate(['direct_1', 'server_1'])];
+  for (const name of order) {
+    globalThis.gc?.();
+    const before = engine.batchStats('tiny');
+    const result = await setups[name]();
+    const after = engine.batchStats('tiny');
+    // Mean rows per decode step, and prefills (arrivals merged into the running batch) per request.
+    result.meanBatch = (after.sequenceSteps - before.sequenceSteps) / Math.max(1, after.steps - before.steps);
+    result.rebuildsPerRequest = (after.rebuilds - before.rebuilds) / Math.max(1, result.requests);
+    results[name].push(result);
+    log(`round ${round + 1}/${rounds} ${name}: ${result.rps.toFixed(1)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms (${result.requests} requests, mean batch ${result.meanBatch.toFixed(2)}, batch rebuilds per request ${result.rebuildsPerRequest.toFixed(2)})`);
+  }
+}
+
+const rpsOf = (name) => median(results[name].map((r) => r.rps));
+const p50Of = (name) => median(results[name].map((r) => r.p50));
+// Per-round ratios (same round, same noise), then their median.
+const perRound = (fn) => median(results.direct.map((_, i) => fn(i)));
+const directRps = rpsOf('direct');
+const serverRps = rpsOf('server');
+const monitoredRps = rpsOf('monitored');
+const throughputRatio = perRound((i) => results.server[i].rps / results.direct[i].rps);
+const addedP50 = perRound((i) => results.server_1[i].p50 - results.direct_1[i].p50);
+const addedP50Loaded = perRound((i) => results.server[i].p50 - results.direct[i].p50);
+const monitoringOverhead = perRound((i) => ((results.server[i].rps - results.monitored[i].rps) / results.server[i].rps) * 100);
+
+await plain.close();
+await monitored.close();
+await plainClient.close();
+await monitoredClient.close();
+await tracer.shutdown();
+const tracerStats = tracer.stats();
+await sink.close();
+await engine.close();
+
+const round3 = (value) => Math.round(value * 1000) / 1000;
+const out = {
+  benchmark: 'server',
+  model: 'tiny',
+  clients,
+  max_tokens: maxTokens,
+  round_ms: roundMs,
+  rounds,
+  direct_rps: round3(directRps),
+  server_rps: round3(serverRps),
+  monitored_rps: round3(monitoredRps),
+  throughput_ratio: round3(throughputRatio),
+  direct_p50_ms: round3(p50Of('direct')),
+  server_p50_ms: round3(p50Of('server')),
+  monitored_p50_ms: round3(p50Of('monitored')),
+  direct_p50_ms_1_client: round3(p50Of('direct_1')),
+  server_p50_ms_1_client: round3(p50Of('server_1')),
+  added_p50_ms: round3(addedP50),
+  added_p50_ms_at_clients: round3(addedP50Loaded),
+  monitoring_overhead_pct: round3(monitoringOverhead),
+  mean_batch: Object.fromEntries(trio.map((name) => [name, round3(median(results[name].map((r) => r.meanBatch)))])),
+  spans_exported: tracerStats.exportedSpans,
+  span_exports_failed: tracerStats.failedExports,
+  targets: { throughput_ratio: 0.9, added_p50_ms: 1, monitoring_overhead_pct: 3 },
+  meets_targets: {
+    throughput_ratio: throughputRatio >= 0.9,
+    added_p50_ms: addedP50 <= 1,
+    monitoring_overhead_pct: monitoringOverhead <= 3,
+  },
+  cpus: cpus().length,
+  node: process.version,
+};
+if (json) console.log(JSON.stringify(out));
+else {
+  console.log(`direct ${out.direct_rps} req/s, server ${out.server_rps} req/s (ratio ${out.throughput_ratio}, target >= 0.9)`);
+  console.log(`p50 direct ${out.direct_p50_ms} ms, server ${out.server_p50_ms} ms: added ${out.added_p50_ms} ms (target <= 1)`);
+  console.log(`monitored ${out.monitored_rps} req/s: overhead ${out.monitoring_overhead_pct}% (target <= 3)`);
+}
