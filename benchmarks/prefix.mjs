@@ -1,0 +1,149 @@
+// Prefix reuse: time to first token of requests that share a 512-token prefix and differ in a
+// short suffix, with the prefix not yet cached (cold) and cached (warm), on the generated `bench`
+// model through our engine with the paged KV cache (@muai/kv-cache) on. One process, one run.
+//
+//   npm run bench -- prefix [--json] [--prefix-tokens 512] [--reps 5] [--threads T]
+//
+// Each repetition uses a new prefix (the passage rotated by a different word, so no block of it is
+// cached yet): a cold request (prefix + suffix A) computes all ~520 tokens; then a warm request
+// (the same prefix + suffix B) copies the 512 cached prefix tokens into its past and computes only
+// its suffix. TTFT is the StreamChunk timings.ttftMs (request start to first token; tokenize,
+// prefix copy, prefill, first pick). Cold and warm are medians over the repetitions. For context
+// the engine without a cache is also timed on the warm prompts (`ttft_ms_no_cache`).
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createOnnxEngine } from '@muai/engines-onnx';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const option = (name, fallback) => {
+  const index = args.indexOf(`--${name}`);
+  return index >= 0 && args[index + 1] !== undefined ? Number(args[index + 1]) : fallback;
+};
+const cores = os.availableParallelism?.() ?? os.cpus().length;
+const prefixTokens = option('prefix-tokens', 512);
+const reps = option('reps', 5);
+const threads = option('threads', cores);
+const log = (...parts) => console.error('[bench:prefix]', ...parts);
+const gc = () => globalThis.gc?.();
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const round = (value, digits = 2) => Number(value.toFixed(digits));
+
+const modelDir = join(root, 'models', 'generated', 'bench');
+if (!existsSync(join(modelDir, 'config.json')) || !existsSync(join(modelDir, 'onnx', 'model.onnx'))) {
+  log('generating the bench model (tools/model-gen/generate.mjs --size bench) ...');
+  execFileSync(process.execPath, [join(root, 'tools/model-gen/generate.mjs'), '--size', 'bench', '--if-missing'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+const loadavg = os.loadavg().map((l) => l.toFixed(2)).join(' ');
+log(`loading bench (intra-op threads ${threads}, inter-op 1; ${cores} cores, load ${loadavg})`);
+const sessionThreads = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+const engine = createOnnxEngine({ ...sessionThreads, kvCache: { maxMemoryMb: 256 } });
+await engine.load({ name: 'bench', path: modelDir });
+const plain = createOnnxEngine(sessionThreads);
+await plain.load({ name: 'bench', path: modelDir });
+
+const passage = (
+  'The history of computing is a long story of people building machines that help them think. ' +
+  'Early calculators used gears and levers, later machines used relays and vacuum tubes, and modern ' +
+  'computers use billions of tiny transistors etched into silicon. Each step made machines faster, ' +
+  'smaller and cheaper, and each step changed what people could do with them, from tabulating a ' +
+  'census to landing on the moon, from sending letters across the world in an instant to teaching ' +
+  'machines to read, listen and write. '
+)
+  .repeat(12)
+  .trim()
+  .split(/\s+/);
+const ids = (prompt) => engine.encodeRequest({ prompt });
+const suffixes = [' When did it start?', ' Why is silicon used?'];
+
+/** A prefix of exactly `prefixTokens` tokens (BOS included) starting at word `rotate` of the passage, and its two prompts. */
+function promptPair(rotate) {
+  const words = [...passage.slice(rotate), ...passage.slice(0, rotate)];
+  let count = 1;
+  while (ids(words.slice(0, count).join(' ')).length < prefixTokens) count++;
+  let prefix = words.slice(0, count).join(' ');
+  // Trim characters until the prefix is exactly prefixTokens tokens.
+  while (ids(prefix).length > prefixTokens) prefix = prefix.slice(0, -1);
+  const prompts = suffixes.map((suffix) => prefix + suffix);
+  const prefixIds = ids(prefix);
+  for (const prompt of prompts) {
+    if (JSON.stringify(ids(prompt).slice(0, prefixIds.length)) !== JSON.stringify(prefixIds)) throw new Error('a suffix changed the tokens of the prefix');
+  }
+  const a = ids(prompts[0]);
+  const b = ids(prompts[1]);
+  let common = 0;
+  while (common < a.length && a[common] === b[common]) common++;
+  return { prompts, common, lengths: [a.length, b.length] };
+}
+
+async function ttft(target, prompt) {
+  gc();
+  for await (const chunk of target.stream({ prompt, maxTokens: 1, temperature: 0 })) {
+    if (chunk.timings) return chunk.timings.ttftMs;
+  }
+  throw new Error('no final chunk');
+}
+
+// Warm-up of both shapes (a long prefill, a short prefill over a long past) on a throwaway prefix.
+{
+  const { prompts } = promptPair(7);
+  await ttft(engine, prompts[0]);
+  await ttft(engine, prompts[1]);
+  await ttft(plain, prompts[1]);
+}
+const cold = [];
+const warm = [];
+const noCache = [];
+let shared = Infinity;
+let same = true;
+for (let r = 0; r < reps; r++) {
+  const { prompts, common, lengths } = promptPair(20 + r * 13);
+  shared = Math.min(shared, common);
+  const before = engine.cacheStats('bench');
+  const c = await ttft(engine, prompts[0]);
+  const w = await ttft(engine, prompts[1]);
+  const after = engine.cacheStats('bench');
+  const n = await ttft(plain, prompts[1]);
+  const hit = after.hitTokens - before.hitTokens;
+  cold.push(c);
+  warm.push(w);
+  noCache.push(n);
+  const [x, y] = await Promise.all([engine.generate({ prompt: prompts[1], maxTokens: 8 }), plain.generate({ prompt: prompts[1], maxTokens: 8 })]);
+  same &&= JSON.stringify(x.tokenIds) === JSON.stringify(y.tokenIds);
+  log(`rep ${r + 1}/${reps}: prompts ${lengths.join('/')} tokens, shared ${common}, reused ${hit}: cold ${c.toFixed(1)} ms, warm ${w.toFixed(1)} ms, no cache ${n.toFixed(1)} ms`);
+}
+const stats = engine.cacheStats('bench');
+const coldMs = median(cold);
+const warmMs = median(warm);
+const result = {
+  benchmark: 'prefix',
+  model: 'bench',
+  prefix_tokens: prefixTokens,
+  shared_tokens: shared,
+  suffix_tokens: suffixes.map((suffix) => ids(suffix).length - 1),
+  reps,
+  ttft_ms_cold: round(coldMs, 1),
+  ttft_ms_warm: round(warmMs, 1),
+  speedup: round(coldMs / warmMs),
+  ttft_ms_no_cache: round(median(noCache), 1),
+  target_speedup: 5,
+  meets_target: coldMs / warmMs >= 5,
+  same_tokens_with_and_without_cache: same,
+  cache: { hitTokens: stats.hitTokens, missTokens: stats.missTokens, bytesUsed: stats.bytesUsed, bytesBudget: stats.bytesBudget, evictions: stats.evictions },
+  threads,
+  cores,
+  loadavg_at_start: loadavg,
+  node: process.version,
+};
+await engine.close();
+await plain.close();
+if (json) console.log(JSON.stringify(result));
+else console.log(result);
