@@ -200,6 +200,26 @@ describe.skipIf(!HAS_TINY)('continuous batching on the generated tiny llama (fp3
   });
 });
 
+describe.skipIf(!HAS_TINY)('raggedBatching: false', () => {
+  it('batches only sequences of equal length, with the same output', async () => {
+    const strict = createOnnxEngine({ intraOpNumThreads: 1 });
+    await strict.load({ name: 'tiny', path: TINY, options: { raggedBatching: false } });
+    const reference = createOnnxEngine({ intraOpNumThreads: 1, maxBatchSize: 1 });
+    await reference.load({ name: 'tiny', path: TINY });
+    const same = ['red apples fall', 'blue rivers run', 'old trees grow', 'two cats sit'];
+    const lengths = same.map((prompt) => strict.encodeRequest({ prompt }).length);
+    expect(new Set(lengths).size).toBe(1);
+    const requests = [...same.map((prompt) => ({ prompt, maxTokens: 10 })), { prompt: 'a much longer prompt than the others, long enough that the running rows never reach its length before they finish', maxTokens: 6 }];
+    const results = await Promise.all(requests.map((r) => strict.generate(r)));
+    const alone = [];
+    for (const r of requests) alone.push((await reference.generate(r)).tokenIds);
+    expect(results.map((r) => r.tokenIds)).toEqual(alone);
+    expect(strict.batchStats().maxBatchSeen).toBe(4);
+    await strict.close();
+    await reference.close();
+  });
+});
+
 describe('continuous batching on the fp16 llama with MultiHeadAttention contrib ops', () => {
   let engine: OnnxEngine;
   beforeAll(async () => {

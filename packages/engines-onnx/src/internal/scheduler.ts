@@ -247,7 +247,6 @@ export class BatchScheduler {
       joined.push({ entry, present, length: promptLength });
       length = Math.max(length, promptLength);
       reserved = Math.max(reserved, finalLength(entry));
-      if (!raggedBatching) break;
     }
     if (joined.length === 0) return;
     const sources: Array<{ from: ort.Tensor[]; index: number; length: number }> = [];
