@@ -1,33 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import OpenAI from 'openai';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/program.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliBin, repoRoot, runCli, tinyModel } from './cli-harness.js';
 
-const repoRoot = resolve(import.meta.dirname, '../../..');
-const tiny = join(repoRoot, 'models/generated/tiny');
-const bin = join(repoRoot, 'apps/cli/bin/muai.mjs');
+const tiny = tinyModel;
+const bin = cliBin;
 
-async function capture(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'muai', ...argv]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const capture = (argv: string[]) => runCli(argv);
 
 describe('muai "What is AI?" (the orchestrator on the embedded engine)', () => {
   beforeAll(() => {

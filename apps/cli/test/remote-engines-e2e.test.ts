@@ -5,43 +5,22 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine, GenerationRequest, GenerationResult, StreamChunk } from '@muai/core';
 import { createDeepSpeedEngine } from '@muai/engines-deepspeed';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { createVllmEngine } from '@muai/engines-vllm';
 import { startServer, type RunningServer } from '@muai/server';
-import { main } from '../src/program.js';
+import { cliBin, repoRoot, runCli, tinyModel } from './cli-harness.js';
 
-const repoRoot = resolve(import.meta.dirname, '../../..');
-const tiny = join(repoRoot, 'models/generated/tiny');
-const bin = join(repoRoot, 'apps/cli/bin/muai.mjs');
+const tiny = tinyModel;
+const bin = cliBin;
 
 type Direct = ReturnType<typeof createOnnxEngine>;
 
-/** Runs `muai ...argv` in-process with captured output; `onStdout` sees each write. */
-async function cli(argv: string[], onStdout?: (written: string) => void): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    onStdout?.(stdout);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'muai', ...argv]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const cli = runCli;
 
 /** Runs the built `muai` binary to completion. */
 async function muaiBin(argv: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -3,37 +3,12 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../program.js';
+import { runCli } from '../../test/cli-harness.js';
 
 const repoRoot = resolve(import.meta.dirname, '../../../..');
 const fixtures = join(repoRoot, 'config/fixtures');
 
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `muai ...args` in process with captured output. */
-async function run(...args: string[]): Promise<RunResult> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(['node', 'muai', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const run = (...args: string[]) => runCli(args);
 
 function clearMuaiEnvironment(): void {
   for (const name of Object.keys(process.env)) if (name.startsWith('MUAI_')) vi.stubEnv(name, undefined);
