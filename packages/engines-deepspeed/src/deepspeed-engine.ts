@@ -1,17 +1,7 @@
-import { CapabilityUnsupportedError, EngineUnavailableError, InvalidRequestError, ModelNotFoundError, toMuaiError } from '@muai/core';
-import type {
-  Engine,
-  EngineCapabilities,
-  EngineHealth,
-  GenerationRequest,
-  GenerationResult,
-  LoadedModelInfo,
-  ModelSpec,
-  StreamChunk,
-  TensorMap,
-} from '@muai/core';
-import { HttpClient, OpenAiProtocolClient, findExecutable, launchServer, pythonCanImport } from '@muai/engines-http';
-import type { EndpointState, LaunchedServer, LogLine } from '@muai/engines-http';
+import { CapabilityUnsupportedError, EngineUnavailableError, ModelNotFoundError } from '@muai/core';
+import type { Engine, EngineCapabilities, GenerationRequest, GenerationResult, LoadedModelInfo, ModelSpec, StreamChunk } from '@muai/core';
+import { OpenAiProtocolClient, RemoteEngine, definedOptions, findExecutable, matchServedModel, pythonCanImport, resolveLaunchOptions } from '@muai/engines-http';
+import type { RemoteEngineOptions } from '@muai/engines-http';
 import { DEEPSPEED_INSTALL_HINT, miiOpenAiServerArgs, miiServeArgs } from './launch.js';
 import type { DeepSpeedLaunchOptions } from './launch.js';
 import { MiiRestClient } from './mii-rest.js';
@@ -19,9 +9,12 @@ import { MiiRestClient } from './mii-rest.js';
 /** `mii`: MII's RESTful gateway (`POST /mii/<deployment>`). `openai`: MII's OpenAI-compatible server. */
 export type DeepSpeedProtocol = 'mii' | 'openai';
 
-export interface DeepSpeedEngineOptions {
-  /** Base URLs of MII servers, as a list or comma-separated. Required unless `launch` is set. */
-  endpoints?: readonly string[] | string;
+/**
+ * Options of the DeepSpeed-MII engine. The shared ones (endpoints, apiKey, timeoutMs, retries,
+ * retryBaseMs, retryMaxMs, cooldownMs, failureThreshold, defaultTemperature, defaultMaxTokens, log,
+ * fetch) are documented, with their defaults, on RemoteEngineOptions of @muai/engines-http.
+ */
+export interface DeepSpeedEngineOptions extends RemoteEngineOptions {
   /** MII deployment name (REST path `/mii/<name>`; `--deployment-name` when launching). Default `deepspeed-mii`. */
   deploymentName?: string;
   /** Default `mii` (the REST API). */
@@ -30,101 +23,60 @@ export interface DeepSpeedEngineOptions {
   model?: string;
   /** Bearer token (MII OpenAI server's `--api-keys`). Default none. */
   apiKey?: string;
-  /** Per-request timeout in ms. Default 60000. */
-  timeoutMs?: number;
-  /** Extra attempts for retryable failures (refused/reset connection, 502/503/504). Default 2. */
-  retries?: number;
-  /** First retry delay in ms (doubles, full jitter). Default 100. */
-  retryBaseMs?: number;
-  /** Largest retry delay in ms. Default 2000. */
-  retryMaxMs?: number;
-  /** How long a failing endpoint is out before a probe may bring it back, in ms. Default 5000. */
-  cooldownMs?: number;
-  /** Consecutive failures before an endpoint cools down. Default 1. */
-  failureThreshold?: number;
-  /** Temperature when a request has none. Default 0 (greedy). */
-  defaultTemperature?: number;
-  /** Max new tokens when a request has none. Default not sent (server default). */
-  defaultMaxTokens?: number;
   /** Start an MII server on load() and stop it on close(): `true` or launch options. Default off. */
   launch?: boolean | DeepSpeedLaunchOptions;
-  /** Receives the launched server's log lines. */
-  log?: LogLine;
-  fetch?: typeof fetch;
 }
 
 interface LoadedModel {
   served: string;
-  contextLength?: number;
+}
+
+/** REST readiness: the gateway's resource accepts only POST, so 405 (or 2xx) means "up, and the deployment exists". */
+function restDeploymentAnswers(status: number | undefined): boolean {
+  return status === 405 || (status !== undefined && status >= 200 && status < 300);
 }
 
 /**
  * MuAI engine for DeepSpeed-MII: its RESTful gateway (default) or its OpenAI-compatible server,
- * over several endpoints with balancing, timeouts, retries and cooldown; optionally launches MII.
+ * over several endpoints with balancing, timeouts, retries and cooldown; optionally launches MII
+ * (close() stops it: SIGTERM runs terminate_server(); SIGKILL after the grace period).
  */
-export class DeepSpeedEngine implements Engine {
-  readonly specificationVersion = 'v1' as const;
-  readonly name = 'deepspeed';
+export class DeepSpeedEngine extends RemoteEngine<'deepspeed', LoadedModel> implements Engine {
   readonly capabilities: EngineCapabilities;
   readonly protocol: DeepSpeedProtocol;
   readonly deploymentName: string;
-  readonly http: HttpClient;
   private readonly rest: MiiRestClient;
   private readonly openai: OpenAiProtocolClient;
   private readonly options: DeepSpeedEngineOptions;
   private readonly launchOptions: DeepSpeedLaunchOptions | undefined;
-  private readonly loaded = new Map<string, LoadedModel>();
-  private server: LaunchedServer | undefined;
 
   constructor(options: DeepSpeedEngineOptions) {
+    const protocol = options.protocol ?? 'mii';
+    const launch = resolveLaunchOptions(options.launch);
+    const launchPort = launch?.port ?? (protocol === 'mii' ? 51080 : 8000);
+    const launchHost = launch?.host ?? '127.0.0.1';
+    super('deepspeed', options, {
+      launchEndpoint: launch ? `http://${launchHost === '0.0.0.0' ? '127.0.0.1' : launchHost}:${launchPort}` : undefined,
+      missingEndpoints: 'The DeepSpeed engine needs `endpoints` (URLs of running MII servers) or `launch`.',
+    });
     this.options = options;
-    this.protocol = options.protocol ?? 'mii';
+    this.protocol = protocol;
     this.deploymentName = options.deploymentName ?? 'deepspeed-mii';
     // REST streaming is not offered by MII's gateway; only the OpenAI server streams.
     this.capabilities = { textGeneration: true, streaming: this.protocol === 'openai', batching: true, embeddings: false, tensorInference: false };
-    this.launchOptions = options.launch === true ? {} : options.launch === false ? undefined : options.launch;
-    const given = typeof options.endpoints === 'string' ? options.endpoints.split(',').filter(Boolean) : [...(options.endpoints ?? [])];
-    const launchPort = this.launchOptions?.port ?? (this.protocol === 'mii' ? 51080 : 8000);
-    const launchHost = this.launchOptions?.host ?? '127.0.0.1';
-    const endpoints = this.launchOptions ? [`http://${launchHost === '0.0.0.0' ? '127.0.0.1' : launchHost}:${launchPort}`, ...given] : given;
-    if (endpoints.length === 0) {
-      throw new InvalidRequestError('The DeepSpeed engine needs `endpoints` (URLs of running MII servers) or `launch`.');
-    }
-    const http: ConstructorParameters<typeof HttpClient>[0] = {
-      engine: this.name,
-      endpoints,
-      probe: (endpoint, signal) => this.probe(endpoint, signal),
-    };
-    for (const key of ['apiKey', 'timeoutMs', 'retries', 'retryBaseMs', 'retryMaxMs', 'cooldownMs', 'failureThreshold', 'fetch'] as const) {
-      if (options[key] !== undefined) Object.assign(http, { [key]: options[key] });
-    }
-    this.http = new HttpClient(http);
-    const restOptions: ConstructorParameters<typeof MiiRestClient>[0] = { http: this.http, engine: this.name, deploymentName: this.deploymentName };
-    if (options.defaultMaxTokens !== undefined) restOptions.defaultMaxTokens = options.defaultMaxTokens;
-    if (options.defaultTemperature !== undefined) restOptions.defaultTemperature = options.defaultTemperature;
-    this.rest = new MiiRestClient(restOptions);
-    const openaiOptions: ConstructorParameters<typeof OpenAiProtocolClient>[0] = { http: this.http, engine: this.name, dialect: 'mii' };
-    if (options.defaultMaxTokens !== undefined) openaiOptions.defaultMaxTokens = options.defaultMaxTokens;
-    if (options.defaultTemperature !== undefined) openaiOptions.defaultTemperature = options.defaultTemperature;
-    this.openai = new OpenAiProtocolClient(openaiOptions);
+    this.launchOptions = launch;
+    const sampling = definedOptions(options, ['defaultMaxTokens', 'defaultTemperature']);
+    this.rest = new MiiRestClient({ http: this.http, engine: this.name, deploymentName: this.deploymentName, ...sampling });
+    this.openai = new OpenAiProtocolClient({ http: this.http, engine: this.name, dialect: 'mii', ...sampling });
   }
 
   /**
-   * Readiness of one endpoint. REST: the gateway's resource accepts only POST, so `GET /mii/<name>`
-   * answering 405 (or 2xx) means "up, and the deployment exists". OpenAI: `GET /health` is 200.
+   * Readiness of one endpoint. REST: `GET /mii/<name>` answering 405 (or 2xx) means "up, and the
+   * deployment exists". OpenAI: `GET /health` is 200.
    */
-  private async probe(endpoint: string, signal: AbortSignal): Promise<boolean> {
+  protected override async probe(endpoint: string, signal: AbortSignal): Promise<boolean> {
     if (this.protocol === 'openai') return this.http.probeHealth(endpoint, '/health', signal);
-    const status = await this.http.probeStatus(endpoint, this.rest.path, signal);
-    return status === 405 || (status !== undefined && status >= 200 && status < 300);
-  }
-
-  get launchedServer(): LaunchedServer | undefined {
-    return this.server;
-  }
-
-  endpointStates(): EndpointState[] {
-    return this.http.endpointStates();
+    return restDeploymentAnswers(await this.http.probeStatus(endpoint, this.rest.path, signal));
   }
 
   private async ensureLaunched(model: string): Promise<void> {
@@ -141,19 +93,12 @@ export class DeepSpeedEngine implements Engine {
         details: { command: python },
       });
     }
-    const endpoint = this.http.pool.endpoints[0]!;
     const served = launch.model ?? model;
-    const log = launch.log ?? this.options.log;
-    this.server = await launchServer({
-      engine: this.name,
+    this.server = await this.startServer(launch, launch.log ?? this.options.log, {
       command: executable,
       args: this.protocol === 'mii' ? miiServeArgs(served, this.deploymentName, launch) : miiOpenAiServerArgs(served, this.deploymentName, launch),
       env,
       installHint: DEEPSPEED_INSTALL_HINT,
-      ready: (signal) => this.probe(endpoint, signal),
-      ...(launch.startupTimeoutMs !== undefined ? { startupTimeoutMs: launch.startupTimeoutMs } : {}),
-      ...(launch.stopGraceMs !== undefined ? { stopGraceMs: launch.stopGraceMs } : {}),
-      ...(log ? { log } : {}),
     });
   }
 
@@ -165,10 +110,7 @@ export class DeepSpeedEngine implements Engine {
     await this.ensureLaunched(spec.path || spec.name);
     if (this.protocol === 'openai') {
       const served = await this.openai.listModels();
-      const wanted = [spec.options?.servedModelName, spec.path, spec.name, this.options.model].filter(
-        (id): id is string => typeof id === 'string' && id.length > 0,
-      );
-      const match = wanted.map((id) => served.find((model) => model.id === id)).find((model) => model !== undefined);
+      const { match } = matchServedModel(served, [spec.options?.servedModelName, spec.path, spec.name, this.options.model]);
       if (!match) {
         throw new ModelNotFoundError(spec.name, `The MII server serves ${served.map((model) => `"${model.id}"`).join(', ') || 'no models'}.`, {
           details: { engine: this.name },
@@ -180,7 +122,7 @@ export class DeepSpeedEngine implements Engine {
     const statuses = await Promise.all(
       this.http.pool.endpoints.map((endpoint) => this.http.probeStatus(endpoint, this.rest.path, AbortSignal.timeout(this.options.timeoutMs ?? 10_000))),
     );
-    if (!statuses.some((status) => status === 405 || (status !== undefined && status >= 200 && status < 300))) {
+    if (!statuses.some(restDeploymentAnswers)) {
       if (statuses.some((status) => status === 404)) {
         throw new ModelNotFoundError(
           spec.name,
@@ -194,34 +136,14 @@ export class DeepSpeedEngine implements Engine {
     return { name: spec.name, kind: 'causal-lm' };
   }
 
-  async unload(modelName: string): Promise<void> {
-    this.loaded.delete(modelName);
-  }
-
-  models(): readonly string[] {
-    return [...this.loaded.keys()];
-  }
-
   private servedOf(request: GenerationRequest): string {
     if (this.protocol === 'mii') return this.deploymentName;
-    if (request.model !== undefined) return this.loaded.get(request.model)?.served ?? request.model;
-    if (this.options.model !== undefined) return this.options.model;
-    const only = [...this.loaded.values()];
-    if (only.length === 1) return only[0]!.served;
-    throw new InvalidRequestError('No model is loaded on the DeepSpeed engine; call load() or set `model`.');
+    const noneLoaded = 'No model is loaded on the DeepSpeed engine; call load() or set `model`.';
+    return this.servedOpenAiModel(request, this.options.model, noneLoaded, noneLoaded);
   }
 
   private nameOf(request: GenerationRequest): string {
     return request.model ?? (this.loaded.size === 1 ? [...this.loaded.keys()][0]! : this.options.model ?? this.deploymentName);
-  }
-
-  async health(): Promise<EngineHealth> {
-    const endpoints = this.http.pool.endpoints;
-    const results = await Promise.all(endpoints.map((endpoint) => this.probe(endpoint, AbortSignal.timeout(2000))));
-    const failing = endpoints.filter((_endpoint, index) => !results[index]);
-    const health: EngineHealth = { ok: failing.length < endpoints.length, models: this.models() };
-    if (failing.length > 0) health.detail = `unhealthy: ${failing.join(', ')}`;
-    return health;
   }
 
   async generate(request: GenerationRequest): Promise<GenerationResult> {
@@ -244,19 +166,7 @@ export class DeepSpeedEngine implements Engine {
       this.protocol === 'mii'
         ? await this.rest.generateBatch(requests, (request) => this.servedOf(request))
         : await this.openai.generateBatch(requests, (request) => this.servedOf(request));
-    return results.map((result, index) => (result instanceof Error ? toMuaiError(result) : { ...result, model: this.nameOf(requests[index]!) }));
-  }
-
-  async infer(_modelName: string, _inputs: TensorMap): Promise<TensorMap> {
-    throw new CapabilityUnsupportedError(this.name, 'raw tensor inference');
-  }
-
-  /** Forgets loaded models and stops a launched server (SIGTERM runs terminate_server(); SIGKILL after the grace period). */
-  async close(): Promise<void> {
-    this.loaded.clear();
-    const server = this.server;
-    this.server = undefined;
-    await server?.stop();
+    return this.nameBatchResults(requests, results, (request) => this.nameOf(request));
   }
 }
 

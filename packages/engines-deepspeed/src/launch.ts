@@ -1,9 +1,10 @@
-import type { LogLine } from '@muai/engines-http';
+import type { RemoteLaunchOptions } from '@muai/engines-http';
 
-/** How to start a DeepSpeed-MII server. */
-export interface DeepSpeedLaunchOptions {
-  /** Model to serve; default the loaded model's `path`. */
-  model?: string;
+/**
+ * How to start a DeepSpeed-MII server. `model`, `startupTimeoutMs` (default 600000), `stopGraceMs`
+ * (default 15000) and `log` come from RemoteLaunchOptions.
+ */
+export interface DeepSpeedLaunchOptions extends RemoteLaunchOptions {
   /** Python interpreter with deepspeed-mii installed; default `python3`. */
   python?: string;
   /**
@@ -23,12 +24,6 @@ export interface DeepSpeedLaunchOptions {
   serveKwargs?: Record<string, unknown>;
   /** Environment; default process.env. */
   env?: NodeJS.ProcessEnv;
-  /** Time allowed to become ready, in ms; default 600000. */
-  startupTimeoutMs?: number;
-  /** Time between SIGTERM and SIGKILL on close, in ms; default 15000. */
-  stopGraceMs?: number;
-  /** Receives the server's log lines. */
-  log?: LogLine;
   /** Skip the `import mii` check before launching. Default false. */
   skipImportCheck?: boolean;
 }

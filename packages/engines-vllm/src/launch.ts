@@ -1,9 +1,10 @@
-import type { LogLine } from '@muai/engines-http';
+import type { RemoteLaunchOptions } from '@muai/engines-http';
 
-/** How to start `vllm serve` (flag names in comments). Defaults are vLLM's own unless stated. */
-export interface VllmLaunchOptions {
-  /** Model to serve; default the loaded model's `path`. */
-  model?: string;
+/**
+ * How to start `vllm serve` (flag names in comments). Defaults are vLLM's own unless stated. `model`,
+ * `startupTimeoutMs` (default 600000), `stopGraceMs` (default 15000) and `log` come from RemoteLaunchOptions.
+ */
+export interface VllmLaunchOptions extends RemoteLaunchOptions {
   /** Executable; default `vllm`. */
   executable?: string;
   /** `--host`; default `127.0.0.1` (ours; vLLM's own default binds every interface). */
@@ -28,12 +29,6 @@ export interface VllmLaunchOptions {
   extraArgs?: readonly string[];
   /** Environment of the process; default process.env (the API key is passed as VLLM_API_KEY). */
   env?: NodeJS.ProcessEnv;
-  /** Time allowed to become healthy, in ms; default 600000. */
-  startupTimeoutMs?: number;
-  /** Time between SIGTERM and SIGKILL on close, in ms; default 15000. */
-  stopGraceMs?: number;
-  /** Receives the server's log lines. */
-  log?: LogLine;
 }
 
 /** Install hint from the original system's guide. */

@@ -1,53 +1,26 @@
-import { CapabilityUnsupportedError, InvalidRequestError, ModelNotFoundError, MuaiError, toMuaiError } from '@muai/core';
-import type {
-  Engine,
-  EngineCapabilities,
-  EngineHealth,
-  GenerationRequest,
-  GenerationResult,
-  LoadedModelInfo,
-  ModelSpec,
-  StreamChunk,
-  TensorMap,
-} from '@muai/core';
-import { HttpClient, OpenAiProtocolClient, launchServer } from '@muai/engines-http';
-import type { EndpointState, LaunchedServer, LogLine } from '@muai/engines-http';
+import { MuaiError, ModelNotFoundError, toMuaiError } from '@muai/core';
+import type { Engine, EngineCapabilities, GenerationRequest, GenerationResult, LoadedModelInfo, ModelSpec, StreamChunk } from '@muai/core';
+import { OpenAiProtocolClient, RemoteEngine, definedOptions, matchServedModel, resolveLaunchOptions } from '@muai/engines-http';
+import type { LaunchedServer, RemoteEngineOptions } from '@muai/engines-http';
 import { VLLM_INSTALL_HINT, vllmServeArgs } from './launch.js';
 import type { VllmLaunchOptions } from './launch.js';
 import { parseVllmMetrics } from './metrics.js';
 import type { VllmMetricsSnapshot } from './metrics.js';
 
-export interface VllmEngineOptions {
-  /** Base URLs of vLLM servers serving the same model(s), as a list or comma-separated. Required unless `launch` is set. */
-  endpoints?: readonly string[] | string;
-  /** Served model id used when a request names no loaded model. Default: the only loaded model. */
-  model?: string;
+/**
+ * Options of the vLLM engine. The shared ones (endpoints, model, apiKey, timeoutMs, retries,
+ * retryBaseMs, retryMaxMs, cooldownMs, failureThreshold, defaultTemperature, defaultMaxTokens, log,
+ * fetch) are documented, with their defaults, on RemoteEngineOptions of @muai/engines-http.
+ */
+export interface VllmEngineOptions extends RemoteEngineOptions {
   /** Bearer token (vLLM's `--api-key`). Default none. */
   apiKey?: string;
-  /** Per-request timeout in ms (whole request, stream included). Default 60000. */
-  timeoutMs?: number;
-  /** Extra attempts for retryable failures (connection refused/reset, 502/503/504 before any byte). Default 2. */
-  retries?: number;
-  /** First retry delay in ms (doubles, full jitter). Default 100. */
-  retryBaseMs?: number;
-  /** Largest retry delay in ms. Default 2000. */
-  retryMaxMs?: number;
-  /** How long a failing endpoint is out before a `/health` probe may bring it back, in ms. Default 5000. */
-  cooldownMs?: number;
-  /** Consecutive failures before an endpoint cools down. Default 1. */
-  failureThreshold?: number;
-  /** Temperature when a request has none. Default 0 (greedy). */
-  defaultTemperature?: number;
   /** max_tokens when a request has none. Default: not sent (vLLM fills the context). */
   defaultMaxTokens?: number;
   /** Most prompts in one batched `/v1/completions` call. Default 64. */
   maxBatchPrompts?: number;
   /** Start `vllm serve` on load() and stop it on close(): `true` or launch options. Default off. */
   launch?: boolean | VllmLaunchOptions;
-  /** Receives the launched server's log lines (also settable in `launch.log`). */
-  log?: LogLine;
-  /** fetch implementation; default the global fetch. */
-  fetch?: typeof fetch;
 }
 
 /** One endpoint's scrape of `/metrics`. */
@@ -76,9 +49,7 @@ interface LoadedModel {
  * batched prompts, several endpoints with least-outstanding balancing, timeouts, retries and
  * cooldown; `/v1/models`, `/health`, `/tokenize` and `/metrics`; optionally launches `vllm serve`.
  */
-export class VllmEngine implements Engine {
-  readonly specificationVersion = 'v1' as const;
-  readonly name = 'vllm';
+export class VllmEngine extends RemoteEngine<'vllm', LoadedModel> implements Engine {
   readonly capabilities: EngineCapabilities = {
     textGeneration: true,
     streaming: true,
@@ -86,67 +57,36 @@ export class VllmEngine implements Engine {
     embeddings: false,
     tensorInference: false,
   };
-  readonly http: HttpClient;
   private readonly protocol: OpenAiProtocolClient;
   private readonly options: VllmEngineOptions;
   private readonly launchOptions: VllmLaunchOptions | undefined;
-  private readonly loaded = new Map<string, LoadedModel>();
-  private server: LaunchedServer | undefined;
   private launching: Promise<LaunchedServer> | undefined;
 
   constructor(options: VllmEngineOptions) {
-    this.options = options;
-    this.launchOptions = options.launch === true ? {} : options.launch === false ? undefined : options.launch;
-    const given = typeof options.endpoints === 'string' ? options.endpoints.split(',').filter(Boolean) : [...(options.endpoints ?? [])];
-    const endpoints = this.launchOptions
-      ? [`http://${this.launchOptions.host ?? '127.0.0.1'}:${this.launchOptions.port ?? 8000}`, ...given]
-      : given;
-    if (endpoints.length === 0) {
-      throw new InvalidRequestError('The vLLM engine needs `endpoints` (URLs of running vLLM servers) or `launch`.');
-    }
-    this.http = new HttpClient({
-      engine: this.name,
-      endpoints,
-      healthPath: '/health',
-      ...pick(options, ['apiKey', 'timeoutMs', 'retries', 'retryBaseMs', 'retryMaxMs', 'cooldownMs', 'failureThreshold', 'fetch']),
+    const launch = resolveLaunchOptions(options.launch);
+    super('vllm', options, {
+      launchEndpoint: launch ? `http://${launch.host ?? '127.0.0.1'}:${launch.port ?? 8000}` : undefined,
+      missingEndpoints: 'The vLLM engine needs `endpoints` (URLs of running vLLM servers) or `launch`.',
     });
+    this.options = options;
+    this.launchOptions = launch;
     this.protocol = new OpenAiProtocolClient({
       http: this.http,
       engine: this.name,
       dialect: 'vllm',
-      ...pick(options, ['defaultTemperature', 'defaultMaxTokens', 'maxBatchPrompts']),
+      ...definedOptions(options, ['defaultTemperature', 'defaultMaxTokens', 'maxBatchPrompts']),
     });
-  }
-
-  /** The process started by `launch`, if any. */
-  get launchedServer(): LaunchedServer | undefined {
-    return this.server;
-  }
-
-  /** Endpoint states (outstanding requests, failures, cooldown). */
-  endpointStates(): EndpointState[] {
-    return this.http.endpointStates();
   }
 
   private async ensureLaunched(model: string): Promise<void> {
     const launch = this.launchOptions;
     if (!launch || this.server) return;
-    this.launching ??= (async () => {
-      const endpoint = this.http.pool.endpoints[0]!;
-      const env = { ...(launch.env ?? process.env), ...(this.options.apiKey ? { VLLM_API_KEY: this.options.apiKey } : {}) };
-      const log = launch.log ?? this.options.log;
-      return launchServer({
-        engine: this.name,
-        command: launch.executable ?? 'vllm',
-        args: vllmServeArgs(launch.model ?? model, launch),
-        env,
-        installHint: VLLM_INSTALL_HINT,
-        ready: (signal) => this.http.probeHealth(endpoint, '/health', signal),
-        ...(launch.startupTimeoutMs !== undefined ? { startupTimeoutMs: launch.startupTimeoutMs } : {}),
-        ...(launch.stopGraceMs !== undefined ? { stopGraceMs: launch.stopGraceMs } : {}),
-        ...(log ? { log } : {}),
-      });
-    })();
+    this.launching ??= this.startServer(launch, launch.log ?? this.options.log, {
+      command: launch.executable ?? 'vllm',
+      args: vllmServeArgs(launch.model ?? model, launch),
+      env: { ...(launch.env ?? process.env), ...(this.options.apiKey ? { VLLM_API_KEY: this.options.apiKey } : {}) },
+      installHint: VLLM_INSTALL_HINT,
+    });
     try {
       this.server = await this.launching;
     } finally {
@@ -161,10 +101,13 @@ export class VllmEngine implements Engine {
   async load(spec: ModelSpec): Promise<LoadedModelInfo> {
     await this.ensureLaunched(spec.path || spec.name);
     const served = await this.protocol.listModels();
-    const wanted = [spec.options?.servedModelName, this.launchOptions?.servedModelName, spec.path, spec.name, this.options.model].filter(
-      (id): id is string => typeof id === 'string' && id.length > 0,
-    );
-    const match = wanted.map((id) => served.find((model) => model.id === id)).find((model) => model !== undefined);
+    const { wanted, match } = matchServedModel(served, [
+      spec.options?.servedModelName,
+      this.launchOptions?.servedModelName,
+      spec.path,
+      spec.name,
+      this.options.model,
+    ]);
     if (!match) {
       throw new ModelNotFoundError(
         spec.name,
@@ -180,38 +123,19 @@ export class VllmEngine implements Engine {
     return info;
   }
 
-  async unload(modelName: string): Promise<void> {
-    this.loaded.delete(modelName);
-  }
-
-  models(): readonly string[] {
-    return [...this.loaded.keys()];
-  }
-
   /** The served model id for a request. */
   servedModelOf(request: GenerationRequest): string {
-    if (request.model !== undefined) return this.loaded.get(request.model)?.served ?? request.model;
-    if (this.options.model !== undefined) return this.options.model;
-    const only = [...this.loaded.values()];
-    if (only.length === 1) return only[0]!.served;
-    throw new InvalidRequestError(
-      only.length === 0 ? 'No model is loaded on the vLLM engine; call load() or set `model`.' : 'Several models are loaded; name one in `model`.',
+    return this.servedOpenAiModel(
+      request,
+      this.options.model,
+      'No model is loaded on the vLLM engine; call load() or set `model`.',
+      'Several models are loaded; name one in `model`.',
     );
   }
 
   private nameOf(request: GenerationRequest, served: string): string {
     if (request.model !== undefined) return request.model;
     return [...this.loaded.entries()].find(([, model]) => model.served === served)?.[0] ?? served;
-  }
-
-  /** `/health` on every endpoint; ok when at least one answers 200. */
-  async health(): Promise<EngineHealth> {
-    const endpoints = this.http.pool.endpoints;
-    const results = await Promise.all(endpoints.map((endpoint) => this.http.probeHealth(endpoint, '/health', AbortSignal.timeout(2000))));
-    const failing = endpoints.filter((_endpoint, index) => !results[index]);
-    const health: EngineHealth = { ok: failing.length < endpoints.length, models: this.models() };
-    if (failing.length > 0) health.detail = `unhealthy: ${failing.join(', ')}`;
-    return health;
   }
 
   async generate(request: GenerationRequest): Promise<GenerationResult> {
@@ -227,9 +151,7 @@ export class VllmEngine implements Engine {
   /** Prompts sharing model and sampling parameters go in one `/v1/completions` call. */
   async generateBatch(requests: readonly GenerationRequest[]): Promise<Array<GenerationResult | Error>> {
     const results = await this.protocol.generateBatch(requests, (request) => this.servedModelOf(request));
-    return results.map((result, index) =>
-      result instanceof Error ? toMuaiError(result) : { ...result, model: this.nameOf(requests[index]!, result.model) },
-    );
+    return this.nameBatchResults(requests, results, (request, result) => this.nameOf(request, result.model));
   }
 
   /** `POST /tokenize`: the prompt's token count (and ids) as the server's tokenizer sees them. */
@@ -254,7 +176,7 @@ export class VllmEngine implements Engine {
     return (await this.tokenize(prompt, options)).count;
   }
 
-  /** Scrapes `/metrics` on every endpoint (or one) into typed snapshots of vLLM's `vllm:` series. */
+/** Scrapes `/metrics` on every endpoint (or one) into typed snapshots of vLLM's `vllm:` series. */
   async readServerMetrics(endpoint?: string): Promise<VllmServerMetrics[]> {
     const endpoints = endpoint ? [endpoint] : this.http.pool.endpoints;
     return Promise.all(
@@ -268,24 +190,6 @@ export class VllmEngine implements Engine {
       }),
     );
   }
-
-  async infer(_modelName: string, _inputs: TensorMap): Promise<TensorMap> {
-    throw new CapabilityUnsupportedError(this.name, 'raw tensor inference');
-  }
-
-  /** Forgets loaded models and stops a launched server (SIGTERM, then SIGKILL). Idempotent. */
-  async close(): Promise<void> {
-    this.loaded.clear();
-    const server = this.server;
-    this.server = undefined;
-    await server?.stop();
-  }
-}
-
-function pick<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
-  const out: Partial<Pick<T, K>> = {};
-  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
-  return out;
 }
 
 /** Creates a vLLM engine. See VllmEngineOptions for options and defaults. */

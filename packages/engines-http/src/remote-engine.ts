@@ -1,0 +1,200 @@
+import { CapabilityUnsupportedError, InvalidRequestError, toMuaiError } from '@muai/core';
+import type { EngineHealth, GenerationRequest, GenerationResult, TensorMap } from '@muai/core';
+import { HttpClient } from './http-client.js';
+import type { HttpClientOptions } from './http-client.js';
+import type { EndpointState } from './endpoint-pool.js';
+import { launchServer } from './launcher.js';
+import type { LaunchOptions, LaunchedServer, LogLine } from './launcher.js';
+import type { ServedModel } from './openai-protocol.js';
+
+/** Options every remote engine (vLLM, DeepSpeed-MII) shares; each engine's options extend these. */
+export interface RemoteEngineOptions {
+  /** Base URLs of servers serving the same model(s), as a list or comma-separated. Required unless `launch` is set. */
+  endpoints?: readonly string[] | string;
+  /** Served model id used when a request names no loaded model. Default: the only loaded model. */
+  model?: string;
+  /** Bearer token (vLLM's `--api-key`, MII OpenAI server's `--api-keys`). Default none. */
+  apiKey?: string;
+  /** Per-request timeout in ms (whole request, stream included). Default 60000. */
+  timeoutMs?: number;
+  /** Extra attempts for retryable failures (connection refused/reset, 502/503/504 before any byte). Default 2. */
+  retries?: number;
+  /** First retry delay in ms (doubles, full jitter). Default 100. */
+  retryBaseMs?: number;
+  /** Largest retry delay in ms. Default 2000. */
+  retryMaxMs?: number;
+  /** How long a failing endpoint is out before a health probe may bring it back, in ms. Default 5000. */
+  cooldownMs?: number;
+  /** Consecutive failures before an endpoint cools down. Default 1. */
+  failureThreshold?: number;
+  /** Temperature when a request has none. Default 0 (greedy). */
+  defaultTemperature?: number;
+  /** Max new tokens (`max_tokens`) when a request has none. Default: not sent (the server's default). */
+  defaultMaxTokens?: number;
+  /** Receives the launched server's log lines (also settable in `launch.log`). */
+  log?: LogLine;
+  /** fetch implementation; default the global fetch. */
+  fetch?: typeof fetch;
+}
+
+/** Launch options every remote engine shares; each engine's launch options extend these. */
+export interface RemoteLaunchOptions {
+  /** Model to serve; default the loaded model's `path`. */
+  model?: string;
+  /** Bind address. */
+  host?: string;
+  /** Port to listen on. */
+  port?: number;
+  /** Environment of the process; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Time allowed to become ready, in ms; default 600000. */
+  startupTimeoutMs?: number;
+  /** Time between SIGTERM and SIGKILL on close, in ms; default 15000. */
+  stopGraceMs?: number;
+  /** Receives the server's log lines. */
+  log?: LogLine;
+}
+
+/** The HttpClient options among RemoteEngineOptions, copied only when set. */
+const HTTP_OPTION_KEYS = ['apiKey', 'timeoutMs', 'retries', 'retryBaseMs', 'retryMaxMs', 'cooldownMs', 'failureThreshold', 'fetch'] as const;
+
+/** Copies the keys that are set (not undefined) of `source`. */
+export function definedOptions<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (source[key] !== undefined) out[key] = source[key];
+  return out;
+}
+
+/** `launch: true` means default launch options; `false` or unset means no launch. */
+export function resolveLaunchOptions<T extends object>(launch: boolean | T | undefined): T | undefined {
+  return launch === true ? ({} as T) : launch === false ? undefined : launch;
+}
+
+/** Endpoints given as a list or a comma-separated string, as a list. */
+export function splitEndpoints(endpoints: readonly string[] | string | undefined): string[] {
+  return typeof endpoints === 'string' ? endpoints.split(',').filter(Boolean) : [...(endpoints ?? [])];
+}
+
+/** The first of `candidates` (non-empty strings, in order) that the server serves, and the ids tried. */
+export function matchServedModel(served: readonly ServedModel[], candidates: readonly unknown[]): { wanted: string[]; match: ServedModel | undefined } {
+  const wanted = candidates.filter((id): id is string => typeof id === 'string' && id.length > 0);
+  const match = wanted.map((id) => served.find((model) => model.id === id)).find((model) => model !== undefined);
+  return { wanted, match };
+}
+
+/** How a RemoteEngine subclass sets up its HTTP client. */
+export interface RemoteEngineSetup {
+  /** URL of the server `launch` starts (put first), when launching. */
+  launchEndpoint: string | undefined;
+  /** Error message when neither endpoints nor launch are given. */
+  missingEndpoints: string;
+}
+
+/**
+ * Shared bookkeeping of the remote engines: endpoint setup, the HttpClient, loaded models,
+ * health over every endpoint, batch result naming, the launched server and close().
+ */
+export abstract class RemoteEngine<Name extends string, Loaded extends { served: string }> {
+  readonly specificationVersion = 'v1' as const;
+  readonly name: Name;
+  readonly http: HttpClient;
+  protected readonly loaded = new Map<string, Loaded>();
+  protected server: LaunchedServer | undefined;
+
+  protected constructor(name: Name, options: RemoteEngineOptions, setup: RemoteEngineSetup) {
+    this.name = name;
+    const given = splitEndpoints(options.endpoints);
+    const endpoints = setup.launchEndpoint !== undefined ? [setup.launchEndpoint, ...given] : given;
+    if (endpoints.length === 0) throw new InvalidRequestError(setup.missingEndpoints);
+    const http: HttpClientOptions = {
+      engine: name,
+      endpoints,
+      probe: (endpoint, signal) => this.probe(endpoint, signal),
+      ...definedOptions(options, HTTP_OPTION_KEYS),
+    };
+    this.http = new HttpClient(http);
+  }
+
+  /** Readiness of one endpoint. Default: `GET /health` answers 2xx. */
+  protected probe(endpoint: string, signal: AbortSignal): Promise<boolean> {
+    return this.http.probeHealth(endpoint, '/health', signal);
+  }
+
+  /** The process started by `launch`, if any. */
+  get launchedServer(): LaunchedServer | undefined {
+    return this.server;
+  }
+
+  /** Endpoint states (outstanding requests, failures, cooldown). */
+  endpointStates(): EndpointState[] {
+    return this.http.endpointStates();
+  }
+
+  /** Starts the server with the shared launch options (timeouts, log) and waits until the first endpoint is ready. */
+  protected startServer(
+    launch: RemoteLaunchOptions,
+    log: LogLine | undefined,
+    process: Pick<LaunchOptions, 'command' | 'args' | 'env' | 'installHint'>,
+  ): Promise<LaunchedServer> {
+    const endpoint = this.http.pool.endpoints[0]!;
+    return launchServer({
+      engine: this.name,
+      ...process,
+      ready: (signal) => this.probe(endpoint, signal),
+      ...(launch.startupTimeoutMs !== undefined ? { startupTimeoutMs: launch.startupTimeoutMs } : {}),
+      ...(launch.stopGraceMs !== undefined ? { stopGraceMs: launch.stopGraceMs } : {}),
+      ...(log ? { log } : {}),
+    });
+  }
+
+  async unload(modelName: string): Promise<void> {
+    this.loaded.delete(modelName);
+  }
+
+  models(): readonly string[] {
+    return [...this.loaded.keys()];
+  }
+
+  /** Probes every endpoint; ok when at least one is ready. */
+  async health(): Promise<EngineHealth> {
+    const endpoints = this.http.pool.endpoints;
+    const results = await Promise.all(endpoints.map((endpoint) => this.probe(endpoint, AbortSignal.timeout(2000))));
+    const failing = endpoints.filter((_endpoint, index) => !results[index]);
+    const health: EngineHealth = { ok: failing.length < endpoints.length, models: this.models() };
+    if (failing.length > 0) health.detail = `unhealthy: ${failing.join(', ')}`;
+    return health;
+  }
+
+  /**
+   * The served model id for a request on an OpenAI-compatible server: the loaded model it names
+   * (or the name itself), else the `model` option, else the only loaded model.
+   */
+  protected servedOpenAiModel(request: GenerationRequest, fallbackModel: string | undefined, noneLoaded: string, several: string): string {
+    if (request.model !== undefined) return this.loaded.get(request.model)?.served ?? request.model;
+    if (fallbackModel !== undefined) return fallbackModel;
+    const only = [...this.loaded.values()];
+    if (only.length === 1) return only[0]!.served;
+    throw new InvalidRequestError(only.length === 0 ? noneLoaded : several);
+  }
+
+  /** Batch results with errors as MuaiErrors and `model` renamed by `nameOf`. */
+  protected nameBatchResults(
+    requests: readonly GenerationRequest[],
+    results: ReadonlyArray<GenerationResult | Error>,
+    nameOf: (request: GenerationRequest, result: GenerationResult) => string,
+  ): Array<GenerationResult | Error> {
+    return results.map((result, index) => (result instanceof Error ? toMuaiError(result) : { ...result, model: nameOf(requests[index]!, result) }));
+  }
+
+  async infer(_modelName: string, _inputs: TensorMap): Promise<TensorMap> {
+    throw new CapabilityUnsupportedError(this.name, 'raw tensor inference');
+  }
+
+  /** Forgets loaded models and stops a launched server (SIGTERM, then SIGKILL). Idempotent. */
+  async close(): Promise<void> {
+    this.loaded.clear();
+    const server = this.server;
+    this.server = undefined;
+    await server?.stop();
+  }
+}
