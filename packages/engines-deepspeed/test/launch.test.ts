@@ -1,25 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach, fakeExecutableDir, freePort } from '@muai/engines-http/testing';
 import { MII_SERVE_SCRIPT, createDeepSpeedEngine, deepspeedOptionsFromConfig, miiOpenAiServerArgs, miiServeArgs } from '../src/index.js';
-import type { DeepSpeedEngine } from '../src/index.js';
 
-const engines: DeepSpeedEngine[] = [];
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((engine) => engine.close()));
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const track = closeAfterEach();
 
 describe('DeepSpeed-MII launcher', () => {
   it('maps options to mii.serve kwargs (REST) and to the OpenAI server flags', () => {
@@ -45,8 +28,7 @@ describe('DeepSpeed-MII launcher', () => {
   });
 
   it('without python on PATH, load() is ENGINE_UNAVAILABLE with the pip install deepspeed-mii hint', async () => {
-    const ds = createDeepSpeedEngine({ launch: { env: { PATH: '' } } });
-    engines.push(ds);
+    const ds = track(createDeepSpeedEngine({ launch: { env: { PATH: '' } } }));
     await expect(ds.load({ name: 'm', path: 'org/m' })).rejects.toMatchObject({
       code: 'ENGINE_UNAVAILABLE',
       message: expect.stringContaining('pip install deepspeed-mii'),
@@ -54,10 +36,8 @@ describe('DeepSpeed-MII launcher', () => {
   });
 
   it('with a python that cannot import mii, load() is ENGINE_UNAVAILABLE with the hint', async () => {
-    const bin = mkdtempSync(join(tmpdir(), 'muai-ds-'));
-    writeFileSync(join(bin, 'python3'), '#!/bin/sh\nexit 1\n', { mode: 0o755 });
-    const ds = createDeepSpeedEngine({ launch: { env: { PATH: bin } } });
-    engines.push(ds);
+    const bin = fakeExecutableDir('python3', { script: '#!/bin/sh\nexit 1\n' }, 'muai-ds-');
+    const ds = track(createDeepSpeedEngine({ launch: { env: { PATH: bin } } }));
     await expect(ds.load({ name: 'm', path: 'org/m' })).rejects.toMatchObject({
       code: 'ENGINE_UNAVAILABLE',
       message: expect.stringMatching(/cannot import the `mii` module.*pip install deepspeed-mii/),
@@ -65,16 +45,16 @@ describe('DeepSpeed-MII launcher', () => {
   });
 
   it('launches mii.serve (a fake python), waits for the gateway, serves requests, and stops it on close()', async () => {
-    const bin = mkdtempSync(join(tmpdir(), 'muai-ds-'));
-    symlinkSync(fileURLToPath(new URL('./fixtures/fake-python.mjs', import.meta.url)), join(bin, 'python3'));
+    const bin = fakeExecutableDir('python3', new URL('./fixtures/fake-python.mjs', import.meta.url), 'muai-ds-');
     const port = await freePort();
     const lines: string[] = [];
-    const ds = createDeepSpeedEngine({
-      deploymentName: 'tiny',
-      launch: { port, tensorParallel: 1, replicaNum: 2, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, startupTimeoutMs: 20_000 },
-      log: (line) => lines.push(line),
-    });
-    engines.push(ds);
+    const ds = track(
+      createDeepSpeedEngine({
+        deploymentName: 'tiny',
+        launch: { port, tensorParallel: 1, replicaNum: 2, env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, startupTimeoutMs: 20_000 },
+        log: (line) => lines.push(line),
+      }),
+    );
     await ds.load({ name: 'tiny', path: 'org/tiny' });
     expect(lines.some((line) => line.includes('"deployment_name":"tiny"') && line.includes('"replica_num":2'))).toBe(true);
     expect((await ds.generate({ prompt: 'one two' })).text).toBe('two one');

@@ -1,23 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { refusedEndpoint, startStandInOpenAiServer } from '@muai/engines-http/testing';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach, refusedEndpoint, startStandInOpenAiServer } from '@muai/engines-http/testing';
 import { createDeepSpeedEngine } from '../src/index.js';
 import type { DeepSpeedEngine } from '../src/index.js';
 import { startStandInMiiRestServer } from './stand-in-mii-rest-server.js';
 import type { StandInMiiRestServer } from './stand-in-mii-rest-server.js';
 
-const closers: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  await Promise.all(closers.splice(0).map((item) => item.close()));
-});
+const track = closeAfterEach();
 async function gateway(options: Parameters<typeof startStandInMiiRestServer>[0] = {}): Promise<StandInMiiRestServer> {
-  const server = await startStandInMiiRestServer(options);
-  closers.push(server);
-  return server;
+  return track(await startStandInMiiRestServer(options));
 }
 function engine(options: Parameters<typeof createDeepSpeedEngine>[0]): DeepSpeedEngine {
-  const created = createDeepSpeedEngine({ retryBaseMs: 1, retryMaxMs: 5, ...options });
-  closers.push(created);
-  return created;
+  return track(createDeepSpeedEngine({ retryBaseMs: 1, retryMaxMs: 5, ...options }));
 }
 const posts = (server: StandInMiiRestServer) => server.requests.filter((request) => request.method === 'POST');
 
@@ -98,7 +91,7 @@ describe('stand-in MII REST gateway: DeepSpeedEngine', () => {
 describe('stand-in MII OpenAI server: DeepSpeedEngine with protocol openai', () => {
   it('uses the mii dialect (no stream_options, no seed) and reads the stream without a usage chunk', async () => {
     const server = await startStandInOpenAiServer({ flavor: 'mii', models: ['org/m'] });
-    closers.push(server);
+    track(server);
     const ds = engine({ endpoints: [server.url], protocol: 'openai' });
     await ds.load({ name: 'm', path: 'org/m' });
     let text = '';
@@ -116,7 +109,7 @@ describe('stand-in MII OpenAI server: DeepSpeedEngine with protocol openai', () 
 
   it("an unknown model (MII answers 400 with FastChat code 40301) is MODEL_NOT_FOUND", async () => {
     const server = await startStandInOpenAiServer({ flavor: 'mii', models: ['org/m'] });
-    closers.push(server);
+    track(server);
     await expect(engine({ endpoints: [server.url], protocol: 'openai' }).generate({ model: 'other', prompt: 'a' })).rejects.toMatchObject({
       code: 'MODEL_NOT_FOUND',
     });

@@ -5,36 +5,26 @@ import type { HttpClientOptions } from './http-client.js';
 import type { EndpointState } from './endpoint-pool.js';
 import { launchServer } from './launcher.js';
 import type { LaunchOptions, LaunchedServer, LogLine } from './launcher.js';
-import type { ServedModel } from './openai-protocol.js';
+import type { OpenAiProtocolOptions, ServedModel } from './openai-protocol.js';
 
-/** Options every remote engine (vLLM, DeepSpeed-MII) shares; each engine's options extend these. */
-export interface RemoteEngineOptions {
+/** The HttpClient options among RemoteEngineOptions, copied only when set. */
+const HTTP_OPTION_KEYS = ['apiKey', 'timeoutMs', 'retries', 'retryBaseMs', 'retryMaxMs', 'cooldownMs', 'failureThreshold', 'fetch'] as const;
+
+/**
+ * Options every remote engine (vLLM, DeepSpeed-MII) shares; each engine's options extend these.
+ * `apiKey`, `timeoutMs` (default 60000), `retries` (2), `retryBaseMs` (100), `retryMaxMs` (2000),
+ * `cooldownMs` (5000), `failureThreshold` (1) and `fetch` are HttpClientOptions;
+ * `defaultTemperature` (0, greedy) and `defaultMaxTokens` (not sent) are OpenAiProtocolOptions.
+ */
+export interface RemoteEngineOptions
+  extends Pick<HttpClientOptions, (typeof HTTP_OPTION_KEYS)[number]>,
+    Pick<OpenAiProtocolOptions, 'defaultTemperature' | 'defaultMaxTokens'> {
   /** Base URLs of servers serving the same model(s), as a list or comma-separated. Required unless `launch` is set. */
   endpoints?: readonly string[] | string;
   /** Served model id used when a request names no loaded model. Default: the only loaded model. */
   model?: string;
-  /** Bearer token (vLLM's `--api-key`, MII OpenAI server's `--api-keys`). Default none. */
-  apiKey?: string;
-  /** Per-request timeout in ms (whole request, stream included). Default 60000. */
-  timeoutMs?: number;
-  /** Extra attempts for retryable failures (connection refused/reset, 502/503/504 before any byte). Default 2. */
-  retries?: number;
-  /** First retry delay in ms (doubles, full jitter). Default 100. */
-  retryBaseMs?: number;
-  /** Largest retry delay in ms. Default 2000. */
-  retryMaxMs?: number;
-  /** How long a failing endpoint is out before a health probe may bring it back, in ms. Default 5000. */
-  cooldownMs?: number;
-  /** Consecutive failures before an endpoint cools down. Default 1. */
-  failureThreshold?: number;
-  /** Temperature when a request has none. Default 0 (greedy). */
-  defaultTemperature?: number;
-  /** Max new tokens (`max_tokens`) when a request has none. Default: not sent (the server's default). */
-  defaultMaxTokens?: number;
   /** Receives the launched server's log lines (also settable in `launch.log`). */
   log?: LogLine;
-  /** fetch implementation; default the global fetch. */
-  fetch?: typeof fetch;
 }
 
 /** Launch options every remote engine shares; each engine's launch options extend these. */
@@ -54,9 +44,6 @@ export interface RemoteLaunchOptions {
   /** Receives the server's log lines. */
   log?: LogLine;
 }
-
-/** The HttpClient options among RemoteEngineOptions, copied only when set. */
-const HTTP_OPTION_KEYS = ['apiKey', 'timeoutMs', 'retries', 'retryBaseMs', 'retryMaxMs', 'cooldownMs', 'failureThreshold', 'fetch'] as const;
 
 /** Copies the keys that are set (not undefined) of `source`. */
 export function definedOptions<T extends object, K extends keyof T>(source: T, keys: readonly K[]): Partial<Pick<T, K>> {

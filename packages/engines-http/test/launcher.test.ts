@@ -1,23 +1,11 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { findExecutable, launchServer } from '../src/launcher.js';
 import type { LaunchedServer } from '../src/launcher.js';
+import { disposeAfterEach, freePort } from '../src/testing/index.js';
 
 const fakeServer = fileURLToPath(new URL('./fixtures/fake-server.mjs', import.meta.url));
-const launched: LaunchedServer[] = [];
-afterEach(async () => {
-  await Promise.all(launched.splice(0).map((server) => server.stop()));
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const track = disposeAfterEach<LaunchedServer>((server) => server.stop());
 
 const healthy = (port: number) => async (signal: AbortSignal) => {
   try {
@@ -53,7 +41,7 @@ describe('launchServer (with a fake server executable)', () => {
       pollIntervalMs: 50,
       log: (line, stream) => lines.push(`${stream}: ${line}`),
     });
-    launched.push(server);
+    track(server);
     expect(await healthy(port)(AbortSignal.timeout(1000))).toBe(true);
     expect(lines).toContain(`stdout: fake-server argv: ${JSON.stringify(['serve', 'my-model', '--port', String(port)])}`);
     expect(lines).toContain('stderr: fake-server: a line on stderr');

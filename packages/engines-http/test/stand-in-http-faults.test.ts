@@ -1,19 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { HttpClient } from '../src/http-client.js';
 import { OpenAiProtocolClient } from '../src/openai-protocol.js';
-import { refusedEndpoint, startStandInOpenAiServer } from '../src/testing/index.js';
-import type { StandInOpenAiServer } from '../src/testing/index.js';
+import { closeAfterEach, refusedEndpoint, startStandInOpenAiServer } from '../src/testing/index.js';
 import type { StreamChunk } from '@muai/core';
 
-const servers: StandInOpenAiServer[] = [];
+const track = closeAfterEach();
 async function standIn(options: Parameters<typeof startStandInOpenAiServer>[0] = {}) {
-  const server = await startStandInOpenAiServer(options);
-  servers.push(server);
-  return server;
+  return track(await startStandInOpenAiServer(options));
 }
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
 
 function client(endpoints: string[], options: Partial<ConstructorParameters<typeof HttpClient>[0]> = {}) {
   const http = new HttpClient({ engine: 'vllm', endpoints, timeoutMs: 2000, retryBaseMs: 1, retryMaxMs: 5, ...options });

@@ -1,21 +1,16 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { HttpClient } from '../src/http-client.js';
 import { OpenAiProtocolClient } from '../src/openai-protocol.js';
-import { startStandInOpenAiServer } from '../src/testing/index.js';
+import { closeAfterEach, startStandInOpenAiServer } from '../src/testing/index.js';
 import type { StandInOpenAiServer } from '../src/testing/index.js';
 
-const servers: Array<{ close(): Promise<void> }> = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((server) => server.close()));
-});
+const track = closeAfterEach();
 
 async function standIn(options: Parameters<typeof startStandInOpenAiServer>[0] = {}): Promise<StandInOpenAiServer> {
-  const server = await startStandInOpenAiServer(options);
-  servers.push(server);
-  return server;
+  return track(await startStandInOpenAiServer(options));
 }
 
 /** Replays a fixture body byte for byte. */
@@ -26,7 +21,7 @@ async function replay(body: string, contentType: string) {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  servers.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
+  track({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
   return url;
 }
 

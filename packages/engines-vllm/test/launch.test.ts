@@ -1,25 +1,8 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, symlinkSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { closeAfterEach, fakeExecutableDir, freePort } from '@muai/engines-http/testing';
 import { createVllmEngine, vllmOptionsFromConfig, vllmServeArgs } from '../src/index.js';
-import type { VllmEngine } from '../src/index.js';
 
-const engines: VllmEngine[] = [];
-afterEach(async () => {
-  await Promise.all(engines.splice(0).map((engine) => engine.close()));
-});
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+const track = closeAfterEach();
 
 describe('vllm serve launcher', () => {
   it('maps options to vllm serve flags', () => {
@@ -54,8 +37,7 @@ describe('vllm serve launcher', () => {
   });
 
   it('without vllm on PATH, load() fails with ENGINE_UNAVAILABLE and the install hint', async () => {
-    const vllm = createVllmEngine({ launch: { env: { PATH: '' }, port: await freePort() } });
-    engines.push(vllm);
+    const vllm = track(createVllmEngine({ launch: { env: { PATH: '' }, port: await freePort() } }));
     await expect(vllm.load({ name: 'm', path: 'org/m' })).rejects.toMatchObject({
       code: 'ENGINE_UNAVAILABLE',
       message: expect.stringMatching(/pip install vllm.*MUAI_OPT_VLLM_ENABLED=false/),
@@ -63,15 +45,15 @@ describe('vllm serve launcher', () => {
   });
 
   it('launches `vllm serve` (a fake executable), streams its log, serves requests, and stops it on close()', async () => {
-    const bin = mkdtempSync(join(tmpdir(), 'muai-vllm-'));
-    symlinkSync(fileURLToPath(new URL('./fixtures/fake-vllm.mjs', import.meta.url)), join(bin, 'vllm'));
+    const bin = fakeExecutableDir('vllm', new URL('./fixtures/fake-vllm.mjs', import.meta.url), 'muai-vllm-');
     const port = await freePort();
     const lines: string[] = [];
-    const vllm = createVllmEngine({
-      launch: { port, tensorParallelSize: 1, dtype: 'fp16', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, startupTimeoutMs: 20_000 },
-      log: (line) => lines.push(line),
-    });
-    engines.push(vllm);
+    const vllm = track(
+      createVllmEngine({
+        launch: { port, tensorParallelSize: 1, dtype: 'fp16', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, startupTimeoutMs: 20_000 },
+        log: (line) => lines.push(line),
+      }),
+    );
     expect(await vllm.load({ name: 'tiny', path: 'org/tiny' })).toMatchObject({ name: 'tiny', contextLength: 32 });
     expect(lines.some((line) => line.includes('"serve","org/tiny","--host","127.0.0.1","--port"') && line.includes('"--dtype","float16"'))).toBe(true);
     expect((await vllm.generate({ prompt: 'one two' })).text).toBe('two one');

@@ -4,3 +4,4 @@ export { standInGenerate, standInTokens, standInTokenId } from './stand-in-model
 export type { StandInGeneration } from './stand-in-model.js';
 export { describeEngineConformance } from './conformance.js';
 export type { ConformanceSubject } from './conformance.js';
+export { closeAfterEach, disposeAfterEach, fakeExecutableDir, freePort } from './launch-helpers.js';
