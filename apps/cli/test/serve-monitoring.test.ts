@@ -350,17 +350,20 @@ describe('muai serve shutdown on SIGTERM', () => {
     const response = await longStream(served.url);
     expect(response.status).toBe(200);
     let signalled = false;
+    let done = false;
     let refusedWhileDraining: boolean | undefined;
     let probe: Promise<void> | undefined;
-    const events = await readEvents(response, () => {
+    const events = await readEvents(response, (data) => {
+      if (data === '[DONE]') done = true;
       if (signalled) return;
       signalled = true;
       served.child.kill('SIGTERM');
       // Probe once the server stopped listening, while the stream is still being written.
       probe = (async () => {
-        for (let attempt = 0; attempt < 100 && !refusedWhileDraining; attempt++) {
-          refusedWhileDraining = await refused(served.url);
-          if (!refusedWhileDraining) await new Promise((done) => setTimeout(done, 5));
+        for (let attempt = 0; attempt < 100 && !refusedWhileDraining && !done; attempt++) {
+          // Refused while the stream is still running (not merely because the process has exited).
+          refusedWhileDraining = (await refused(served.url)) && !done;
+          if (!refusedWhileDraining) await new Promise((wait) => setTimeout(wait, 5));
         }
       })();
     });
