@@ -1,7 +1,7 @@
 import { CapabilityUnsupportedError, EngineUnavailableError, ModelNotFoundError } from '@muai/core';
 import type { Engine, EngineCapabilities, GenerationRequest, GenerationResult, LoadedModelInfo, ModelSpec, StreamChunk } from '@muai/core';
-import { OpenAiProtocolClient, RemoteEngine, definedOptions, findExecutable, matchServedModel, pythonCanImport, resolveLaunchOptions } from '@muai/engines-http';
-import type { RemoteEngineOptions } from '@muai/engines-http';
+import { OpenAiProtocolClient, RemoteEngine, applyRemoteConfig, definedOptions, findExecutable, matchServedModel, pythonCanImport, resolveLaunchOptions } from '@muai/engines-http';
+import type { RemoteConfigSection, RemoteEngineOptions } from '@muai/engines-http';
 import { DEEPSPEED_INSTALL_HINT, miiOpenAiServerArgs, miiServeArgs } from './launch.js';
 import type { DeepSpeedLaunchOptions } from './launch.js';
 import { MiiRestClient } from './mii-rest.js';
@@ -176,19 +176,11 @@ export function createDeepSpeedEngine(options: DeepSpeedEngineOptions): DeepSpee
 }
 
 /** The `optimization.deepspeed` section of system.yaml (snake_case, as @muai/config parses it). */
-export interface DeepSpeedConfigSection {
-  endpoints?: readonly string[];
-  model?: string;
+export interface DeepSpeedConfigSection extends RemoteConfigSection {
   deployment_name?: string;
   protocol?: DeepSpeedProtocol;
   tensor_parallel?: number;
   replica_num?: number;
-  launch?: boolean;
-  host?: string;
-  port?: number;
-  timeout_ms?: number;
-  retries?: number;
-  startup_timeout_ms?: number;
 }
 
 /** Maps the `optimization.deepspeed` config section onto engine options (empty endpoints mean `http://host:port`). */
@@ -198,20 +190,12 @@ export function deepspeedOptionsFromConfig(section: DeepSpeedConfigSection, extr
   const port = section.port ?? (protocol === 'mii' ? 51080 : 8000);
   const options: DeepSpeedEngineOptions = { ...extra, protocol };
   if (section.deployment_name !== undefined) options.deploymentName = section.deployment_name;
-  if (section.model !== undefined) options.model = section.model;
-  if (section.timeout_ms !== undefined) options.timeoutMs = section.timeout_ms;
-  if (section.retries !== undefined) options.retries = section.retries;
-  if (section.launch) {
+  const launchOptions = (): DeepSpeedLaunchOptions => {
     const launch: DeepSpeedLaunchOptions = { port };
     if (section.host !== undefined) launch.host = section.host;
-    if (section.model !== undefined) launch.model = section.model;
     if (section.tensor_parallel !== undefined) launch.tensorParallel = section.tensor_parallel;
     if (section.replica_num !== undefined) launch.replicaNum = section.replica_num;
-    if (section.startup_timeout_ms !== undefined) launch.startupTimeoutMs = section.startup_timeout_ms;
-    options.launch = launch;
-    if (section.endpoints && section.endpoints.length > 0) options.endpoints = section.endpoints;
-  } else {
-    options.endpoints = section.endpoints && section.endpoints.length > 0 ? section.endpoints : [`http://${host}:${port}`];
-  }
-  return options;
+    return launch;
+  };
+  return applyRemoteConfig(section, options, launchOptions, `http://${host}:${port}`);
 }

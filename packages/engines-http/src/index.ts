@@ -21,5 +21,5 @@ export { parsePrometheusText, sumSamples } from './prometheus-text.js';
 export type { PrometheusSample } from './prometheus-text.js';
 export { launchServer, findExecutable, pythonCanImport } from './launcher.js';
 export type { LaunchOptions, LaunchedServer, LogLine } from './launcher.js';
-export { RemoteEngine, definedOptions, matchServedModel, resolveLaunchOptions, splitEndpoints } from './remote-engine.js';
-export type { RemoteEngineOptions, RemoteLaunchOptions, RemoteEngineSetup } from './remote-engine.js';
+export { RemoteEngine, applyRemoteConfig, definedOptions, matchServedModel, resolveLaunchOptions, splitEndpoints } from './remote-engine.js';
+export type { RemoteConfigSection, RemoteEngineOptions, RemoteLaunchOptions, RemoteEngineSetup } from './remote-engine.js';

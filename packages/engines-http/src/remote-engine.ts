@@ -185,3 +185,41 @@ export abstract class RemoteEngine<Name extends string, Loaded extends { served:
     await server?.stop();
   }
 }
+
+/** The keys every remote engine's `optimization.<engine>` section of system.yaml shares (snake_case, as @muai/config parses it). */
+export interface RemoteConfigSection {
+  endpoints?: readonly string[];
+  model?: string;
+  launch?: boolean;
+  host?: string;
+  port?: number;
+  timeout_ms?: number;
+  retries?: number;
+  startup_timeout_ms?: number;
+}
+
+/**
+ * Applies the shared keys of a config section to `options`: model, timeout_ms, retries, and either
+ * `launch` (from `launchOptions()`, plus model and startup_timeout_ms; endpoints only when listed) or
+ * the endpoints (empty or missing ones mean `defaultEndpoint`, i.e. `http://host:port`).
+ */
+export function applyRemoteConfig<L extends RemoteLaunchOptions, O extends RemoteEngineOptions & { launch?: boolean | L }>(
+  section: RemoteConfigSection,
+  options: O,
+  launchOptions: () => L,
+  defaultEndpoint: string,
+): O {
+  if (section.model !== undefined) options.model = section.model;
+  if (section.timeout_ms !== undefined) options.timeoutMs = section.timeout_ms;
+  if (section.retries !== undefined) options.retries = section.retries;
+  if (section.launch) {
+    const launch = launchOptions();
+    if (section.model !== undefined) launch.model = section.model;
+    if (section.startup_timeout_ms !== undefined) launch.startupTimeoutMs = section.startup_timeout_ms;
+    options.launch = launch;
+    if (section.endpoints && section.endpoints.length > 0) options.endpoints = section.endpoints;
+  } else {
+    options.endpoints = section.endpoints && section.endpoints.length > 0 ? section.endpoints : [defaultEndpoint];
+  }
+  return options;
+}

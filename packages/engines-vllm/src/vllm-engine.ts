@@ -1,7 +1,7 @@
 import { MuaiError, ModelNotFoundError, toMuaiError } from '@muai/core';
 import type { Engine, EngineCapabilities, GenerationRequest, GenerationResult, LoadedModelInfo, ModelSpec, StreamChunk } from '@muai/core';
-import { OpenAiProtocolClient, RemoteEngine, definedOptions, matchServedModel, resolveLaunchOptions } from '@muai/engines-http';
-import type { LaunchedServer, RemoteEngineOptions } from '@muai/engines-http';
+import { OpenAiProtocolClient, RemoteEngine, applyRemoteConfig, definedOptions, matchServedModel, resolveLaunchOptions } from '@muai/engines-http';
+import type { LaunchedServer, RemoteConfigSection, RemoteEngineOptions } from '@muai/engines-http';
 import { VLLM_INSTALL_HINT, vllmServeArgs } from './launch.js';
 import type { VllmLaunchOptions } from './launch.js';
 import { parseVllmMetrics } from './metrics.js';
@@ -198,22 +198,14 @@ export function createVllmEngine(options: VllmEngineOptions): VllmEngine {
 }
 
 /** The `optimization.vllm` section of system.yaml (snake_case, as @muai/config parses it). */
-export interface VllmConfigSection {
-  endpoints?: readonly string[];
-  model?: string;
+export interface VllmConfigSection extends RemoteConfigSection {
   tensor_parallel_size?: number;
   dtype?: string;
   gpu_memory_utilization?: number;
   max_num_seqs?: number;
   max_model_len?: number;
   enable_prefix_caching?: boolean;
-  launch?: boolean;
-  host?: string;
-  port?: number;
   api_key?: string;
-  timeout_ms?: number;
-  retries?: number;
-  startup_timeout_ms?: number;
   extra_args?: readonly string[];
 }
 
@@ -222,25 +214,17 @@ export function vllmOptionsFromConfig(section: VllmConfigSection, extra: Partial
   const host = section.host ?? '127.0.0.1';
   const port = section.port ?? 8000;
   const options: VllmEngineOptions = { ...extra };
-  if (section.model !== undefined) options.model = section.model;
   if (section.api_key !== undefined) options.apiKey = section.api_key;
-  if (section.timeout_ms !== undefined) options.timeoutMs = section.timeout_ms;
-  if (section.retries !== undefined) options.retries = section.retries;
-  if (section.launch) {
+  const launchOptions = (): VllmLaunchOptions => {
     const launch: VllmLaunchOptions = { host, port };
-    if (section.model !== undefined) launch.model = section.model;
     if (section.tensor_parallel_size !== undefined) launch.tensorParallelSize = section.tensor_parallel_size;
     if (section.dtype !== undefined) launch.dtype = section.dtype;
     if (section.gpu_memory_utilization !== undefined) launch.gpuMemoryUtilization = section.gpu_memory_utilization;
     if (section.max_num_seqs !== undefined) launch.maxNumSeqs = section.max_num_seqs;
     if (section.max_model_len !== undefined) launch.maxModelLen = section.max_model_len;
     if (section.enable_prefix_caching !== undefined) launch.enablePrefixCaching = section.enable_prefix_caching;
-    if (section.startup_timeout_ms !== undefined) launch.startupTimeoutMs = section.startup_timeout_ms;
     if (section.extra_args !== undefined && section.extra_args.length > 0) launch.extraArgs = section.extra_args;
-    options.launch = launch;
-    if (section.endpoints && section.endpoints.length > 0) options.endpoints = section.endpoints;
-  } else {
-    options.endpoints = section.endpoints && section.endpoints.length > 0 ? section.endpoints : [`http://${host}:${port}`];
-  }
-  return options;
+    return launch;
+  };
+  return applyRemoteConfig(section, options, launchOptions, `http://${host}:${port}`);
 }
