@@ -36,6 +36,7 @@ export interface CreateOrchestratorOptions {
   baseDirectory?: string;
   /** Sees every request and every engine fallback (a @muai/monitoring PrometheusExporter fits). */
   prometheusExporter?: MetricsSink & Partial<FallbackSink>;
+  /** Spans orchestrator > workflow > inference > engine call (> batch); given to the Orchestrator and both managers. */
   tracer?: TracerLike;
   performanceMonitor?: PerformanceMonitorLike;
   anomalyDetector?: AnomalyDetectorLike;
@@ -67,6 +68,7 @@ export function createOrchestratorFromConfig(config: OrchestratorConfigInput = {
     ...(options.importModule ? { importModule: options.importModule } : {}),
     ...(options.baseDirectory ? { baseDirectory: options.baseDirectory } : {}),
     ...(options.prometheusExporter ? { metrics: options.prometheusExporter } : {}),
+    ...(options.tracer ? { tracer: options.tracer } : {}),
   });
   const modelManager = new ModelManager({
     config,
@@ -74,6 +76,7 @@ export function createOrchestratorFromConfig(config: OrchestratorConfigInput = {
     logger,
     env,
     ...(options.maxLoadedModels === undefined ? {} : { maxLoadedModels: options.maxLoadedModels }),
+    ...(options.tracer ? { tracer: options.tracer } : {}),
   });
   const router = Router.fromConfig(config.router ?? {});
   const retriever = options.retriever ?? new LocalRetriever(options.docsDirectory ? { directory: options.docsDirectory } : {});

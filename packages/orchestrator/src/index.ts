@@ -47,6 +47,8 @@ export { createOrchestratorFromConfig } from './create-orchestrator.js';
 export type { CreateOrchestratorOptions, OrchestratorConfigInput, OrchestratorRuntime } from './create-orchestrator.js';
 export type {
   AnomalyDetectorLike,
+  BatchSpanDescription,
+  EngineCallSpanDescription,
   FallbackRecord,
   FallbackSink,
   InferenceSpanDescription,

@@ -3,6 +3,7 @@ import type { Engine, GenerationRequest, GenerationResult, LoadedModelInfo, Tens
 import { LruKeys } from './internal/lru.js';
 import { consoleLogger } from './internal/logger.js';
 import type { Logger } from './internal/logger.js';
+import type { TracerLike } from './monitoring-types.js';
 import { defaultModelPath } from './internal/paths.js';
 import { OptimizationManager } from './optimization-manager.js';
 import type { EngineStreamChunk, GenerationInputs, ModelEntry } from './optimization-manager.js';
@@ -43,6 +44,11 @@ export interface ModelManagerOptions {
   env?: Record<string, string | undefined>;
   /** Folder relative model paths are resolved against. Default: the current directory. */
   baseDirectory?: string;
+  /**
+   * Traces engine calls and batches (see OptimizationManagerOptions.tracer). Passed to the
+   * OptimizationManager this manager creates; a given `optimizationManager` keeps its own tracer.
+   */
+  tracer?: TracerLike;
 }
 
 /** A loaded model, as `loadModel` returns it. */
@@ -80,6 +86,7 @@ export class ModelManager {
         env,
         ...(engine === undefined ? {} : { engines: { onnx: () => (typeof engine === 'function' ? engine() : engine) } }),
         ...(options.baseDirectory === undefined ? {} : { baseDirectory: options.baseDirectory }),
+        ...(options.tracer === undefined ? {} : { tracer: options.tracer }),
       });
     const configured = options.config?.models ?? {};
     for (const [name, model] of Object.entries(configured)) {

@@ -58,6 +58,26 @@ export interface InferenceSpanDescription {
   topP?: number;
 }
 
+/** What an engine-call span is told: span `{engine} {operation}`. */
+export interface EngineCallSpanDescription {
+  engine: string;
+  /** `generate`, `stream`, `infer`. */
+  operation: string;
+  model?: string;
+  /** OpenTelemetry SpanKind number: 0 INTERNAL (the in-process engine), 2 CLIENT (an engine behind HTTP). */
+  kind?: number;
+  attributes?: SpanAttributes;
+}
+
+/** What a batch span is told: span `batch {model}`. */
+export interface BatchSpanDescription {
+  model: string;
+  engine?: string;
+  /** Requests in the batch. */
+  size: number;
+  attributes?: SpanAttributes;
+}
+
 /**
  * A tracer, e.g. @muai/monitoring's `OTelTracer`. Each method runs `fn` inside a span and ends the span
  * when `fn`'s promise settles (recording a rejection as an error). Only `traceWorkflow` is required.
@@ -71,6 +91,10 @@ export interface TracerLike {
   traceOrchestrator?<T>(fn: (span?: SpanLike) => T, attributes?: SpanAttributes): T;
   /** A model inference span. */
   traceInference?<T>(info: InferenceSpanDescription, fn: (span?: SpanLike) => T): T;
+  /** A call into an engine (one per attempt; the OptimizationManager's fallback makes more). */
+  traceEngineCall?<T>(info: EngineCallSpanDescription, fn: (span?: SpanLike) => T): T;
+  /** A batch dispatched by the batcher to `engine.generateBatch`. */
+  traceBatch?<T>(info: BatchSpanDescription, fn: (span?: SpanLike) => T): T;
   /** Adds token usage to an inference span. */
   recordUsage?(span: SpanLike, usage: { inputTokens?: number; outputTokens?: number; responseModel?: string; finishReasons?: readonly string[] }): void;
 }

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import {
@@ -12,7 +13,8 @@ import { isModuleNotFound, isRequestError, messageOf } from './internal/errors.j
 import { consoleLogger, safely } from './internal/logger.js';
 import type { Logger } from './internal/logger.js';
 import { defaultModelPath, looksLocal } from './internal/paths.js';
-import type { FallbackRecord, FallbackSink } from './monitoring-types.js';
+import { StreamPump } from './internal/stream-pump.js';
+import type { FallbackRecord, FallbackSink, SpanAttributes, SpanLike, TracerLike } from './monitoring-types.js';
 import { camelCaseKeys, canonicalEngineName, normalizeOptimizationConfig } from './optimization-config.js';
 import type { EngineSectionInput, OptimizationConfigInput, OptimizationSettings } from './optimization-config.js';
 
@@ -72,6 +74,12 @@ export interface OptimizationManagerOptions {
   baseDirectory?: string;
   /** Environment (for `MUAI_MODEL`). Default: `process.env`. */
   env?: Record<string, string | undefined>;
+  /**
+   * Traces every engine attempt (span `{engine} {operation}`, e.g. `onnx generate`) and every batch
+   * the batcher dispatches (span `batch {model}`); @muai/monitoring's `OTelTracer` fits. Absent: no
+   * tracing work at all.
+   */
+  tracer?: TracerLike;
 }
 
 /** Inputs of a generation through `infer`: a prompt or chat messages plus generation options. */
@@ -118,6 +126,31 @@ interface Attempt {
   message: string;
 }
 
+/** How `run` traces its engine attempts. */
+interface TraceSpec<T> {
+  /** Engine operation of the span name: `generate`, `stream`, `infer`. */
+  operation: string;
+  /** Attributes known once the attempt succeeded (token usage). */
+  onValue?: (span: SpanLike, value: T) => void;
+  /** Keeps the span open after the attempt succeeded, until the promise settles (streams). */
+  holdOpen?: (value: T) => Promise<void>;
+}
+
+/** A request waiting in a batcher: where its engine span is, to parent and annotate the batch span. */
+interface BatchMember {
+  /** Runs a function in the async context the request was submitted from (AsyncLocalStorage.snapshot). */
+  inContext: <R>(fn: () => R) => R;
+  span: SpanLike | undefined;
+}
+
+/** OpenTelemetry SpanKind: INTERNAL for the in-process engine, CLIENT for an engine behind HTTP. */
+const spanKind = (engine: string): number => (engine === 'onnx' ? 0 : 2);
+
+const ATTEMPT = 'muai.engine.attempt';
+const FALLBACK_REASON = 'muai.engine.fallback_reason';
+const FALLBACK_TO = 'muai.engine.fallback_to';
+const BATCH_SIZE = 'muai.batch.size';
+
 /** Built-in engine packages: their factory and, where the package has one, its config-section mapper. */
 const PACKAGES: Record<string, { specifier: string; factory: string; fromConfig?: string }> = {
   onnx: { specifier: '@muai/engines-onnx', factory: 'createOnnxEngine' },
@@ -145,6 +178,7 @@ export class OptimizationManager {
   private readonly models = new Map<string, ModelEntry>();
   private readonly warned = new Set<string>();
   private readonly counters: OptimizationStats = { fallbacks: 0, fallbacksByEngine: {}, unavailable: {}, requestsByEngine: {} };
+  private readonly batchMembers = new WeakMap<GenerationRequest, BatchMember>();
 
   /**
    * @param config the `optimization` section (or a whole config holding one), e.g. from
@@ -233,7 +267,7 @@ export class OptimizationManager {
     const { value, engineUsed } = await this.run(spec, options.signal, async (engine, slot) => {
       await this.ensureLoaded(slot, engine, spec);
       return engine.infer(modelName, inputs as TensorMap, options.signal === undefined ? {} : { signal: options.signal });
-    }, 'tensorInference');
+    }, 'tensorInference', { operation: 'infer' });
     return { outputs: value, engineUsed, model: modelName, latencyMs: performance.now() - started };
   }
 
@@ -241,7 +275,7 @@ export class OptimizationManager {
   async generate(request: GenerationRequest): Promise<GenerationResult> {
     const modelName = request.model ?? 'default';
     const spec = this.resolve(modelName);
-    const { value, engineUsed } = await this.run(spec, request.signal, async (engine, slot) => {
+    const { value, engineUsed } = await this.run(spec, request.signal, async (engine, slot, span) => {
       await this.ensureLoaded(slot, engine, spec);
       const batcher = await this.batcherFor(slot, engine, modelName);
       const routed: GenerationRequest = { ...request, model: modelName };
@@ -249,10 +283,12 @@ export class OptimizationManager {
       const options: { signal?: AbortSignal; priority?: number } = {};
       if (request.signal) options.signal = request.signal;
       if (request.priority !== undefined) options.priority = request.priority;
+      // The batch span parents under the engine span of the first request of its batch (see dispatchBatch).
+      if (this.options.tracer) this.batchMembers.set(routed, { inContext: AsyncLocalStorage.snapshot(), span });
       const outcome = await batcher.submit(routed, options);
       if (outcome instanceof Error) throw outcome;
       return outcome;
-    }, 'textGeneration');
+    }, 'textGeneration', { operation: 'generate', onValue: (span, result) => this.recordUsage(span, result) });
     return { ...value, engineUsed, model: modelName };
   }
 
@@ -263,22 +299,30 @@ export class OptimizationManager {
   async *stream(request: GenerationRequest): AsyncIterable<EngineStreamChunk> {
     const modelName = request.model ?? 'default';
     const spec = this.resolve(modelName);
+    const traced = this.spanTracer() !== undefined;
     const { value, engineUsed } = await this.run(spec, request.signal, async (engine, slot) => {
       await this.ensureLoaded(slot, engine, spec);
       const iterator = engine.stream({ ...request, model: modelName })[Symbol.asyncIterator]();
       const first = await iterator.next();
-      return { iterator, first };
-    }, 'streaming');
+      // Traced: the rest of the stream is pulled from inside the engine span, which ends with the stream.
+      return { iterator, first, pump: traced && !first.done ? new StreamPump<StreamChunk>() : undefined };
+    }, 'streaming', {
+      operation: 'stream',
+      holdOpen: async ({ iterator, pump }) => {
+        if (pump) await pump.run(iterator);
+      },
+    });
+    const source: Pick<AsyncIterator<StreamChunk>, 'next' | 'return'> = value.pump ?? value.iterator;
     let step = value.first;
     try {
       while (!step.done) {
         yield { ...step.value, engineUsed };
-        step = await value.iterator.next();
+        step = await source.next();
       }
     } catch (error) {
       throw this.wrapEngineError(error, engineUsed, modelName);
     } finally {
-      if (!step.done) await value.iterator.return?.();
+      if (!step.done) await source.return?.();
     }
   }
 
@@ -449,7 +493,7 @@ export class OptimizationManager {
       const { enabled: _enabled, max_batch_size: _a, batch_timeout_ms: _b, max_queue_size: _c, ...rest } = this.settings.batcher.raw;
       const options: BatcherFactoryOptions = {
         ...camelCaseKeys(rest),
-        batchFn: (inputs) => engine.generateBatch(inputs),
+        batchFn: (inputs) => this.dispatchBatch(engine, slot.name, modelName, inputs),
         maxBatchSize: this.settings.batcher.maxBatchSize,
         batchTimeoutMs: this.settings.batcher.batchTimeoutMs,
         maxQueueSize: this.settings.batcher.maxQueueSize,
@@ -490,10 +534,17 @@ export class OptimizationManager {
   }
 
   /** Runs `operation` on the first engine that can serve it, with the fallback rules above. */
-  private async run<T>(spec: ModelEntry, signal: AbortSignal | undefined, operation: (engine: Engine, slot: Slot) => Promise<T>, capability?: 'textGeneration' | 'streaming' | 'tensorInference'): Promise<{ value: T; engineUsed: string }> {
+  private async run<T>(
+    spec: ModelEntry,
+    signal: AbortSignal | undefined,
+    operation: (engine: Engine, slot: Slot, span?: SpanLike) => Promise<T>,
+    capability?: 'textGeneration' | 'streaming' | 'tensorInference',
+    trace?: TraceSpec<T>,
+  ): Promise<{ value: T; engineUsed: string }> {
     const candidates = this.candidates(spec.name);
     const attempts: Attempt[] = [];
     let lastError: MuaiError | undefined;
+    let calls = 0;
     for (let index = 0; index < candidates.length; index += 1) {
       throwIfAborted(signal);
       const name = candidates[index] as string;
@@ -509,7 +560,14 @@ export class OptimizationManager {
         continue;
       }
       try {
-        const value = await operation(acquired.engine, acquired.slot);
+        const engine = acquired.engine;
+        calls += 1;
+        const value = trace
+          ? await this.inEngineSpan(name, spec.name, calls, trace, (span) => operation(engine, acquired.slot, span), (error) => {
+              const reason = this.fallbackReason(error, name, spec.name, index === candidates.length - 1, signal);
+              return reason === undefined ? undefined : { reason, to: next };
+            })
+          : await operation(engine, acquired.slot);
         this.counters.requestsByEngine[name] = (this.counters.requestsByEngine[name] ?? 0) + 1;
         return { value, engineUsed: name };
       } catch (error) {
@@ -535,5 +593,104 @@ export class OptimizationManager {
     if (attempts.length === 1 && lastError) throw lastError;
     const summary = attempts.map((attempt) => `${attempt.engine}: ${attempt.message}`).join('; ');
     throw new MuaiError(lastError?.code ?? 'ENGINE_UNAVAILABLE', `No engine could serve model "${spec.name}" (${summary}). Enable an installed engine in optimization.engine_preference, or fix the errors above.`, { cause: lastError, details: { model: spec.name, attempts } });
+  }
+
+  /** The tracer when it can make child spans. */
+  private spanTracer(): TracerLike | undefined {
+    const tracer = this.options.tracer;
+    return tracer && (tracer.traceEngineCall || tracer.withSpan) ? tracer : undefined;
+  }
+
+  /** The reason `run` falls back after `error` on engine `name`, or undefined when the error ends the request. */
+  private fallbackReason(error: unknown, name: string, model: string, last: boolean, signal: AbortSignal | undefined): string | undefined {
+    if (signal?.aborted || isRequestError(error)) return undefined;
+    const code = this.wrapEngineError(error, name, model).code;
+    if (code === 'ENGINE_UNAVAILABLE' && name !== 'onnx') return 'unreachable';
+    return !this.settings.fallbackOnError || last ? undefined : code;
+  }
+
+  /**
+   * Runs one engine attempt inside span `{engine} {operation}` (attempt number; on a failure that
+   * falls back, the reason and the next engine; the tracer marks the error). Resolves with the
+   * attempt's value as soon as it is there; with `holdOpen` the span stays open until that settles.
+   */
+  private inEngineSpan<T>(engine: string, model: string, attempt: number, trace: TraceSpec<T>, body: (span?: SpanLike) => Promise<T>, fallback: (error: unknown) => { reason: string; to: string } | undefined): Promise<T> {
+    const tracer = this.spanTracer();
+    const detached = async (value: T): Promise<T> => {
+      // Untraced (or the tracer failed before running the attempt): still drive what holdOpen drives.
+      if (trace.holdOpen) trace.holdOpen(value).catch(() => undefined);
+      return value;
+    };
+    if (!tracer) return body(undefined).then(detached);
+    return new Promise<T>((resolve, reject) => {
+      let started = false;
+      let delivered = false;
+      const fn = async (span?: SpanLike): Promise<void> => {
+        started = true;
+        let value: T;
+        try {
+          value = await body(span);
+        } catch (error) {
+          const next = fallback(error);
+          if (next && span?.setAttribute) {
+            span.setAttribute(FALLBACK_REASON, next.reason);
+            span.setAttribute(FALLBACK_TO, next.to);
+          }
+          throw error;
+        }
+        if (span && trace.onValue) safely(this.logger, this.warned, 'tracer span attributes', () => trace.onValue?.(span, value));
+        delivered = true;
+        resolve(value);
+        if (trace.holdOpen) await trace.holdOpen(value);
+      };
+      const attributes: SpanAttributes = { [ATTEMPT]: attempt };
+      let spanned: unknown;
+      try {
+        spanned = tracer.traceEngineCall
+          ? tracer.traceEngineCall({ engine, operation: trace.operation, model, kind: spanKind(engine), attributes }, fn)
+          : tracer.withSpan?.(`${engine} ${trace.operation}`, { 'muai.engine.name': engine, 'muai.engine.operation': trace.operation, 'gen_ai.request.model': model, ...attributes }, fn);
+      } catch (error) {
+        spanned = Promise.reject(error);
+      }
+      Promise.resolve(spanned).then(
+        () => {
+          if (!started) body(undefined).then(detached).then(resolve, reject);
+        },
+        (error: unknown) => {
+          if (!started) body(undefined).then(detached).then(resolve, reject);
+          else if (!delivered) reject(error);
+        },
+      );
+    });
+  }
+
+  /** Token usage of a generation on its engine span (GenAI attribute names). */
+  private recordUsage(span: SpanLike, result: GenerationResult): void {
+    const usage = { inputTokens: result.usage.promptTokens, outputTokens: result.usage.completionTokens, finishReasons: [result.finishReason] };
+    const tracer = this.options.tracer;
+    if (tracer?.recordUsage) tracer.recordUsage(span, usage);
+    else {
+      span.setAttribute?.('gen_ai.usage.input_tokens', usage.inputTokens);
+      span.setAttribute?.('gen_ai.usage.output_tokens', usage.outputTokens);
+    }
+  }
+
+  /**
+   * The batcher's batchFn: `engine.generateBatch`, inside span `batch {model}` when tracing. One batch
+   * serves many requests and the tracer takes no span links, so the batch span is a child of the
+   * engine span of the FIRST request in the batch (run in the async context that request was
+   * submitted from); every member's engine span gets `muai.batch.size`.
+   */
+  private dispatchBatch(engine: Engine, engineName: string, model: string, inputs: readonly GenerationRequest[]): Promise<Array<GenerationResult | Error>> {
+    const tracer = this.options.tracer;
+    const first = inputs[0] === undefined ? undefined : this.batchMembers.get(inputs[0]);
+    if (!tracer || !first || (!tracer.traceBatch && !tracer.withSpan)) return engine.generateBatch(inputs);
+    for (const input of inputs) this.batchMembers.get(input)?.span?.setAttribute?.(BATCH_SIZE, inputs.length);
+    const info = { model, engine: engineName, size: inputs.length };
+    return first.inContext(() =>
+      tracer.traceBatch
+        ? tracer.traceBatch(info, () => engine.generateBatch(inputs))
+        : (tracer.withSpan as NonNullable<TracerLike['withSpan']>)(`batch ${model}`, { 'gen_ai.request.model': model, 'muai.engine.name': engineName, [BATCH_SIZE]: inputs.length }, () => engine.generateBatch(inputs)),
+    );
   }
 }

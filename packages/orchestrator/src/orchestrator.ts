@@ -41,7 +41,7 @@ export interface OrchestratorOptions {
   retriever?: Retriever;
   /** Sees every request (`recordRequest`, status ok or error). */
   prometheusExporter?: MetricsSink & Partial<FallbackSink>;
-  /** Spans `orchestrator.execute` > workflow > `model.inference`. */
+  /** Spans `orchestrator.execute` > workflow > inference (> engine call, when the ModelManager has the tracer too). */
   tracer?: TracerLike;
   /** Records latency, tokens and errors of every request. */
   performanceMonitor?: PerformanceMonitorLike;
@@ -69,7 +69,7 @@ export class Orchestrator {
   constructor(options: OrchestratorOptions = {}) {
     this.router = options.router ?? new Router();
     this.logger = options.logger ?? consoleLogger;
-    this.modelManager = options.modelManager ?? new ModelManager({ logger: this.logger });
+    this.modelManager = options.modelManager ?? new ModelManager({ logger: this.logger, ...(options.tracer ? { tracer: options.tracer } : {}) });
     this.prometheusExporter = options.prometheusExporter;
     this.tracer = options.tracer;
     this.performanceMonitor = options.performanceMonitor;
