@@ -134,6 +134,8 @@ interface TraceSpec<T> {
   onValue?: (span: SpanLike, value: T) => void;
   /** Keeps the span open after the attempt succeeded, until the promise settles (streams). */
   holdOpen?: (value: T) => Promise<void>;
+  /** Called once the span of a successful attempt has ended (after `holdOpen`). */
+  ended?: (value: T) => void;
 }
 
 /** A request waiting in a batcher: where its engine span is, to parent and annotate the batch span. */
@@ -305,12 +307,15 @@ export class OptimizationManager {
       const iterator = engine.stream({ ...request, model: modelName })[Symbol.asyncIterator]();
       const first = await iterator.next();
       // Traced: the rest of the stream is pulled from inside the engine span, which ends with the stream.
-      return { iterator, first, pump: traced && !first.done ? new StreamPump<StreamChunk>() : undefined };
+      let spanEnded: () => void = () => undefined;
+      const ended = new Promise<void>((resolve) => (spanEnded = resolve));
+      return { iterator, first, pump: traced && !first.done ? new StreamPump<StreamChunk>() : undefined, ended, spanEnded };
     }, 'streaming', {
       operation: 'stream',
       holdOpen: async ({ iterator, pump }) => {
         if (pump) await pump.run(iterator);
       },
+      ended: ({ spanEnded }) => spanEnded(),
     });
     const source: Pick<AsyncIterator<StreamChunk>, 'next' | 'return'> = value.pump ?? value.iterator;
     let step = value.first;
@@ -323,6 +328,8 @@ export class OptimizationManager {
       throw this.wrapEngineError(error, engineUsed, modelName);
     } finally {
       if (!step.done) await source.return?.();
+      // The consumer sees the end of the stream once its engine span has ended.
+      if (value.pump) await value.ended;
     }
   }
 
@@ -618,15 +625,21 @@ export class OptimizationManager {
     const tracer = this.spanTracer();
     const detached = async (value: T): Promise<T> => {
       // Untraced (or the tracer failed before running the attempt): still drive what holdOpen drives.
-      if (trace.holdOpen) trace.holdOpen(value).catch(() => undefined);
+      if (trace.holdOpen) {
+        trace
+          .holdOpen(value)
+          .catch(() => undefined)
+          .then(() => trace.ended?.(value));
+      } else trace.ended?.(value);
       return value;
     };
     if (!tracer) return body(undefined).then(detached);
     return new Promise<T>((resolve, reject) => {
-      let started = false;
       let delivered = false;
-      const fn = async (span?: SpanLike): Promise<void> => {
-        started = true;
+      let deliveredValue: T | undefined;
+      let attemptDone: Promise<void> | undefined;
+      const fn = (span?: SpanLike): Promise<void> => (attemptDone = runAttempt(span));
+      const runAttempt = async (span?: SpanLike): Promise<void> => {
         let value: T;
         try {
           value = await body(span);
@@ -640,6 +653,7 @@ export class OptimizationManager {
         }
         if (span && trace.onValue) safely(this.logger, this.warned, 'tracer span attributes', () => trace.onValue?.(span, value));
         delivered = true;
+        deliveredValue = value;
         resolve(value);
         if (trace.holdOpen) await trace.holdOpen(value);
       };
@@ -652,15 +666,13 @@ export class OptimizationManager {
       } catch (error) {
         spanned = Promise.reject(error);
       }
-      Promise.resolve(spanned).then(
-        () => {
-          if (!started) body(undefined).then(detached).then(resolve, reject);
-        },
-        (error: unknown) => {
-          if (!started) body(undefined).then(detached).then(resolve, reject);
-          else if (!delivered) reject(error);
-        },
-      );
+      // Settles once both the attempt and the tracer's span are done (the span has ended by then).
+      // A tracer that never ran `fn` (it failed) costs tracing, not the request: run untraced.
+      void Promise.allSettled([spanned, attemptDone]).then(async () => {
+        if (!attemptDone) return body(undefined).then(detached).then(resolve, reject);
+        if (delivered) return trace.ended?.(deliveredValue as T);
+        return attemptDone.then(() => undefined, reject);
+      });
     });
   }
 
