@@ -626,7 +626,7 @@ export class OptimizationManager {
     const detached = async (value: T): Promise<T> => {
       // Untraced (or the tracer failed before running the attempt): still drive what holdOpen drives.
       if (trace.holdOpen) {
-        trace
+        void trace
           .holdOpen(value)
           .catch(() => undefined)
           .then(() => trace.ended?.(value));

@@ -62,7 +62,7 @@ export function registerServeCommand(program: Command): void {
       );
       void preload;
       const running = await startServer({
-        engine: new ModelManagerEngine(runtime.modelManager, tracer ? { tracer } : {}),
+        engine: new ModelManagerEngine(runtime.modelManager),
         defaultModel: runtime.modelManager.defaultModel,
         host: options.host ?? server.host,
         port: options.port !== undefined ? Number(options.port) : server.port,
