@@ -176,6 +176,32 @@ describe.skipIf(!HAS_TINY)('continuous batching on the generated tiny llama (fp3
     expect(engine.batchStats('tiny')).toMatchObject({ running: 0, waiting: 0 });
   });
 
+  it('a request cancelled while it waits to join never runs; the batch goes on', async () => {
+    const single = createOnnxEngine({ intraOpNumThreads: 1, maxBatchSize: 1 });
+    await single.load({ name: 'tiny', path: TINY });
+    const first = single.generate({ prompt: 'first in line', maxTokens: 20 });
+    const controller = new AbortController();
+    const second = single.generate({ prompt: 'second in line', maxTokens: 20, signal: controller.signal });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(single.batchStats().waiting).toBe(1);
+    controller.abort();
+    expect(await second).toMatchObject({ finishReason: 'abort', usage: { completionTokens: 0 } });
+    expect((await first).usage.completionTokens).toBe(20);
+    expect(single.batchStats()).toMatchObject({ prefills: 1, running: 0, waiting: 0 });
+    await single.close();
+  });
+
+  it('unloading a model while requests run ends them with a coded error, never a hang', async () => {
+    const other = createOnnxEngine({ intraOpNumThreads: 1 });
+    await other.load({ name: 'tiny', path: TINY });
+    const pending = [0, 1, 2].map((i) => other.generate({ prompt: `request ${i}`, maxTokens: 200 }).then(() => 'finished', (error: { code?: string }) => error.code));
+    await new Promise((resolve) => setImmediate(resolve));
+    await other.unload('tiny');
+    const outcomes = await Promise.all(pending);
+    for (const outcome of outcomes) expect(['ENGINE_UNAVAILABLE', 'ENGINE_ERROR']).toContain(outcome);
+    await other.close();
+  });
+
   it('maxBatchSize 1 runs one sequence per step, with the same output', async () => {
     const single = createOnnxEngine({ intraOpNumThreads: 1, maxBatchSize: 1 });
     await single.load({ name: 'tiny', path: TINY });

@@ -221,7 +221,7 @@ export class BatchScheduler {
     let length = this.length;
     const finalLength = (entry: ScheduledEntry): number => entry.sequence.promptLength + entry.sequence.maxNewTokens;
     let reserved = Math.max(0, ...this.rows.map((row) => finalLength(row.entry)));
-    while (this.waiting.length > 0) {
+    while (this.waiting.length > 0 && !this.closed) {
       const entry = this.waiting[0]!;
       if (entry.cancelled()) {
         this.waiting.shift();
