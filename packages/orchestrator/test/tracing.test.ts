@@ -299,4 +299,30 @@ describe('with the real OTelTracer and an OTLP receiver', () => {
     // Prompts are not recorded unless recordPrompts is on.
     for (const span of spans) expect(JSON.stringify(span.attributes)).not.toContain('secret words');
   });
+
+  it('with batching on, the batch span is exported as a child of the first request engine span, in its trace', async () => {
+    const receiver = await startHttpReceiver();
+    cleanups.push(() => receiver.close());
+    const tracer = new OTelTracer({ protocol: 'http', endpoint: receiver.url, serviceName: 'orchestrator-test' });
+    cleanups.push(() => tracer.shutdown());
+    const runtime = createOrchestratorFromConfig(
+      { optimization: { enabled: true, batcher: { enabled: true, max_batch_size: 2, batch_timeout_ms: 200 } } },
+      { logger: memoryLogger(), tracer, engines: { onnx: () => new FakeEngine({ name: 'onnx', respond }) } },
+    );
+    cleanups.push(() => runtime.close());
+    await runtime.modelManager.loadModel('default');
+    await Promise.all([0, 1].map((i) => runtime.orchestrator.execute({ query: `hello ${i}`, workflow: 'chat', maxTokens: 8 })));
+    await tracer.forceFlush();
+    const spans = await receiver.waitForSpans(9, 20_000);
+    expect(spans.filter((span) => span.parentSpanId === '').map((span) => span.name)).toEqual(['orchestrator.execute', 'orchestrator.execute']);
+    const batches = spans.filter((span) => span.name === 'batch default');
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.attributes).toMatchObject({ 'muai.batch.size': 2, 'muai.engine.name': 'onnx' });
+    const parent = spans.find((span) => span.spanId === batches[0]?.parentSpanId);
+    expect(parent?.name).toBe('onnx generate');
+    expect(parent?.traceId).toBe(batches[0]?.traceId);
+    const engineSpans = spans.filter((span) => span.name === 'onnx generate');
+    expect(engineSpans).toHaveLength(2);
+    for (const span of engineSpans) expect(span.attributes['muai.batch.size']).toBe(2);
+  });
 });
