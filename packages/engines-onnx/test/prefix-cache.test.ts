@@ -5,7 +5,12 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOnnxEngine } from '../src/index.js';
 import type { OnnxEngine } from '../src/index.js';
-import { HAS_TINY, LLAMA_FP16, REPO_ROOT, TINY } from './helpers.js';
+import { createKvCache } from '@muai/kv-cache';
+import { SequenceState } from '../src/internal/decoder.js';
+import { Sampler } from '../src/internal/sampler.js';
+import { BatchScheduler } from '../src/internal/scheduler.js';
+import { TextAssembler } from '../src/internal/text-assembler.js';
+import { HAS_TINY, LLAMA_FP16, REPO_ROOT, TINY, loadedModel } from './helpers.js';
 
 const GENERATOR = resolve(REPO_ROOT, 'tools/model-gen/generate.mjs');
 
@@ -16,6 +21,23 @@ const SUFFIXES = ['when do you open?', 'do you sell cakes?', 'are you open on Sa
 
 /** Tiny model: 2 layers × 2 kv heads × 16 head dim × 16 tokens × 4 bytes × (key + value). */
 const TINY_BLOCK_BYTES = 2 * 2 * 2 * 16 * 16 * 4;
+
+/** Greedy ids of one prompt (token ids) through a scheduler. */
+function greedyIds(scheduler: BatchScheduler, prompt: readonly number[], maxTokens: number): Promise<number[]> {
+  const model = scheduler.model;
+  const sequence = new SequenceState(prompt, maxTokens, new Sampler({ temperature: 0, topK: 0, topP: 1, minP: 0, repetitionPenalty: 1 }, model.vocabSize), new TextAssembler(() => ''), new Set());
+  return new Promise((resolve, reject) => {
+    scheduler.submit({
+      sequence,
+      cancelled: () => false,
+      onToken(tokenId) {
+        sequence.tokens.push(tokenId);
+        return sequence.generatedCount >= maxTokens;
+      },
+      onEnd: (error) => (error ? reject(error) : resolve(sequence.tokens.slice(prompt.length))),
+    });
+  });
+}
 
 async function greedy(engine: OnnxEngine, prompts: string[], maxTokens: number, concurrent: boolean): Promise<Array<readonly number[]>> {
   if (concurrent) return (await Promise.all(prompts.map((prompt) => engine.generate({ prompt, maxTokens })))).map((r) => r.tokenIds!);
@@ -65,6 +87,25 @@ describe.skipIf(!HAS_TINY)('prefix cache on the generated tiny llama (fp32)', ()
     expect(await greedy(cached, prompts, 24, true)).toEqual(reference);
     expect(await greedy(cached, [...prompts].reverse(), 24, true)).toEqual([...reference].reverse());
     expect(cached.cacheStats('tiny')!.sequences).toBe(0); // nothing pinned after the requests
+  });
+
+  it('keeps generated tokens too: a follow-up whose prompt is prompt + answer + more reuses them, with the same output', async () => {
+    // Token ids directly (a text round trip of a random model's output need not give the same ids).
+    const model = loadedModel(cached, 'tiny');
+    const cache = createKvCache({ numLayers: 2, numKvHeads: 2, headDim: 16, maxMemoryBytes: 1 << 20 });
+    const withCache = new BatchScheduler(model, { maxBatchSize: 4, maxBatchTokens: 1 << 16, raggedBatching: true, kvCache: cache });
+    const without = new BatchScheduler(model, { maxBatchSize: 4, maxBatchTokens: 1 << 16, raggedBatching: true, kvCache: undefined });
+    const prompt = model.tokenizer.encodePrompt('Tell me something about follow-up questions:');
+    // Beside another, longer request, so the row is left padded when it leaves.
+    const [first] = await Promise.all([greedyIds(withCache, prompt, 40), greedyIds(withCache, model.tokenizer.encodePrompt(PREFIX + SUFFIXES[0]), 45)]);
+    const followUp = [...prompt, ...first!, 7, 8, 9];
+    const before = cache.stats().hitTokens;
+    const lookupsBefore = cache.stats().lookups;
+    const reply = await greedyIds(withCache, followUp, 16);
+    // Everything computed before (prompt + all generated but the last) in whole blocks of 16.
+    expect(cache.stats().hitTokens - before).toBe(Math.floor((prompt.length + first!.length - 1) / 16) * 16);
+    expect(cache.stats().lookups - lookupsBefore).toBe(1); // storing is not counted as a lookup
+    expect(reply).toEqual(await greedyIds(without, followUp, 16));
   });
 
   it('under a tiny budget blocks are evicted LRU, the budget holds, and outputs stay identical', async () => {

@@ -90,6 +90,22 @@ describe('prefix reuse', () => {
     expect(stats.missTokens).toBe(stats.queriedTokens - stats.hitTokens);
   });
 
+  it('match with recordStats: false reuses blocks without counting a lookup or emitting match', () => {
+    const events: KvCacheEvent[] = [];
+    const cache = makeCache(16, { onEvent: (event) => events.push(event) });
+    const prompt = range(100, 10);
+    cache.release(run(cache, prompt));
+    const before = cache.stats();
+    events.length = 0;
+    const quiet = cache.match(prompt, { recordStats: false });
+    expect(quiet.cachedLength).toBe(8);
+    expect(findMismatch(cache, quiet, prompt, 8)).toBeUndefined();
+    cache.release(quiet);
+    const after = cache.stats();
+    expect([after.lookups, after.lookupHits, after.queriedTokens, after.hitTokens]).toEqual([before.lookups, before.lookupHits, before.queriedTokens, before.hitTokens]);
+    expect(events.some((event) => event.type === 'match')).toBe(false);
+  });
+
   it('shares blocks between live sequences and keeps them while any holds them', () => {
     const cache = makeCache(16);
     const base = range(1, 8);

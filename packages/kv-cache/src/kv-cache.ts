@@ -177,8 +177,12 @@ export class KvCache {
    * always leaving at least one token to compute (so the engine gets logits). The returned
    * sequence's `length` and `cachedLength` are the reused token count; compute tokens from there.
    * Never allocates, so it never fails for lack of room.
+   *
+   * `options.recordStats: false` leaves the lookup counters and the `match` event out: for an
+   * engine storing a finished sequence's blocks, which is bookkeeping, not a request's lookup.
    */
-  match(tokenIds: ArrayLike<number>): KvSequence {
+  match(tokenIds: ArrayLike<number>, options: { recordStats?: boolean } = {}): KvSequence {
+    const record = options.recordStats !== false;
     const tokens = this.toTokenArray(tokenIds);
     const sequence = new Sequence(this, this.nextSequenceId++, this.blockSize);
     this.live.add(sequence);
@@ -196,16 +200,18 @@ export class KvCache {
         sequence.lastEntryId = block.entryId;
         matched++;
       }
-      this.counters.lookups++;
-      if (matched > 0) this.counters.lookupHits++;
-      this.counters.queriedTokens += tokens.length;
-      this.counters.hitTokens += matched * this.blockSize;
+      if (record) {
+        this.counters.lookups++;
+        if (matched > 0) this.counters.lookupHits++;
+        this.counters.queriedTokens += tokens.length;
+        this.counters.hitTokens += matched * this.blockSize;
+      }
     }
     const hitTokens = matched * this.blockSize;
     for (let i = 0; i < hitTokens; i++) sequence.tokens.push(tokens[i]!);
     sequence.cachedLength = hitTokens;
     sequence.committedBlocks = matched;
-    this.emit({ type: 'match', sequenceId: sequence.id, queriedTokens: tokens.length, hitTokens });
+    if (record) this.emit({ type: 'match', sequenceId: sequence.id, queriedTokens: tokens.length, hitTokens });
     return sequence;
   }
 

@@ -167,6 +167,13 @@ export class BatchScheduler {
     const gone: Row[] = [];
     for (const row of this.rows) (row.done || row.entry.cancelled() ? gone : keep).push(row);
     if (gone.length === 0) return;
+    const cache = this.options.kvCache;
+    if (cache !== undefined && this.past !== undefined) {
+      // Keep the full blocks of prompt + generated tokens for follow-ups (multi-turn chat).
+      this.rows.forEach((row, index) => {
+        if (gone.includes(row)) this.storeRow(cache, row.entry.sequence, index);
+      });
+    }
     if (keep.length === 0) {
       this.rows = [];
       this.dropPast();
@@ -342,6 +349,29 @@ export class BatchScheduler {
       cache.writeFrom(kvSequence, t >> 1, t & 1 ? 'value' : 'key', { data: present[t]!.data as KvData, totalLength: prompt.length });
     }
     cache.commit(kvSequence);
+  }
+
+  /** Writes the full blocks of a leaving row (prompt and generated tokens with keys/values) to the prefix cache. */
+  private storeRow(cache: KvCache, sequence: SequenceState, batchIndex: number): void {
+    const known = Math.min(sequence.pastLength, sequence.tokens.length);
+    const blockSize = cache.stats().blockSize;
+    const full = Math.floor(known / blockSize) * blockSize;
+    if (full <= sequence.promptLength) return; // the prompt's blocks were stored after the prefill
+    const kvSequence = cache.match(sequence.tokens.slice(0, full + 1), { recordStats: false });
+    try {
+      if (kvSequence.length >= full) return;
+      cache.append(kvSequence, sequence.tokens.slice(kvSequence.length, full));
+      const { layout } = this.model;
+      const tokenOffset = this.length - sequence.pastLength;
+      for (let t = 0; t < layout.pastNames.length; t++) {
+        cache.writeFrom(kvSequence, t >> 1, t & 1 ? 'value' : 'key', { data: this.past![t]!.data as KvData, totalLength: this.length, batchIndex, tokenOffset });
+      }
+      cache.commit(kvSequence);
+    } catch (error) {
+      if (!(MuaiError.isInstance(error) && error.code === 'CACHE_FULL')) throw error;
+    } finally {
+      cache.release(kvSequence);
+    }
   }
 
   private pick(sequence: SequenceState, logits: ort.Tensor, batchIndex: number): number {
