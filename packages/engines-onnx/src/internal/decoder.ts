@@ -71,8 +71,9 @@ function emptyPast(layout: LmLayout, batchSize: number): ort.Tensor {
  * `[batch, kv_heads, past, head_dim]`. `present` of one step is fed back as `past` of the next
  * untouched (no copies through JavaScript); tensors are dropped as soon as they are replaced.
  *
- * Today every sequence of a batch has the same past length (batch of one in the engine);
- * continuous batching adds left padding and per-sequence positions here.
+ * Every sequence of this batch has the same past length. The engine decodes through
+ * `BatchScheduler` (scheduler.ts: continuous batching with left padding); this class remains for
+ * single-sequence checks in tests (cache versus recomputation).
  */
 export class DecodeBatch {
   readonly model: CausalLm;
