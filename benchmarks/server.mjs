@@ -27,8 +27,10 @@
 //
 // Fields (per load): direct_rps, server_rps, throughput_ratio (server/direct at C clients, target
 // >= 0.9), added_p50_ms (server p50 latency minus direct p50 for the load's own request with ONE
-// client, so that it is the time the server adds to a request rather than queueing; target <= 1;
-// `added_p50_ms_at_clients` is the same at C clients), monitoring_overhead_pct (server rps at C
+// client, so that it is the time the server adds to a request rather than queueing; the client
+// alternates one direct and one HTTP request so both see the same moment's load; per round, then the
+// median over rounds; `added_ms_median_per_pair` is the median of the per-pair differences; target
+// <= 1; `added_p50_ms_at_clients` is server minus direct p50 at C clients, queueing included), monitoring_overhead_pct (server rps at C
 // clients lost with monitoring on, target <= 3). `mean_batch` is the engine's mean rows per decode
 // step in each setup: the direct closed loop keeps its C clients in lockstep (every request joins
 // the same batch), HTTP arrival jitter does not; with 4-token requests on the tiny model that, more
@@ -149,7 +151,9 @@ const call = () => new Promise((resolve, reject) => {
 parentPort.on('message', async (message) => {
   try {
     if (message.type === 'once') {
-      parentPort.postMessage({ answer: await call() });
+      const t0 = performance.now();
+      const answer = await call();
+      parentPort.postMessage({ answer, ms: performance.now() - t0 });
       return;
     }
     const latencies = [];
@@ -180,6 +184,8 @@ function httpClient(url, load) {
     });
   return {
     once: async () => (await ask({ type: 'once' })).answer,
+    /** One request, its latency (ms) as the client in the worker saw it. */
+    timedOnce: async () => (await ask({ type: 'once' })).ms,
     round: async (concurrency) => {
       const { latencies, elapsed } = await ask({ type: 'round', roundMs, clients: concurrency });
       latencies.sort((a, b) => a - b);
@@ -251,8 +257,28 @@ async function runLoad(engine, label, load) {
     direct: () => closedLoop(() => engine.generate(generation), clients, roundMs),
     server: () => plainClient.round(clients),
     monitored: () => monitoredClient.round(clients),
-    direct_1: () => closedLoop(() => engine.generate(generation), 1, roundMs),
-    server_1: () => plainClient.round(1),
+    // One client, alternating one direct request and one HTTP request (order flipping each pair),
+    // so that both see the same moment's machine load: the added latency per request.
+    pairs_1: async () => {
+      const direct = [];
+      const server = [];
+      const diffs = [];
+      const deadline = performance.now() + roundMs;
+      const timedDirect = async () => {
+        const t0 = performance.now();
+        await engine.generate(generation);
+        return performance.now() - t0;
+      };
+      for (let i = 0; performance.now() < deadline; i++) {
+        const [d, h] = i % 2 === 0 ? [await timedDirect(), await plainClient.timedOnce()] : [0, await plainClient.timedOnce()];
+        const dd = i % 2 === 0 ? d : await timedDirect();
+        direct.push(dd);
+        server.push(h);
+        diffs.push(h - dd);
+      }
+      const sorted = (values) => [...values].sort((a, b) => a - b);
+      return { requests: diffs.length * 2, rps: NaN, directP50: percentile(sorted(direct), 50), serverP50: percentile(sorted(server), 50), p50: percentile(sorted(diffs), 50), p99: NaN, diffs };
+    },
   };
   const names = Object.keys(setups);
   const trio = ['direct', 'server', 'monitored'];
@@ -265,7 +291,7 @@ async function runLoad(engine, label, load) {
   for (let round = 0; round < rounds; round++) {
     // Rotate who goes first within each group, so no setup always follows the same one.
     const rotate = (group) => group.map((_, i) => group[(i + round) % group.length]);
-    const order = [...rotate(trio), ...rotate(['direct_1', 'server_1'])];
+    const order = [...rotate(trio), 'pairs_1'];
     for (const name of order) {
       globalThis.gc?.();
       const before = engine.batchStats(model);
@@ -275,6 +301,10 @@ async function runLoad(engine, label, load) {
       result.meanBatch = (after.sequenceSteps - before.sequenceSteps) / Math.max(1, after.steps - before.steps);
       result.rebuildsPerRequest = (after.rebuilds - before.rebuilds) / Math.max(1, result.requests);
       results[name].push(result);
+      if (name === 'pairs_1') {
+        log(`${label} round ${round + 1}/${rounds} ${name}: ${result.requests / 2} pairs, 1-client p50 direct ${result.directP50.toFixed(2)} ms, server ${result.serverP50.toFixed(2)} ms, median per-pair difference ${result.p50.toFixed(2)} ms`);
+        continue;
+      }
       log(`${label} round ${round + 1}/${rounds} ${name}: ${result.rps.toFixed(1)} req/s, p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms (${result.requests} requests${name === 'monitored' ? '' : `, mean batch ${result.meanBatch.toFixed(2)}, batch rebuilds per request ${result.rebuildsPerRequest.toFixed(2)}`})`);
     }
   }
@@ -284,7 +314,8 @@ async function runLoad(engine, label, load) {
   // Per-round ratios (same round, same noise), then their median.
   const perRound = (fn) => median(results.direct.map((_, i) => fn(i)));
   const throughputRatio = perRound((i) => results.server[i].rps / results.direct[i].rps);
-  const addedP50 = perRound((i) => results.server_1[i].p50 - results.direct_1[i].p50);
+  const addedP50 = perRound((i) => results.pairs_1[i].serverP50 - results.pairs_1[i].directP50);
+  const addedPerPair = median(results.pairs_1.flatMap((r) => r.diffs));
   const addedP50Loaded = perRound((i) => results.server[i].p50 - results.direct[i].p50);
   const monitoringOverhead = perRound((i) => ((results.server[i].rps - results.monitored[i].rps) / results.server[i].rps) * 100);
 
@@ -311,9 +342,11 @@ async function runLoad(engine, label, load) {
     direct_p50_ms: round3(p50Of('direct')),
     server_p50_ms: round3(p50Of('server')),
     monitored_p50_ms: round3(p50Of('monitored')),
-    direct_p50_ms_1_client: round3(p50Of('direct_1')),
-    server_p50_ms_1_client: round3(p50Of('server_1')),
+    direct_p50_ms_1_client: round3(median(results.pairs_1.map((r) => r.directP50))),
+    server_p50_ms_1_client: round3(median(results.pairs_1.map((r) => r.serverP50))),
     added_p50_ms: round3(addedP50),
+    added_ms_median_per_pair: round3(addedPerPair),
+    pairs_1_client: results.pairs_1.reduce((n, r) => n + r.diffs.length, 0),
     added_p50_ms_at_clients: round3(addedP50Loaded),
     monitoring_overhead_pct: round3(monitoringOverhead),
     mean_batch: Object.fromEntries(['direct', 'server'].map((name) => [name, round3(median(results[name].map((r) => r.meanBatch)))])),
