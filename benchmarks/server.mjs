@@ -12,7 +12,7 @@
 //   prompt and 4 new tokens, 8 clients, 1.5 s rounds. A request is a few ~1 ms decode steps, so
 //   per-request costs (HTTP, batch admission) dominate: this is the overhead-dominated end, and its
 //   one-client added_p50_ms is the pure HTTP overhead of a small request.
-// Within a load the setups share one engine (one loaded model) and run interleaved, round after
+// Within a load the setups share one engine (one loaded model; a fresh engine per load) and run interleaved, round after
 // round, rotating which goes first, so that they share the machine's noise; medians are reported.
 //
 // - direct: `engine.generate(request)` in process.
@@ -227,8 +227,13 @@ if (args.includes('--serve-monitored')) {
 
 
 /** One load (model, request, clients): direct, server and monitored at C clients, direct and server at 1 client. */
-async function runLoad(engine, label, load) {
+async function runLoad(label, load) {
   const { model, clients, maxTokens, roundMs } = load;
+  // One engine with only this load's model, as in the monitored child: a second loaded session
+  // (its own ONNX Runtime thread pool and heap) in this process measurably slowed the plain server
+  // against the monitored one.
+  const engine = createOnnxEngine();
+  await engine.load({ name: model, path: modelDirOf(model) });
   const generation = generationOf(load);
   const child = spawn(process.execPath, [import.meta.filename, '--serve-monitored', model], { stdio: ['pipe', 'pipe', 'inherit'] });
   const childLines = createInterface({ input: child.stdout });
@@ -325,6 +330,7 @@ async function runLoad(engine, label, load) {
   const childDone = nextLine();
   child.stdin.end();
   const { tracer: tracerStats } = await childDone;
+  await engine.close();
 
   return {
     model,
@@ -363,11 +369,8 @@ async function runLoad(engine, label, load) {
 async function main() {
   const started = new Date().toISOString();
   const loadAtStart = loadavg().map((l) => round3(l));
-  const engine = createOnnxEngine();
-  for (const model of new Set(Object.values(LOADS).map((load) => load.model))) await engine.load({ name: model, path: modelDirOf(model) });
-  const realistic = await runLoad(engine, 'realistic', LOADS.realistic);
-  const short = await runLoad(engine, 'short_requests', LOADS.short_requests);
-  await engine.close();
+  const realistic = await runLoad('realistic', LOADS.realistic);
+  const short = await runLoad('short_requests', LOADS.short_requests);
 
   const { meets_targets: meets, ...primary } = realistic;
   const out = {
