@@ -24,14 +24,17 @@
 //   rate 1; /metrics is not scraped during the round. It runs in a child process with its own
 //   engine on the same model, because the tracer's context manager turns on promise hooks for its
 //   whole process, which would otherwise also slow the direct and plain setups.
+// - server_child: the plain server in a child process like the monitored one (same process layout),
+//   the control for monitoring_overhead_pct.
 //
 // Fields (per load): direct_rps, server_rps, throughput_ratio (server/direct at C clients, target
 // >= 0.9), added_p50_ms (server p50 latency minus direct p50 for the load's own request with ONE
 // client, so that it is the time the server adds to a request rather than queueing; the client
 // alternates one direct and one HTTP request so both see the same moment's load; per round, then the
 // median over rounds; `added_ms_median_per_pair` is the median of the per-pair differences; target
-// <= 1; `added_p50_ms_at_clients` is server minus direct p50 at C clients, queueing included), monitoring_overhead_pct (server rps at C
-// clients lost with monitoring on, target <= 3). `mean_batch` is the engine's mean rows per decode
+// <= 1; `added_p50_ms_at_clients` is server minus direct p50 at C clients, queueing included), monitoring_overhead_pct (server_child rps at C
+// clients lost with monitoring on, target <= 3; `monitoring_overhead_pct_vs_in_process_server` compares
+// with the in-process plain server instead). `mean_batch` is the engine's mean rows per decode
 // step in each setup: the direct closed loop keeps its C clients in lockstep (every request joins
 // the same batch), HTTP arrival jitter does not; with 4-token requests on the tiny model that, more
 // than server CPU, sets the throughput ratio.
@@ -199,28 +202,44 @@ if (args.includes('--serve-monitored')) {
   // Child process: the monitored server, so that its tracer's AsyncLocalStorage context manager
   // (which turns on Node's promise hooks for the whole process) does not slow the direct and plain
   // server setups of the parent. Prints its URL, serves until stdin closes, then prints tracer stats.
+  // With --plain: the same child without metrics or tracer, the control for monitoring_overhead_pct
+  // (same process layout as the monitored child).
   const model = option('serve-monitored', 'tiny');
+  const plainChild = args.includes('--plain');
   const engine = createOnnxEngine();
   await engine.load({ name: model, path: modelDirOf(model) });
-  const sink = await startOtlpSink();
-  const tracer = createTracer({ protocol: 'http', endpoint: sink.url, sampleRate: 1, serviceName: 'muai-bench' });
-  const exporter = createPrometheusExporter({});
-  // Also traces the engine call, as `muai serve` does through its engine adapter: SERVER > inference > engine call.
-  const tracedEngine = Object.assign(Object.create(engine), {
-    generate: (request) => tracer.traceEngineCall({ engine: 'onnx', operation: 'generate', model: request.model, kind: 0 }, () => engine.generate(request)),
-  });
-  const monitored = await startServer({ engine: tracedEngine, port: 0, metrics: exporter, tracer });
-  process.stdout.write(`${JSON.stringify({ url: monitored.url })}\n`);
-  process.stdin.resume();
-  process.stdin.on('end', async () => {
-    const batch = engine.batchStats(model);
-    await monitored.close();
-    await tracer.shutdown();
-    await sink.close();
-    await engine.close();
-    process.stdout.write(`${JSON.stringify({ tracer: tracer.stats(), exports: sink.exports(), batch })}\n`);
-    process.exit(0);
-  });
+  if (plainChild) {
+    // No tracer is created at all: creating one installs its context manager (promise hooks).
+    const server = await startServer({ engine, port: 0 });
+    process.stdout.write(`${JSON.stringify({ url: server.url })}\n`);
+    process.stdin.resume();
+    process.stdin.on('end', async () => {
+      await server.close();
+      await engine.close();
+      process.stdout.write(`${JSON.stringify({ plain: true })}\n`);
+      process.exit(0);
+    });
+  } else {
+    const sink = await startOtlpSink();
+    const tracer = createTracer({ protocol: 'http', endpoint: sink.url, sampleRate: 1, serviceName: 'muai-bench' });
+    const exporter = createPrometheusExporter({});
+    // Also traces the engine call, as `muai serve` does through its engine adapter: SERVER > inference > engine call.
+    const tracedEngine = Object.assign(Object.create(engine), {
+      generate: (request) => tracer.traceEngineCall({ engine: 'onnx', operation: 'generate', model: request.model, kind: 0 }, () => engine.generate(request)),
+    });
+    const monitored = await startServer({ engine: tracedEngine, port: 0, metrics: exporter, tracer });
+    process.stdout.write(`${JSON.stringify({ url: monitored.url })}\n`);
+    process.stdin.resume();
+    process.stdin.on('end', async () => {
+      const batch = engine.batchStats(model);
+      await monitored.close();
+      await tracer.shutdown();
+      await sink.close();
+      await engine.close();
+      process.stdout.write(`${JSON.stringify({ tracer: tracer.stats(), exports: sink.exports(), batch })}\n`);
+      process.exit(0);
+    });
+  }
 } else {
   await main();
 }
@@ -235,22 +254,29 @@ async function runLoad(label, load) {
   const engine = createOnnxEngine();
   await engine.load({ name: model, path: modelDirOf(model) });
   const generation = generationOf(load);
-  const child = spawn(process.execPath, [import.meta.filename, '--serve-monitored', model], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const childLines = createInterface({ input: child.stdout });
-  const nextLine = () => new Promise((resolve, reject) => {
-    childLines.once('line', (line) => resolve(JSON.parse(line)));
-    child.once('exit', (code) => reject(new Error(`monitored server exited with ${code}`)));
-  });
-  const { url: monitoredUrl } = await nextLine();
+  const spawnChild = (extra) => {
+    const child = spawn(process.execPath, [import.meta.filename, '--serve-monitored', model, ...extra], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const childLines = createInterface({ input: child.stdout });
+    const nextLine = () => new Promise((resolve, reject) => {
+      childLines.once('line', (line) => resolve(JSON.parse(line)));
+      child.once('exit', (code) => reject(new Error(`child server exited with ${code}`)));
+    });
+    return { child, nextLine };
+  };
+  const monitoredChild = spawnChild([]);
+  const { url: monitoredUrl } = await monitoredChild.nextLine();
+  const plainChild = spawnChild(['--plain']);
+  const { url: plainChildUrl } = await plainChild.nextLine();
 
   const plain = await startServer({ engine, port: 0 });
   const plainClient = httpClient(plain.url, load);
   const monitoredClient = httpClient(monitoredUrl, load);
+  const plainChildClient = httpClient(plainChildUrl, load);
 
   // Sanity: the same greedy answer everywhere.
   const expectedResult = await engine.generate(generation);
   const expected = expectedResult.text;
-  for (const [name, client] of [['server', plainClient], ['monitored', monitoredClient]]) {
+  for (const [name, client] of [['server', plainClient], ['monitored', monitoredClient], ['server_child', plainChildClient]]) {
     const answer = await client.once();
     if (answer.choices[0].text !== expected) throw new Error(`${name} answered ${JSON.stringify(answer.choices[0].text)}, direct ${JSON.stringify(expected)}`);
   }
@@ -262,6 +288,7 @@ async function runLoad(label, load) {
     direct: () => closedLoop(() => engine.generate(generation), clients, roundMs),
     server: () => plainClient.round(clients),
     monitored: () => monitoredClient.round(clients),
+    server_child: () => plainChildClient.round(clients),
     // One client, alternating one direct request and one HTTP request (order flipping each pair),
     // so that both see the same moment's machine load: the added latency per request.
     pairs_1: async () => {
@@ -286,7 +313,7 @@ async function runLoad(label, load) {
     },
   };
   const names = Object.keys(setups);
-  const trio = ['direct', 'server', 'monitored'];
+  const trio = ['direct', 'server', 'monitored', 'server_child'];
 
   log(`${label}: ${model}, ${clients} clients, ${promptTokens}-token prompt, ${maxTokens} new tokens; warm-up (load ${loadavg().map((l) => l.toFixed(2)).join(' ')})`);
   for (const name of names) await setups[name]();
@@ -322,14 +349,20 @@ async function runLoad(label, load) {
   const addedP50 = perRound((i) => results.pairs_1[i].serverP50 - results.pairs_1[i].directP50);
   const addedPerPair = median(results.pairs_1.flatMap((r) => r.diffs));
   const addedP50Loaded = perRound((i) => results.server[i].p50 - results.direct[i].p50);
-  const monitoringOverhead = perRound((i) => ((results.server[i].rps - results.monitored[i].rps) / results.server[i].rps) * 100);
+  // Monitored child vs the plain child (same process layout); vs the in-process plain server as well.
+  const monitoringOverhead = perRound((i) => ((results.server_child[i].rps - results.monitored[i].rps) / results.server_child[i].rps) * 100);
+  const monitoringVsInProcess = perRound((i) => ((results.server[i].rps - results.monitored[i].rps) / results.server[i].rps) * 100);
 
   await plain.close();
   await plainClient.close();
   await monitoredClient.close();
-  const childDone = nextLine();
-  child.stdin.end();
+  await plainChildClient.close();
+  const childDone = monitoredChild.nextLine();
+  const plainDone = plainChild.nextLine();
+  monitoredChild.child.stdin.end();
+  plainChild.child.stdin.end();
   const { tracer: tracerStats } = await childDone;
+  await plainDone;
   await engine.close();
 
   return {
@@ -342,6 +375,7 @@ async function runLoad(label, load) {
     direct_rps: round3(rpsOf('direct')),
     server_rps: round3(rpsOf('server')),
     monitored_rps: round3(rpsOf('monitored')),
+    server_child_rps: round3(rpsOf('server_child')),
     direct_tokens_per_s: round3(rpsOf('direct') * completionTokens),
     server_tokens_per_s: round3(rpsOf('server') * completionTokens),
     throughput_ratio: round3(throughputRatio),
@@ -355,6 +389,7 @@ async function runLoad(label, load) {
     pairs_1_client: results.pairs_1.reduce((n, r) => n + r.diffs.length, 0),
     added_p50_ms_at_clients: round3(addedP50Loaded),
     monitoring_overhead_pct: round3(monitoringOverhead),
+    monitoring_overhead_pct_vs_in_process_server: round3(monitoringVsInProcess),
     mean_batch: Object.fromEntries(['direct', 'server'].map((name) => [name, round3(median(results[name].map((r) => r.meanBatch)))])),
     spans_exported: tracerStats.exportedSpans,
     span_exports_failed: tracerStats.failedExports,
