@@ -12,41 +12,20 @@
 // the machine's core count; inter-op 1) for both engines. After a warm-up, each level runs `reps`
 // rounds (default 3) of the three series, the order rotating per round so that bursts of machine
 // load (the machine is shared) do not land on one series only; rates are medians over rounds.
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createOnnxEngine } from '@muai/engines-onnx';
+import { cores, ensureGeneratedModel, gc, generatedModelsDir, json, logger, median, option, round } from './_common.mjs';
 import { env, AutoModelForCausalLM, AutoTokenizer } from '@huggingface/transformers';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const option = (name, fallback) => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1] : fallback;
-};
-const cores = os.availableParallelism?.() ?? os.cpus().length;
 const newTokens = Number(option('new-tokens', '64'));
 const levels = String(option('levels', '1,4,16')).split(',').map(Number);
 const threads = Number(option('threads', String(cores)));
 const reps = Number(option('reps', '3'));
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-const log = (...parts) => console.error('[bench:concurrency]', ...parts);
-const gc = () => globalThis.gc?.();
-const round = (value, digits = 2) => Number(value.toFixed(digits));
+const log = logger('concurrency');
 
-const modelsDir = join(root, 'models', 'generated');
-const modelDir = join(modelsDir, 'bench');
-if (!existsSync(join(modelDir, 'config.json')) || !existsSync(join(modelDir, 'onnx', 'model.onnx'))) {
-  log('generating the bench model (tools/model-gen/generate.mjs --size bench) ...');
-  execFileSync(process.execPath, [join(root, 'tools/model-gen/generate.mjs'), '--size', 'bench', '--if-missing'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-}
+const modelsDir = generatedModelsDir;
+const modelDir = ensureGeneratedModel('bench', log);
 const sessionThreads = { intraOpNumThreads: threads, interOpNumThreads: 1 };
 const loadavg = os.loadavg().map((l) => l.toFixed(2)).join(' ');
 log(`loading bench with both engines (intra-op threads ${threads}, inter-op 1; ${cores} cores, load ${loadavg})`);

@@ -15,43 +15,22 @@
 // are steps at positions position-8 ... position+7; median over repetitions, interleaved).
 // benchmarks/_decode-profile.mjs splits a step into session.run, the JS around it, and ONNX
 // Runtime kernel time per operator at past 32 vs 512.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createOnnxEngine } from '@muai/engines-onnx';
+import { cores, ensureGeneratedModel, gc, generatedModelsDir, json, logger, median, numberOption, round } from './_common.mjs';
 import { env, AutoModelForCausalLM, AutoTokenizer } from '@huggingface/transformers';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const option = (name, fallback) => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? Number(args[index + 1]) : fallback;
-};
-const cores = os.availableParallelism?.() ?? os.cpus().length;
-const newTokens = option('new-tokens', 64);
-const reps = option('reps', 7);
-const warmup = option('warmup', 2);
-const threads = option('threads', cores);
-const positionReps = option('position-reps', 6);
-const log = (...parts) => console.error('[bench:decode]', ...parts);
-const gc = () => globalThis.gc?.();
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-const round = (value, digits = 2) => Number(value.toFixed(digits));
+const newTokens = numberOption('new-tokens', 64);
+const reps = numberOption('reps', 7);
+const warmup = numberOption('warmup', 2);
+const threads = numberOption('threads', cores);
+const positionReps = numberOption('position-reps', 6);
+const log = logger('decode');
 
-// ---- model ----
-const modelsDir = join(root, 'models', 'generated');
-const modelDir = join(modelsDir, 'bench');
-if (!existsSync(join(modelDir, 'config.json')) || !existsSync(join(modelDir, 'onnx', 'model.onnx'))) {
-  log('generating the bench model (tools/model-gen/generate.mjs --size bench) ...');
-  execFileSync(process.execPath, [join(root, 'tools/model-gen/generate.mjs'), '--size', 'bench', '--if-missing'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-}
+const modelsDir = generatedModelsDir;
+const modelDir = ensureGeneratedModel('bench', log);
 let params;
 try {
   params = JSON.parse(readFileSync(join(modelDir, 'muai-model-gen.json'), 'utf8')).params;

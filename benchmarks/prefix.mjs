@@ -10,38 +10,17 @@
 // its suffix. TTFT is the StreamChunk timings.ttftMs (request start to first token; tokenize,
 // prefix copy, prefill, first pick). Cold and warm are medians over the repetitions. For context
 // the engine without a cache is also timed on the warm prompts (`ttft_ms_no_cache`).
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createOnnxEngine } from '@muai/engines-onnx';
+import { cores, ensureGeneratedModel, gc, json, logger, median, numberOption, round } from './_common.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const option = (name, fallback) => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? Number(args[index + 1]) : fallback;
-};
-const cores = os.availableParallelism?.() ?? os.cpus().length;
-const prefixTokens = option('prefix-tokens', 512);
-const reps = option('reps', 5);
-const threads = option('threads', cores);
-const log = (...parts) => console.error('[bench:prefix]', ...parts);
-const gc = () => globalThis.gc?.();
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-const round = (value, digits = 2) => Number(value.toFixed(digits));
+const prefixTokens = numberOption('prefix-tokens', 512);
+const reps = numberOption('reps', 5);
+const threads = numberOption('threads', cores);
+const log = logger('prefix');
 
-const modelDir = join(root, 'models', 'generated', 'bench');
-if (!existsSync(join(modelDir, 'config.json')) || !existsSync(join(modelDir, 'onnx', 'model.onnx'))) {
-  log('generating the bench model (tools/model-gen/generate.mjs --size bench) ...');
-  execFileSync(process.execPath, [join(root, 'tools/model-gen/generate.mjs'), '--size', 'bench', '--if-missing'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-}
+const modelDir = ensureGeneratedModel('bench', log);
 const loadavg = os.loadavg().map((l) => l.toFixed(2)).join(' ');
 log(`loading bench (intra-op threads ${threads}, inter-op 1; ${cores} cores, load ${loadavg})`);
 const sessionThreads = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
