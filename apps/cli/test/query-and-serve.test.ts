@@ -1,12 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliBin, repoRoot, runCli, tinyModel } from './cli-harness.js';
+import { runCli, spawnServe, tinyModel } from './cli-harness.js';
 
 const tiny = tinyModel;
-const bin = cliBin;
 
 const capture = (argv: string[]) => runCli(argv);
 
@@ -45,23 +44,10 @@ describe('muai "What is AI?" (the orchestrator on the embedded engine)', () => {
 describe('muai serve (built CLI, real ONNX engine, official openai client)', () => {
   let child: ChildProcess;
   let url = '';
-  let logs = '';
   beforeAll(async () => {
-    if (!existsSync(join(repoRoot, 'apps/cli/dist/index.js'))) throw new Error('apps/cli is not built: run `npm run build`');
-    child = spawn(process.execPath, [bin, 'serve', '--port', '0'], {
-      cwd: repoRoot,
-      env: { ...process.env, MUAI_MON_SERVER_PRELOAD_MODELS: 'default', MUAI_MON_PROMETHEUS_ENABLED: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (data: Buffer) => (logs += data.toString()));
-    url = await new Promise<string>((resolveUrl, reject) => {
-      child.stderr!.on('data', (data: Buffer) => {
-        logs += data.toString();
-        const match = /serving on (http:\/\/\S+?) /.exec(logs);
-        if (match?.[1]) resolveUrl(match[1]);
-      });
-      child.once('exit', (code) => reject(new Error(`muai serve exited with ${code}: ${logs}`)));
-    });
+    const served = await spawnServe();
+    child = served.child;
+    url = served.url;
   }, 60_000);
   afterAll(() => {
     if (child.exitCode === null) child.kill('SIGKILL');

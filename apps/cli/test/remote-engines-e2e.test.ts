@@ -13,7 +13,7 @@ import { createDeepSpeedEngine } from '@muai/engines-deepspeed';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { createVllmEngine } from '@muai/engines-vllm';
 import { startServer, type RunningServer } from '@muai/server';
-import { cliBin, repoRoot, runCli, tinyModel } from './cli-harness.js';
+import { cliBin, repoRoot, runCli, spawnServe, tinyModel } from './cli-harness.js';
 
 const tiny = tinyModel;
 const bin = cliBin;
@@ -289,25 +289,12 @@ describe('fault end to end through `muai run --stream`: the server stops mid-ans
 describe('engines-vllm against the built CLI: `muai serve --port 0`', () => {
   let child: ChildProcess;
   let url = '';
-  let logs = '';
   let direct: Direct;
 
   beforeAll(async () => {
-    if (!existsSync(join(repoRoot, 'apps/cli/dist/index.js'))) throw new Error('apps/cli is not built: run `npm run build`');
-    child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--model', tiny], {
-      cwd: repoRoot,
-      env: { ...process.env, MUAI_MON_SERVER_PRELOAD_MODELS: 'default', MUAI_MON_PROMETHEUS_ENABLED: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (data: Buffer) => (logs += data.toString()));
-    url = await new Promise<string>((resolveUrl, reject) => {
-      child.stderr!.on('data', (data: Buffer) => {
-        logs += data.toString();
-        const match = /serving on (http:\/\/\S+?) /.exec(logs);
-        if (match?.[1]) resolveUrl(match[1]);
-      });
-      child.once('exit', (code) => reject(new Error(`muai serve exited with ${code}: ${logs}`)));
-    });
+    const served = await spawnServe({ args: ['--model', tiny] });
+    child = served.child;
+    url = served.url;
     direct = createOnnxEngine();
     await direct.load({ name: 'tiny', path: tiny });
   }, 60_000);

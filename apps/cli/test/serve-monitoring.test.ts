@@ -5,10 +5,10 @@
  * SIGTERM drains, limits answer 4xx with OpenAI error bodies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Engine, GenerationRequest, StreamChunk } from '@muai/core';
@@ -21,10 +21,9 @@ import { startServer } from '@muai/server';
 import { startHttpReceiver, type DecodedSpan, type Receiver } from '../../../packages/monitoring/test/helpers/otlp-receiver.js';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { requireBinary } from '../../../packages/monitoring/test/helpers/binaries.js';
+import { spawnServe, tinyModel } from './cli-harness.js';
 
-const repoRoot = resolve(import.meta.dirname, '../../..');
-const tiny = join(repoRoot, 'models/generated/tiny');
-const bin = join(repoRoot, 'apps/cli/bin/muai.mjs');
+const tiny = tinyModel;
 
 // OTLP SpanKind values (opentelemetry/proto/trace/v1/trace.proto).
 const SPAN_KIND_INTERNAL = 1;
@@ -37,37 +36,8 @@ interface Served {
   exited: Promise<number | null>;
 }
 
-function checkBuilt(): void {
-  if (!existsSync(join(tiny, 'onnx/model.onnx'))) throw new Error(`missing ${tiny}: run \`node tools/model-gen/generate.mjs --size tiny\``);
-  if (!existsSync(join(repoRoot, 'apps/cli/dist/index.js'))) throw new Error('apps/cli is not built: run `npm run build`');
-}
-
 /** Spawns `muai serve --port 0` and resolves once it prints its URL and /ready answers 200. */
-async function serve(env: Record<string, string>): Promise<Served> {
-  checkBuilt();
-  const child = spawn(process.execPath, [bin, 'serve', '--port', '0'], {
-    cwd: repoRoot,
-    env: { ...process.env, MUAI_MON_SERVER_PRELOAD_MODELS: 'default', MUAI_MON_PROMETHEUS_ENABLED: 'false', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let logs = '';
-  child.stdout!.on('data', (data: Buffer) => (logs += data.toString()));
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
-  const url = await new Promise<string>((resolveUrl, reject) => {
-    child.stderr!.on('data', (data: Buffer) => {
-      logs += data.toString();
-      const match = /serving on (http:\/\/\S+?) /.exec(logs);
-      if (match?.[1]) resolveUrl(match[1]);
-    });
-    void exited.then((code) => reject(new Error(`muai serve exited with ${code}: ${logs}`)));
-  });
-  const deadline = Date.now() + 30_000;
-  while ((await fetch(`${url}/ready`)).status !== 200) {
-    if (Date.now() > deadline) throw new Error(`muai serve never became ready: ${logs}`);
-    await new Promise((done) => setTimeout(done, 100));
-  }
-  return { child, url, logs: () => logs, exited };
-}
+const serve = (env: Record<string, string>): Promise<Served> => spawnServe({ env, waitReady: true });
 
 function freePort(): Promise<number> {
   return new Promise((resolvePort, reject) => {
@@ -393,7 +363,6 @@ describe('muai serve shutdown on SIGTERM', () => {
 
 describe('a client that disconnects cancels its generation (in process, real ONNX engine with its KV block cache)', () => {
   it('aborts the engine stream through the request signal, frees its cache blocks, and keeps serving', async () => {
-    checkBuilt();
     const onnx = createOnnxEngine({ kvCache: { enabled: true } });
     await onnx.load({ name: 'tiny', path: tiny });
     interface Seen {
