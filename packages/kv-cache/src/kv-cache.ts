@@ -413,27 +413,8 @@ export class KvCache {
     const blocks = this.resolveBlocks(source);
     const length = Array.isArray(source) ? blocks.length * this.blockSize : (source as KvSequence).length;
     const { start, count } = this.checkRange('readPrefixInto', range, length);
-    const { rowBase, tokenOffset } = this.checkView('readPrefixInto', target, start, count);
-    const headRun = this.blockSize * this.headDim;
-    const kindBase = this.kindBase(layer, kind);
-    const stride = target.totalLength * this.headDim;
-    const data = target.data;
-    let position = start;
-    const end = start + count;
-    while (position < end) {
-      const blockIndex = Math.floor(position / this.blockSize);
-      const inBlock = position - blockIndex * this.blockSize;
-      const run = Math.min(this.blockSize - inBlock, end - position) * this.headDim;
-      const storage = blocks[blockIndex]!.storage;
-      let from = kindBase + inBlock * this.headDim;
-      let to = rowBase + (tokenOffset + position) * this.headDim;
-      for (let head = 0; head < this.numKvHeads; head++) {
-        data.set(storage.subarray(from, from + run), to);
-        from += headRun;
-        to += stride;
-      }
-      position += run / this.headDim;
-    }
+    const view = this.checkView('readPrefixInto', target, start, count);
+    this.copyRuns(blocks, layer, kind, target, view, start, count, 'read');
   }
 
   /**
@@ -451,24 +432,43 @@ export class KvCache {
         `writeFrom: tokens before ${state.committedLength} are frozen (matched or committed, possibly shared); write from tokenStart ${state.committedLength} on.`,
       );
     }
-    const { rowBase, tokenOffset } = this.checkView('writeFrom', source, start, count);
+    const view = this.checkView('writeFrom', source, start, count);
+    this.copyRuns(state.blocks, layer, kind, source, view, start, count, 'write');
+  }
+
+  /**
+   * Copies tokens `[start, start + count)` of one layer and kind between blocks and one row of a
+   * `[batch, kvHeads, totalLength, headDim]` tensor: `read` fills the tensor, `write` fills the
+   * blocks. Inside a block each head is one contiguous run, so this is one `set` per block and head.
+   */
+  private copyRuns(
+    blocks: ReadonlyArray<{ storage: KvTensorView['data'] }>,
+    layer: number,
+    kind: KvKind,
+    tensor: KvTensorView,
+    view: { rowBase: number; tokenOffset: number },
+    start: number,
+    count: number,
+    direction: 'read' | 'write',
+  ): void {
     const headRun = this.blockSize * this.headDim;
     const kindBase = this.kindBase(layer, kind);
-    const stride = source.totalLength * this.headDim;
-    const data = source.data;
+    const stride = tensor.totalLength * this.headDim;
+    const data = tensor.data;
     let position = start;
     const end = start + count;
     while (position < end) {
       const blockIndex = Math.floor(position / this.blockSize);
       const inBlock = position - blockIndex * this.blockSize;
       const run = Math.min(this.blockSize - inBlock, end - position) * this.headDim;
-      const storage = state.blocks[blockIndex]!.storage;
-      let to = kindBase + inBlock * this.headDim;
-      let from = rowBase + (tokenOffset + position) * this.headDim;
+      const storage = blocks[blockIndex]!.storage;
+      let blockAt = kindBase + inBlock * this.headDim;
+      let tensorAt = view.rowBase + (view.tokenOffset + position) * this.headDim;
       for (let head = 0; head < this.numKvHeads; head++) {
-        storage.set(data.subarray(from, from + run), to);
-        to += headRun;
-        from += stride;
+        if (direction === 'read') data.set(storage.subarray(blockAt, blockAt + run), tensorAt);
+        else storage.set(data.subarray(tensorAt, tensorAt + run), blockAt);
+        blockAt += headRun;
+        tensorAt += stride;
       }
       position += run / this.headDim;
     }
