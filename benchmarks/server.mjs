@@ -26,6 +26,9 @@
 //   whole process, which would otherwise also slow the direct and plain setups.
 // - server_child: the plain server in a child process like the monitored one (same process layout),
 //   the control for monitoring_overhead_pct.
+// - worker_engine (in the JSON): both loads again with every setup on createOnnxWorkerEngine (the
+//   ONNX engine in a worker thread, so session.run and the decode loop leave the main thread);
+//   direct is then the worker engine called in process without HTTP. --no-worker-engine skips it.
 //
 // Fields (per load): direct_rps, server_rps, throughput_ratio (server/direct at C clients, target
 // >= 0.9), added_p50_ms (server p50 latency minus direct p50 for the load's own request with ONE
@@ -45,7 +48,7 @@ import { createInterface } from 'node:readline';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { createOnnxEngine } from '@muai/engines-onnx';
+import { createOnnxEngine, createOnnxWorkerEngine } from '@muai/engines-onnx';
 import { createPrometheusExporter, createTracer } from '@muai/monitoring';
 import { startServer } from '@muai/server';
 
@@ -206,7 +209,8 @@ if (args.includes('--serve-monitored')) {
   // (same process layout as the monitored child).
   const model = option('serve-monitored', 'tiny');
   const plainChild = args.includes('--plain');
-  const engine = createOnnxEngine();
+  // --worker: the engine runs in a worker thread (createOnnxWorkerEngine), the worker_engine variant.
+  const engine = args.includes('--worker') ? createOnnxWorkerEngine() : createOnnxEngine();
   await engine.load({ name: model, path: modelDirOf(model) });
   if (plainChild) {
     // No tracer is created at all: creating one installs its context manager (promise hooks).
@@ -231,7 +235,7 @@ if (args.includes('--serve-monitored')) {
     process.stdout.write(`${JSON.stringify({ url: monitored.url })}\n`);
     process.stdin.resume();
     process.stdin.on('end', async () => {
-      const batch = engine.batchStats(model);
+      const batch = await engine.batchStats(model);
       await monitored.close();
       await tracer.shutdown();
       await sink.close();
@@ -246,16 +250,19 @@ if (args.includes('--serve-monitored')) {
 
 
 /** One load (model, request, clients): direct, server and monitored at C clients, direct and server at 1 client. */
-async function runLoad(label, load) {
+async function runLoad(label, load, { worker = false } = {}) {
   const { model, clients, maxTokens, roundMs } = load;
+  // worker: every setup (direct, plain and monitored servers, children) uses createOnnxWorkerEngine,
+  // the engine in a worker thread; direct is then that engine called in process without HTTP.
+  const createEngine = worker ? createOnnxWorkerEngine : createOnnxEngine;
   // One engine with only this load's model, as in the monitored child: a second loaded session
   // (its own ONNX Runtime thread pool and heap) in this process measurably slowed the plain server
   // against the monitored one.
-  const engine = createOnnxEngine();
+  const engine = createEngine();
   await engine.load({ name: model, path: modelDirOf(model) });
   const generation = generationOf(load);
   const spawnChild = (extra) => {
-    const child = spawn(process.execPath, [import.meta.filename, '--serve-monitored', model, ...extra], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [import.meta.filename, '--serve-monitored', model, ...extra, ...(worker ? ['--worker'] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
     const childLines = createInterface({ input: child.stdout });
     const nextLine = () => new Promise((resolve, reject) => {
       childLines.once('line', (line) => resolve(JSON.parse(line)));
@@ -326,9 +333,9 @@ async function runLoad(label, load) {
     const order = [...rotate(trio), 'pairs_1'];
     for (const name of order) {
       globalThis.gc?.();
-      const before = engine.batchStats(model);
+      const before = await engine.batchStats(model);
       const result = await setups[name]();
-      const after = engine.batchStats(model); // the monitored server's engine is in the child: its rounds show 0 here
+      const after = await engine.batchStats(model); // the monitored server's engine is in the child: its rounds show 0 here
       // Mean rows per decode step, and batch rebuilds (arrivals merged into the running batch) per request.
       result.meanBatch = (after.sequenceSteps - before.sequenceSteps) / Math.max(1, after.steps - before.steps);
       result.rebuildsPerRequest = (after.rebuilds - before.rebuilds) / Math.max(1, result.requests);
@@ -406,6 +413,10 @@ async function main() {
   const loadAtStart = loadavg().map((l) => round3(l));
   const realistic = await runLoad('realistic', LOADS.realistic);
   const short = await runLoad('short_requests', LOADS.short_requests);
+  // The same two loads with the engine in a worker thread (opt-in createOnnxWorkerEngine); --no-worker-engine skips them.
+  const workerRuns = args.includes('--no-worker-engine')
+    ? undefined
+    : { realistic: await runLoad('worker_engine realistic', LOADS.realistic, { worker: true }), short: await runLoad('worker_engine short_requests', LOADS.short_requests, { worker: true }) };
 
   const { meets_targets: meets, ...primary } = realistic;
   const out = {
@@ -420,6 +431,15 @@ async function main() {
       load: `overhead-dominated: ${short.clients} closed-loop clients, greedy, ${short.prompt_tokens}-token prompt, ${short.max_tokens} new tokens, model ${short.model} (~1 ms decode steps, so per-request costs dominate)`,
       ...short,
     },
+    ...(workerRuns === undefined
+      ? {}
+      : {
+          worker_engine: {
+            load: 'the same loads with createOnnxWorkerEngine (the ONNX engine in a worker thread) in every setup; direct = that engine called in process without HTTP',
+            ...workerRuns.realistic,
+            short_requests: workerRuns.short,
+          },
+        }),
     cpus: cpus().length,
     loadavg_at_start: loadAtStart,
     loadavg_at_end: loadavg().map((l) => round3(l)),
@@ -438,4 +458,8 @@ async function main() {
   const print = json ? (text) => console.error(text) : (text) => console.log(text);
   print(`load (primary): ${out.load}; model ${out.model}, max_tokens ${out.max_tokens}, clients ${out.clients}\n${summary(out)}`);
   print(`short_requests (secondary): ${out.short_requests.load}\n${summary(out.short_requests)}`);
+  if (out.worker_engine !== undefined) {
+    print(`worker_engine realistic (engine in a worker thread):\n${summary(out.worker_engine)}`);
+    print(`worker_engine short_requests:\n${summary(out.worker_engine.short_requests)}`);
+  }
 }

@@ -75,7 +75,8 @@ export class OnnxWorkerEngine implements Engine {
   readonly workerScript: string;
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
+  /** An object, so that wrappers made with Object.create(engine) share one id sequence. */
+  private readonly ids = { next: 1 };
   private loadedModels: readonly string[] = [];
   private failure: MuaiError | undefined;
   private closing = false;
@@ -179,7 +180,7 @@ export class OnnxWorkerEngine implements Engine {
     const closed = new MuaiError('ENGINE_UNAVAILABLE', 'This ONNX worker engine was closed. Create a new one with createOnnxWorkerEngine().');
     if (this.failure === undefined) {
       for (const id of this.pending.keys()) this.worker.postMessage({ id, abort: true } satisfies ToWorker);
-      const id = this.nextId++;
+      const id = this.ids.next++;
       this.worker.ref();
       this.worker.postMessage({ id, method: 'close', args: [] } satisfies ToWorker);
     }
@@ -202,7 +203,7 @@ export class OnnxWorkerEngine implements Engine {
   }
 
   private register(entry: Pending): number {
-    const id = this.nextId++;
+    const id = this.ids.next++;
     this.pending.set(id, entry);
     if (this.pending.size === 1) this.worker.ref();
     return id;
