@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { build } from 'esbuild';
@@ -40,6 +40,7 @@ async function collect(stream: AsyncIterable<StreamChunk>): Promise<StreamChunk[
 const PROMPTS = ['Hello world', 'What is the capital of France? Answer in one word.', 'The cache must not change the answer'];
 
 beforeAll(buildWorkerScript);
+afterAll(() => rmSync(WORKER_SCRIPT, { force: true }));
 
 describe.skipIf(!HAS_TINY)('OnnxWorkerEngine on the generated tiny model', () => {
   let local: OnnxEngine;
