@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOnnxEngine } from '@muai/engines-onnx';
 import { runCli, spawnServe, tinyModel } from './cli-harness.js';
 
 const tiny = tinyModel;
@@ -72,5 +73,28 @@ describe('muai serve (built CLI, real ONNX engine, official openai client)', () 
     const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+  });
+});
+
+describe('muai serve with optimization.onnx.worker_thread (ONNX Runtime in a worker thread)', () => {
+  let served: Awaited<ReturnType<typeof spawnServe>>;
+  beforeAll(async () => {
+    served = await spawnServe({ env: { MUAI_OPT_ONNX_WORKER_THREAD: 'true' }, waitReady: true });
+  }, 60_000);
+  afterAll(() => {
+    if (served.child.exitCode === null) served.child.kill('SIGKILL');
+  });
+
+  it('answers greedy chat exactly as the in-process engine does, and drains on SIGTERM', async () => {
+    const direct = createOnnxEngine();
+    await direct.load({ name: 'default', path: tiny });
+    const messages = [{ role: 'user' as const, content: 'What is AI?' }];
+    const expected = await direct.generate({ model: 'default', messages, maxTokens: 8, temperature: 0 });
+    await direct.close();
+    const client = new OpenAI({ baseURL: `${served.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const chat = await client.chat.completions.create({ model: 'default', messages, max_tokens: 8, temperature: 0 });
+    expect(chat.choices[0]?.message.content).toBe(expected.text);
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toBe(0);
   });
 });

@@ -105,6 +105,8 @@ export const onnxSchema = z.strictObject({
   /** Execution providers in order of preference; unavailable ones are skipped. */
   execution_providers: z.array(z.string().min(1)).min(1).default(() => ['cpu']),
   execution_mode: z.enum(['sequential', 'parallel']).default('sequential'),
+  /** Run ONNX Runtime in a worker thread (`createOnnxWorkerEngine`), so that a server's I/O never waits for a decode step. */
+  worker_thread: z.boolean().default(false),
 });
 
 export const vllmSchema = z.strictObject({

@@ -425,9 +425,11 @@ export class OptimizationManager {
       }
       throw error;
     }
-    const factory = module[known.factory];
+    // optimization.onnx.worker_thread: the same engine, with ONNX Runtime in a worker thread.
+    const factoryName = name === 'onnx' && section.worker_thread === true ? 'createOnnxWorkerEngine' : known.factory;
+    const factory = module[factoryName];
     if (typeof factory !== 'function') {
-      throw new EngineUnavailableError(name, `${known.specifier} does not export ${known.factory}()`, `Install a version of ${known.specifier} that matches @muai/orchestrator.`, { details: { reason: 'not_installed' } });
+      throw new EngineUnavailableError(name, `${known.specifier} does not export ${factoryName}()`, `Install a version of ${known.specifier} that matches @muai/orchestrator.`, { details: { reason: 'not_installed' } });
     }
     const mapper = known.fromConfig === undefined ? undefined : module[known.fromConfig];
     let options: Record<string, unknown>;

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ModelManager, SearchQAWorkflow, defaultModelPath } from '../src/index.js';
+import { loadConfig } from '@muai/config';
+import { ModelManager, OptimizationManager, SearchQAWorkflow, defaultModelPath } from '../src/index.js';
 
 const tiny = defaultModelPath();
 const hasModel = existsSync(tiny);
@@ -26,6 +27,24 @@ describe.skipIf(!hasModel)(`with the real ONNX engine on ${tiny}`, () => {
     const outputs = await manager.infer('default', { prompt: 'Hello', maxTokens: 4 });
     expect(outputs.engineUsed).toBe('onnx');
     expect(outputs.usage.completionTokens).toBeGreaterThan(0);
+  });
+
+  it('optimization.onnx.worker_thread runs the same engine in a worker thread, with the same greedy output', async () => {
+    const { config } = await loadConfig({ files: [], env: { MUAI_OPT_ONNX_WORKER_THREAD: 'true' } });
+    const optimizationManager = new OptimizationManager(config.optimization);
+    const threaded = new ModelManager({ optimizationManager });
+    try {
+      const request = { prompt: 'Hello there', maxTokens: 8, temperature: 0 };
+      const inWorker = await threaded.infer('default', request);
+      const inProcess = await manager.infer('default', request);
+      expect(inWorker.engineUsed).toBe('onnx');
+      expect(inWorker.tokenIds).toEqual(inProcess.tokenIds);
+      expect(inWorker.text).toBe(inProcess.text);
+      const engine = await optimizationManager.getEngine('onnx');
+      expect(engine?.constructor.name).toBe('OnnxWorkerEngine');
+    } finally {
+      await threaded.close();
+    }
   });
 });
 
