@@ -1,5 +1,4 @@
 import { InvalidRequestError, MuaiError, toMuaiError } from '@muai/core';
-import type { ChatMessage } from '@muai/core';
 import { consoleLogger, safely } from './internal/logger.js';
 import type { Logger } from './internal/logger.js';
 import { ModelManager } from './model-manager.js';
@@ -13,21 +12,10 @@ import { SearchQAWorkflow } from './workflows/search-qa.js';
 import { SummarizeWorkflow } from './workflows/summarize.js';
 import type { WorkflowParameters, WorkflowResult } from './workflows/types.js';
 
-/** A request to the orchestrator. Only `query` is required. */
-export interface OrchestratorRequest {
-  query: string;
+/** A request to the orchestrator: a workflow's parameters, plus an optional workflow name. Only `query` is required. */
+export interface OrchestratorRequest extends WorkflowParameters {
   /** Run this workflow instead of letting the Router choose. */
   workflow?: string;
-  model?: string;
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-  topK?: number;
-  seed?: number;
-  stop?: readonly string[];
-  messages?: readonly ChatMessage[];
-  text?: string;
-  signal?: AbortSignal;
 }
 
 export interface OrchestratorOptions {
@@ -110,7 +98,7 @@ export class Orchestrator {
         });
       }
       const { workflow: _workflow, ...parameters } = request;
-      const result = await workflow.execute(parameters as WorkflowParameters);
+      const result = await workflow.execute(parameters);
       return { ...result, routing: decision };
     };
     try {
