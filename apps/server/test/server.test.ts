@@ -22,6 +22,18 @@ describe('OpenAI-compatible routes (in process, inject)', () => {
     expect(body.usage).toEqual({ prompt_tokens: 2, completion_tokens: 3, total_tokens: 5 });
   });
 
+  it('tells the engine time and the server time apart in a Server-Timing header', async () => {
+    const app = createServer({ engine: await fakeEngine({ delayMs: 30 }) });
+    const response = await app.inject({ method: 'POST', url: '/v1/completions', payload: { model: 'tiny', prompt: 'hello there', max_tokens: 2 } });
+    expect(response.statusCode).toBe(200);
+    const timing = /^engine;dur=([0-9.]+), handler;dur=([0-9.]+)$/.exec(String(response.headers['server-timing']));
+    expect(timing).not.toBeNull();
+    const [engineMs, handlerMs] = [Number(timing![1]), Number(timing![2])];
+    // Two sleeps of 30 ms (one per token) happen inside the engine call; the handler's time holds it.
+    expect(engineMs).toBeGreaterThanOrEqual(55);
+    expect(handlerMs).toBeGreaterThanOrEqual(engineMs);
+  });
+
   it('maps stop, model errors and validation errors to OpenAI error bodies', async () => {
     const app = createServer({ engine: await fakeEngine() });
     const stopped = await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { model: 'tiny', messages: [{ role: 'user', content: 'x' }], stop: 'gamma' } });
