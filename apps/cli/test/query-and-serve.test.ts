@@ -45,11 +45,17 @@ describe('muai "What is AI?" (the orchestrator on the embedded engine)', () => {
 describe('muai serve (built CLI, real ONNX engine, official openai client)', () => {
   let child: ChildProcess;
   let url = '';
+  let logs: () => string;
   beforeAll(async () => {
     const served = await spawnServe();
     child = served.child;
     url = served.url;
+    logs = served.logs;
   }, 60_000);
+
+  it('runs ONNX Runtime in a worker thread when optimization.onnx.worker_thread is unset', () => {
+    expect(logs()).toContain('ONNX Runtime in a worker thread');
+  });
   afterAll(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
   });
@@ -76,16 +82,17 @@ describe('muai serve (built CLI, real ONNX engine, official openai client)', () 
   });
 });
 
-describe('muai serve with optimization.onnx.worker_thread (ONNX Runtime in a worker thread)', () => {
+describe('muai serve with optimization.onnx.worker_thread false (ONNX Runtime in process)', () => {
   let served: Awaited<ReturnType<typeof spawnServe>>;
   beforeAll(async () => {
-    served = await spawnServe({ env: { MUAI_OPT_ONNX_WORKER_THREAD: 'true' }, waitReady: true });
+    served = await spawnServe({ env: { MUAI_OPT_ONNX_WORKER_THREAD: 'false' }, waitReady: true });
   }, 60_000);
   afterAll(() => {
     if (served.child.exitCode === null) served.child.kill('SIGKILL');
   });
 
-  it('answers greedy chat exactly as the in-process engine does, and drains on SIGTERM', async () => {
+  it('answers greedy chat exactly as a directly called engine does, and drains on SIGTERM', async () => {
+    expect(served.logs()).toContain('ONNX Runtime in process');
     const direct = createOnnxEngine();
     await direct.load({ name: 'default', path: tiny });
     const messages = [{ role: 'user' as const, content: 'What is AI?' }];

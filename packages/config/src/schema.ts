@@ -105,8 +105,8 @@ export const onnxSchema = z.strictObject({
   /** Execution providers in order of preference; unavailable ones are skipped. */
   execution_providers: z.array(z.string().min(1)).min(1).default(() => ['cpu']),
   execution_mode: z.enum(['sequential', 'parallel']).default('sequential'),
-  /** Run ONNX Runtime in a worker thread (`createOnnxWorkerEngine`), so that a server's I/O never waits for a decode step. */
-  worker_thread: z.boolean().default(false),
+  /** Run ONNX Runtime in a worker thread (`createOnnxWorkerEngine`). Unset: on in `muai serve` (HTTP, metrics and tracing never wait for a decode step), off elsewhere. */
+  worker_thread: z.boolean().optional(),
 });
 
 export const vllmSchema = z.strictObject({

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { loadConfig } from '@muai/config';
+import { loadConfig, type MuaiConfig } from '@muai/config';
 import { createPerformanceMonitor, createPrometheusExporter, createTracer, type PrometheusExporter } from '@muai/monitoring';
 import { createOrchestratorFromConfig } from '@muai/orchestrator';
 import { startServer } from '@muai/server';
@@ -26,7 +26,10 @@ export function registerServeCommand(program: Command): void {
       const env = { ...process.env, ...(options.model ? { MUAI_MODEL: resolve(options.model) } : {}) };
       const loaded = await loadConfig({ ...(options.config ? { files: options.config } : {}), env });
       for (const warning of loaded.warnings) process.stderr.write(`muai: warning: ${warning.message}\n`);
-      const { config } = loaded;
+      // optimization.onnx.worker_thread unset: the server runs ONNX Runtime in a worker thread, so
+      // that HTTP, metrics and tracing on the main thread never wait for a decode step (and the
+      // tracer's async context tracking does not tax the decode loop). `false` keeps it in process.
+      const config = withServerDefaults(loaded.config);
       const monitoring = config.monitoring;
       const server = monitoring.server;
 
@@ -80,8 +83,16 @@ export function registerServeCommand(program: Command): void {
           await tracer?.shutdown();
         },
       });
-      process.stderr.write(`muai: serving on ${running.url} (OpenAI-compatible: ${running.url}/v1; health ${running.url}/health)\n`);
+      const onnxMode = config.optimization.onnx.worker_thread === true ? 'ONNX Runtime in a worker thread' : 'ONNX Runtime in process';
+      process.stderr.write(`muai: serving on ${running.url} (OpenAI-compatible: ${running.url}/v1; health ${running.url}/health; ${onnxMode})\n`);
       // Keep running until SIGTERM/SIGINT: startServer drains and exits.
       await new Promise<void>(() => {});
     });
+}
+
+/** `muai serve`'s defaults for keys whose unset value means "the best choice for this command". */
+export function withServerDefaults(config: MuaiConfig): MuaiConfig {
+  const onnx = config.optimization.onnx;
+  if (onnx.worker_thread !== undefined) return config;
+  return { ...config, optimization: { ...config.optimization, onnx: { ...onnx, worker_thread: true } } };
 }
