@@ -321,22 +321,53 @@ export class OnnxEngine implements Engine {
     return result;
   }
 
+  /**
+   * One request to completion. Same tokens, text and finish reasons as `stream()`, but without a
+   * chunk per token: the caller waits on one promise while the batch decodes (fewer promises per
+   * step for the decode loop, which matters when a tracer's async hooks tax every promise).
+   */
   async generate(request: GenerationRequest): Promise<GenerationResult> {
-    let text = '';
     const tokenIds: number[] = [];
-    let last: StreamChunk | undefined;
-    let modelName = '';
-    for await (const chunk of this.run(request, (name) => (modelName = name), tokenIds)) {
-      text += chunk.text;
-      last = chunk;
+    const signal = request.signal;
+    let text = '';
+    let delivered = 0;
+    let settle: (outcome: 'end' | 'abort' | Error) => void = () => undefined;
+    let settled = false;
+    const outcome = new Promise<'end' | 'abort' | Error>((resolve) => {
+      settle = (value) => {
+        if (settled) return;
+        settled = true;
+        resolve(value);
+      };
+    });
+    const running = this.begin(request, tokenIds, (item) => {
+      if (settled) return; // after an abort: dropped, as a stream consumer would not read it
+      if (item === 'end' || item instanceof Error) settle(item);
+      else {
+        text += item.text;
+        delivered++;
+      }
+    });
+    const onAbort = (): void => settle('abort');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) settle('abort');
+    let ended: 'end' | 'abort' | Error;
+    try {
+      ended = await outcome;
+    } finally {
+      running.giveUp();
+      signal?.removeEventListener('abort', onAbort);
     }
+    if (ended === 'abort' || (ended instanceof Error && signal?.aborted)) running.state.finishReason = 'abort';
+    else if (ended instanceof Error) throw ended;
+    const last = running.finish(delivered);
     return {
-      text,
-      finishReason: last?.finishReason ?? 'stop',
-      usage: last?.usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
-      timings: last?.timings ?? { ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
+      text: text + last.text,
+      finishReason: last.finishReason ?? 'stop',
+      usage: last.usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
+      timings: last.timings ?? { ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
       engineUsed: this.name,
-      model: modelName,
+      model: running.model.name,
       tokenIds,
     };
   }
@@ -453,15 +484,55 @@ export class OnnxEngine implements Engine {
 
   /** One request through its model's continuous batch, as stream chunks; the last chunk carries finishReason, usage, timings. */
   private async *run(request: GenerationRequest, onModel: (name: string) => void, tokenIds: number[]): AsyncGenerator<StreamChunk> {
-    const start = performance.now();
-    const { model, sequence } = this.prepare(request);
-    onModel(model.name);
-    const scheduler = (this.loaded.get(model.name) as Extract<LoadedModel, { kind: 'causal-lm' }>).scheduler;
     const signal = request.signal;
     const queue = new ChunkQueue(signal);
+    const running = this.begin(request, tokenIds, (item) => queue.push(item));
+    onModel(running.model.name);
     let delivered = 0;
+    try {
+      while (running.state.finishReason !== 'abort') {
+        const item = await queue.next();
+        if (item === 'end') break;
+        if (item === 'abort') {
+          running.state.finishReason = 'abort';
+          break;
+        }
+        if (item instanceof Error) {
+          if (signal?.aborted) {
+            running.state.finishReason = 'abort';
+            break;
+          }
+          throw item;
+        }
+        delivered++;
+        yield item;
+      }
+    } finally {
+      // The row leaves at the next step boundary (abort, consumer stopped early, or done).
+      running.giveUp();
+      queue.dispose();
+    }
+    yield running.finish(delivered);
+  }
+
+  /**
+   * Prepares a request and submits it to its model's continuous batch. `push` receives each text
+   * chunk as its token is picked, then `'end'` or the error. `finish(delivered)` settles the
+   * request once the caller is done reading and returns the last chunk (the held-back tail text,
+   * finishReason, usage, timings); `delivered` is how many chunks the caller took, which is what an
+   * aborted request reports.
+   */
+  private begin(
+    request: GenerationRequest,
+    tokenIds: number[],
+    push: (item: StreamChunk | 'end' | MuaiError) => void,
+  ): { model: CausalLm; state: { finishReason: FinishReason | undefined }; giveUp(): void; finish(delivered: number): StreamChunk } {
+    const start = performance.now();
+    const { model, sequence } = this.prepare(request);
+    const scheduler = (this.loaded.get(model.name) as Extract<LoadedModel, { kind: 'causal-lm' }>).scheduler;
+    const signal = request.signal;
+    const state: { finishReason: FinishReason | undefined } = { finishReason: undefined };
     let firstTokenAt: number | undefined;
-    let finishReason: FinishReason | undefined;
     let gaveUp = false;
     const entry: ScheduledEntry = {
       sequence,
@@ -472,62 +543,49 @@ export class OnnxEngine implements Engine {
         sequence.sampler.observe(tokenId);
         tokenIds.push(tokenId);
         if (sequence.stopTokenIds.has(tokenId)) {
-          finishReason = 'stop';
+          state.finishReason = 'stop';
           return true;
         }
         const { text, stopped } = sequence.assembler.push(tokenId);
-        if (stopped) finishReason = 'stop';
-        else if (sequence.generatedCount >= sequence.maxNewTokens) finishReason = 'length';
-        if (text !== '' || finishReason === undefined) queue.push({ text, tokenId });
-        return finishReason !== undefined;
+        if (stopped) state.finishReason = 'stop';
+        else if (sequence.generatedCount >= sequence.maxNewTokens) state.finishReason = 'length';
+        if (text !== '' || state.finishReason === undefined) push({ text, tokenId });
+        return state.finishReason !== undefined;
       },
-      onEnd: (error) => queue.push(error ?? 'end'),
+      onEnd: (error) => push(error ?? 'end'),
     };
-    if (signal?.aborted) finishReason = 'abort';
+    if (signal?.aborted) state.finishReason = 'abort';
     else scheduler.submit(entry);
-    let tail = '';
-    try {
-      while (finishReason !== 'abort') {
-        const item = await queue.next();
-        if (item === 'end') break;
-        if (item === 'abort') {
-          finishReason = 'abort';
-          break;
+    return {
+      model,
+      state,
+      giveUp: () => {
+        gaveUp = true;
+      },
+      finish: (delivered) => {
+        let finishReason = state.finishReason;
+        if (signal?.aborted && finishReason === undefined) finishReason = 'abort';
+        const tail = finishReason !== 'abort' && !sequence.assembler.hasStopped ? sequence.assembler.finish().text : '';
+        if (finishReason === 'abort') {
+          // Report what the caller received: tokens picked after the last chunk it read are dropped.
+          tokenIds.length = Math.min(tokenIds.length, delivered);
+          sequence.tokens.length = Math.min(sequence.tokens.length, sequence.promptLength + delivered);
         }
-        if (item instanceof Error) {
-          if (signal?.aborted) {
-            finishReason = 'abort';
-            break;
-          }
-          throw item;
-        }
-        delivered++;
-        yield item;
-      }
-      if (signal?.aborted && finishReason === undefined) finishReason = 'abort';
-      if (finishReason !== 'abort' && !sequence.assembler.hasStopped) tail = sequence.assembler.finish().text;
-    } finally {
-      // The row leaves at the next step boundary (abort, consumer stopped early, or done).
-      gaveUp = true;
-      queue.dispose();
-    }
-    if (finishReason === 'abort') {
-      // Report what the caller received: tokens picked after the last chunk it read are dropped.
-      tokenIds.length = Math.min(tokenIds.length, delivered);
-      sequence.tokens.length = Math.min(sequence.tokens.length, sequence.promptLength + delivered);
-    }
-    finishReason ??= 'stop';
-    sequence.finishReason = finishReason;
-    const end = performance.now();
-    const completionTokens = sequence.generatedCount;
-    const ttftMs = firstTokenAt === undefined ? end - start : firstTokenAt - start;
-    const decodeMs = end - (firstTokenAt ?? end);
-    const tokensPerSecond = completionTokens > 1 && decodeMs > 0 ? ((completionTokens - 1) * 1000) / decodeMs : completionTokens > 0 ? (completionTokens * 1000) / Math.max(end - start, 1e-6) : 0;
-    yield {
-      text: tail,
-      finishReason,
-      usage: { promptTokens: sequence.promptLength, completionTokens, totalTokens: sequence.promptLength + completionTokens },
-      timings: { ttftMs, totalMs: end - start, tokensPerSecond },
+        finishReason ??= 'stop';
+        state.finishReason = finishReason;
+        sequence.finishReason = finishReason;
+        const end = performance.now();
+        const completionTokens = sequence.generatedCount;
+        const ttftMs = firstTokenAt === undefined ? end - start : firstTokenAt - start;
+        const decodeMs = end - (firstTokenAt ?? end);
+        const tokensPerSecond = completionTokens > 1 && decodeMs > 0 ? ((completionTokens - 1) * 1000) / decodeMs : completionTokens > 0 ? (completionTokens * 1000) / Math.max(end - start, 1e-6) : 0;
+        return {
+          text: tail,
+          finishReason,
+          usage: { promptTokens: sequence.promptLength, completionTokens, totalTokens: sequence.promptLength + completionTokens },
+          timings: { ttftMs, totalMs: end - start, tokensPerSecond },
+        };
+      },
     };
   }
 }

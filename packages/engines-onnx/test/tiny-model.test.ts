@@ -146,6 +146,30 @@ describe.skipIf(!HAS_TINY)('generated tiny llama (models/generated/tiny, fp32, G
     expect(result.text).toBe(loadedModel(engine, 'tiny').tokenizer.decode(full.tokenIds!.slice(0, firstAt)));
   });
 
+  it('generate (one promise per request) and stream (a chunk per token) agree on text, tokens, finish and usage', async () => {
+    const full = await engine.generate({ prompt: 'Hello world', maxTokens: 24 });
+    const stopText = full.text.slice(Math.floor(full.text.length / 2), Math.floor(full.text.length / 2) + 3);
+    const requests = [
+      { prompt: 'Hello world', maxTokens: 24 },
+      { messages: [{ role: 'user' as const, content: 'What is AI?' }], maxTokens: 12 },
+      { prompt: 'Hello world', maxTokens: 24, stop: [stopText] },
+      { prompt: 'Hello world', maxTokens: 24, stopTokenIds: [full.tokenIds![7]!] },
+      { prompt: 'Once upon a time', maxTokens: 16, temperature: 0.8, seed: 7 },
+    ];
+    for (const request of requests) {
+      const generated = await engine.generate(request);
+      const chunks = await collect(engine.stream(request));
+      const last = chunks[chunks.length - 1]!;
+      const label = JSON.stringify(request);
+      expect(chunks.map((chunk) => chunk.text).join(''), label).toBe(generated.text);
+      const streamedIds = chunks.flatMap((chunk) => (chunk.tokenId === undefined ? [] : [chunk.tokenId]));
+      expect(streamedIds.length, label).toBeGreaterThan(0);
+      expect(generated.tokenIds!.slice(0, streamedIds.length), label).toEqual(streamedIds);
+      expect(last.finishReason, label).toBe(generated.finishReason);
+      expect(last.usage, label).toEqual(generated.usage);
+    }
+  });
+
   it('an abort mid-stream ends with finishReason abort and frees the batch', async () => {
     const controller = new AbortController();
     const chunks: StreamChunk[] = [];
