@@ -1,8 +1,9 @@
 // Server overhead: the same load through the ONNX engine directly and through @muai/server over
 // HTTP, and through the server with metrics and tracing on, in one run.
 //
-//   npm run bench -- server [--json] [--rounds R] [--model M] [--clients C] [--max-tokens T]
-//     [--round-ms MS] [--short-clients C] [--short-max-tokens T] [--short-round-ms MS]
+//   npm run bench -- server [--json] [--rounds R] [--monitoring-pairs P] [--model M] [--clients C]
+//     [--max-tokens T] [--round-ms MS] [--short-clients C] [--short-max-tokens T] [--short-round-ms MS]
+//     [--no-in-process]
 //
 // Two loads, each C closed-loop clients sending one greedy (temperature 0) non-streaming
 // completion at a time, for MS ms per round:
@@ -12,13 +13,20 @@
 //   prompt and 4 new tokens, 8 clients, 1.5 s rounds. A request is a few ~1 ms decode steps, so
 //   per-request costs (HTTP, batch admission) dominate: this is the overhead-dominated end, and its
 //   one-client added_p50_ms is the pure HTTP overhead of a small request.
-// Within a load the setups share one engine (one loaded model; a fresh engine per load) and run interleaved, round after
-// round, rotating which goes first, so that they share the machine's noise; medians are reported.
+// Engine: every setup of the top-level loads uses createOnnxWorkerEngine (ONNX Runtime in a
+// worker thread), as `muai serve` does by default; `in_process_engine` in the JSON repeats both
+// loads with createOnnxEngine (ONNX Runtime on the main thread, optimization.onnx.worker_thread:
+// false); --no-in-process skips it. Within a load the setups share one engine (one loaded model; a
+// fresh engine per load) and run interleaved, round after round, rotating which goes first, so
+// that they share the machine's noise; medians are reported.
 //
-// - direct: `engine.generate(request)` in process.
+// - direct: `engine.generate(request)` in process (for the worker engine: through its message
+//   channel, without HTTP).
 // - server: `startServer({ engine })` without metrics or tracer; the C clients run in a worker
 //   thread (like remote clients, off the server's event loop) over HTTP/1.1 keep-alive (node:http
 //   Agent, one socket per client) to 127.0.0.1, JSON bodies as the openai client sends them.
+// - bare (one client only): a minimal node:http server calling the same engine (parse JSON,
+//   generate, answer), the floor any Node.js HTTP front has on this machine, in the same rotation.
 // - monitored: the same server with a PrometheusExporter as `metrics` and an OTelTracer exporting
 //   OTLP/HTTP to a sink (each request: SERVER span > inference span > engine-call span), sample
 //   rate 1; /metrics is not scraped during the round. It runs in a child process with its own
@@ -26,21 +34,37 @@
 //   whole process, which would otherwise also slow the direct and plain setups.
 // - server_child: the plain server in a child process like the monitored one (same process layout),
 //   the control for monitoring_overhead_pct.
-// - worker_engine (in the JSON): both loads again with every setup on createOnnxWorkerEngine (the
-//   ONNX engine in a worker thread, so session.run and the decode loop leave the main thread);
-//   direct is then the worker engine called in process without HTTP. --no-worker-engine skips it.
 //
-// Fields (per load): direct_rps, server_rps, throughput_ratio (server/direct at C clients, target
-// >= 0.9), added_p50_ms (server p50 latency minus direct p50 for the load's own request with ONE
-// client, so that it is the time the server adds to a request rather than queueing; the client
-// alternates one direct and one HTTP request so both see the same moment's load; per round, then the
-// median over rounds; `added_ms_median_per_pair` is the median of the per-pair differences; target
-// <= 1; `added_p50_ms_at_clients` is server minus direct p50 at C clients, queueing included), monitoring_overhead_pct (server_child rps at C
-// clients lost with monitoring on, target <= 3; `monitoring_overhead_pct_vs_in_process_server` compares
-// with the in-process plain server instead). `mean_batch` is the engine's mean rows per decode
-// step in each setup: the direct closed loop keeps its C clients in lockstep (every request joins
-// the same batch), HTTP arrival jitter does not; with 4-token requests on the tiny model that, more
-// than server CPU, sets the throughput ratio.
+// Fields (per load):
+// - direct_rps, server_rps, throughput_ratio: server/direct at C clients (median of per-round
+//   ratios), target >= 0.9.
+// - added_p50_ms (target <= 1): with ONE client (no queueing, no batching), per HTTP request its
+//   latency minus the engine time the server measured for that same request (the `Server-Timing:
+//   engine;dur=` header of a non-streaming response): what the client's HTTP stack, loopback and
+//   the server add to a request, as Triton's perf_analyzer reports "overhead" and LiteLLM its
+//   overhead latency. Pairing within the request removes the engine's own run-to-run spread (a
+//   standard deviation of 15-30 ms on a 64-token request on this 2-vCPU VM), which made the
+//   between-request difference unable to resolve 1 ms. `added_p50_ms_ci95` is its bootstrap
+//   interval; `server_handler_p50_ms` is the route's own part (Server-Timing `handler` - `engine`);
+//   `bare_http_added_p50_ms` is the same measure for the bare node:http front and
+//   `added_over_bare_http_ms` what @muai/server adds beyond it.
+//   Cross-checks that do not pair out the engine's spread: `added_p50_ms_between_requests` (per
+//   round, p50 over HTTP minus p50 direct, the two alternating; median over rounds) and
+//   `added_ms_median_per_pair` (median of per-pair differences, with its interval); and
+//   `engine_p50_ms_in_server_1_client` against `direct_p50_ms_1_client` shows whether the engine
+//   runs slower behind the server.
+// - added_p50_ms_at_clients: the same per-request difference at C clients (queueing in front of the
+//   engine and the convoy of C responses finishing on the same decode step included);
+//   `added_p50_ms_at_clients_between_setups` is server p50 minus direct p50 at C clients.
+// - monitoring_overhead_pct (target <= 3): server_child rps lost with monitoring on, per round,
+//   over the trio rounds plus --monitoring-pairs (default 10) extra alternating rounds of the two
+//   children; the median, its bootstrap `_ci95` and the per-round range.
+//   `monitoring_added_p50_ms_at_clients` is the same in latency (per-request time outside the
+//   engine, monitored minus plain). `monitoring_overhead_pct_vs_in_process_server` compares with
+//   the in-process plain server instead (trio rounds only).
+// - mean_batch: the engine's mean rows per decode step in each setup. The direct closed loop keeps
+//   its C clients in lockstep (every request joins the same batch), HTTP arrival jitter does not;
+//   with 4-token requests on the tiny model that, more than server CPU, sets the throughput ratio.
 import { createServer as createHttpServer } from 'node:http';
 import { Worker } from 'node:worker_threads';
 import { execFileSync, spawn } from 'node:child_process';
@@ -59,6 +83,7 @@ const option = (name, fallback) => {
   return index >= 0 && args[index + 1] !== undefined ? args[index + 1] : fallback;
 };
 const rounds = Number(option('rounds', 7));
+const monitoringPairs = Number(option('monitoring-pairs', 10));
 const log = (...parts) => console.error('[bench:server]', ...parts);
 const round3 = (value) => Math.round(value * 1000) / 1000;
 const root = join(import.meta.dirname, '..');
@@ -108,11 +133,44 @@ async function startOtlpSink() {
   return { url: `http://127.0.0.1:${server.address().port}/v1/traces`, exports: () => exports, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
+/**
+ * The least any Node.js HTTP front could do: node:http, parse the JSON body, call the same engine,
+ * answer a minimal OpenAI body with the same Server-Timing header. No framework, no validation, no
+ * tracing. Its added time is the floor of HTTP on this machine, measured in the same run.
+ */
+async function startBareHttp(engine) {
+  const server = createHttpServer((request, response) => {
+    const chunks = [];
+    request.on('data', (chunk) => chunks.push(chunk));
+    request.on('end', async () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString());
+      const started = performance.now();
+      const result = await engine.generate({ model: body.model, prompt: body.prompt, maxTokens: body.max_tokens, temperature: body.temperature });
+      const engineMs = performance.now() - started;
+      const text = JSON.stringify({ id: 'cmpl-bare', object: 'text_completion', created: 0, model: body.model, choices: [{ index: 0, text: result.text, logprobs: null, finish_reason: 'length' }] });
+      response.writeHead(200, { 'content-type': 'application/json', 'server-timing': `engine;dur=${engineMs.toFixed(3)}` });
+      response.end(text);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
 function percentile(sorted, p) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 const median = (values) => percentile([...values].sort((a, b) => a - b), 50);
+/** 95% bootstrap interval of the median (2000 resamples, fixed seed so reruns on the same data agree). */
+function bootstrapMedianCi(values, resamples = 2000) {
+  if (values.length === 0) return [NaN, NaN];
+  let seed = 0x9e3779b9;
+  const random = () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
+  const medians = [];
+  for (let r = 0; r < resamples; r++) medians.push(median(Array.from(values, () => values[Math.floor(random() * values.length)])));
+  medians.sort((a, b) => a - b);
+  return [medians[Math.floor(0.025 * resamples)], medians[Math.floor(0.975 * resamples)]];
+}
 
 /** C clients, each awaiting one call at a time, for `roundMs`. Returns rps and latency percentiles (ms). */
 async function closedLoop(call, concurrency, roundMs) {
@@ -140,12 +198,21 @@ const { Agent, request } = require('node:http');
 const { url, body, clients: maxClients } = workerData;
 const { hostname, port } = new URL(url);
 const agent = new Agent({ keepAlive: true, maxSockets: maxClients });
+// The server's Server-Timing header: engine;dur=<engine call ms>, handler;dur=<route ms>.
+const timingOf = (header) => {
+  const engine = /engine;dur=([0-9.]+)/.exec(header ?? '');
+  const handler = /handler;dur=([0-9.]+)/.exec(header ?? '');
+  return { engine: engine ? Number(engine[1]) : NaN, handler: handler ? Number(handler[1]) : NaN };
+};
+let lastTiming = { engine: NaN, handler: NaN };
 const call = () => new Promise((resolve, reject) => {
   const req = request({ host: hostname, port, path: '/v1/completions', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
     const chunks = [];
+    const timing = timingOf(response.headers['server-timing']);
     response.on('data', (chunk) => chunks.push(chunk));
     response.on('end', () => {
       const text = Buffer.concat(chunks).toString();
+      lastTiming = timing;
       if (response.statusCode !== 200) reject(new Error('HTTP ' + response.statusCode + ': ' + text));
       else resolve(JSON.parse(text));
     });
@@ -159,21 +226,25 @@ parentPort.on('message', async (message) => {
     if (message.type === 'once') {
       const t0 = performance.now();
       const answer = await call();
-      parentPort.postMessage({ answer, ms: performance.now() - t0 });
+      const ms = performance.now() - t0;
+      parentPort.postMessage({ answer, ms, engineMs: lastTiming.engine, handlerMs: lastTiming.handler });
       return;
     }
     const latencies = [];
+    const outside = [];
     const start = performance.now();
     const deadline = start + message.roundMs;
     const client = async () => {
       while (performance.now() < deadline) {
         const t0 = performance.now();
         await call();
-        latencies.push(performance.now() - t0);
+        const ms = performance.now() - t0;
+        latencies.push(ms);
+        outside.push(ms - lastTiming.engine);
       }
     };
     await Promise.all(Array.from({ length: message.clients }, client));
-    parentPort.postMessage({ latencies, elapsed: (performance.now() - start) / 1000 });
+    parentPort.postMessage({ latencies, outside, elapsed: (performance.now() - start) / 1000 });
   } catch (error) {
     parentPort.postMessage({ error: String(error && error.stack || error) });
   }
@@ -190,12 +261,15 @@ function httpClient(url, load) {
     });
   return {
     once: async () => (await ask({ type: 'once' })).answer,
-    /** One request, its latency (ms) as the client in the worker saw it. */
-    timedOnce: async () => (await ask({ type: 'once' })).ms,
+    /** One request: its latency (ms) as the client in the worker saw it, and the server's Server-Timing (engine, handler ms). */
+    timedOnce: async () => {
+      const { ms, engineMs, handlerMs } = await ask({ type: 'once' });
+      return { ms, engineMs, handlerMs };
+    },
     round: async (concurrency) => {
-      const { latencies, elapsed } = await ask({ type: 'round', roundMs, clients: concurrency });
+      const { latencies, outside, elapsed } = await ask({ type: 'round', roundMs, clients: concurrency });
       latencies.sort((a, b) => a - b);
-      return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length };
+      return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length, outside };
     },
     close: () => worker.terminate(),
   };
@@ -209,7 +283,7 @@ if (args.includes('--serve-monitored')) {
   // (same process layout as the monitored child).
   const model = option('serve-monitored', 'tiny');
   const plainChild = args.includes('--plain');
-  // --worker: the engine runs in a worker thread (createOnnxWorkerEngine), the worker_engine variant.
+  // --worker: the engine runs in a worker thread (createOnnxWorkerEngine), as in `muai serve`.
   const engine = args.includes('--worker') ? createOnnxWorkerEngine() : createOnnxEngine();
   await engine.load({ name: model, path: modelDirOf(model) });
   if (plainChild) {
@@ -277,6 +351,8 @@ async function runLoad(label, load, { worker = false } = {}) {
 
   const plain = await startServer({ engine, port: 0 });
   const plainClient = httpClient(plain.url, load);
+  const bare = await startBareHttp(engine);
+  const bareClient = httpClient(bare.url, load);
   const monitoredClient = httpClient(monitoredUrl, load);
   const plainChildClient = httpClient(plainChildUrl, load);
 
@@ -308,15 +384,32 @@ async function runLoad(label, load, { worker = false } = {}) {
         await engine.generate(generation);
         return performance.now() - t0;
       };
+      // Per HTTP request: its latency minus the engine time the server measured for that same
+      // request (Server-Timing `engine`), and the route's own time outside the engine (`handler` - `engine`).
+      // The bare node:http baseline takes its turn in the rotation too (direct, server, bare).
+      const outside = [];
+      const handlerOutside = [];
+      const engineInServer = [];
+      const bareOutside = [];
       for (let i = 0; performance.now() < deadline; i++) {
-        const [d, h] = i % 2 === 0 ? [await timedDirect(), await plainClient.timedOnce()] : [0, await plainClient.timedOnce()];
-        const dd = i % 2 === 0 ? d : await timedDirect();
-        direct.push(dd);
-        server.push(h);
-        diffs.push(h - dd);
+        let d;
+        let h;
+        let b;
+        for (const step of [0, 1, 2].map((k) => (k + i) % 3)) {
+          if (step === 0) d = await timedDirect();
+          else if (step === 1) h = await plainClient.timedOnce();
+          else b = await bareClient.timedOnce();
+        }
+        direct.push(d);
+        server.push(h.ms);
+        diffs.push(h.ms - d);
+        outside.push(h.ms - h.engineMs);
+        handlerOutside.push(h.handlerMs - h.engineMs);
+        engineInServer.push(h.engineMs);
+        bareOutside.push(b.ms - b.engineMs);
       }
       const sorted = (values) => [...values].sort((a, b) => a - b);
-      return { requests: diffs.length * 2, rps: NaN, directP50: percentile(sorted(direct), 50), serverP50: percentile(sorted(server), 50), p50: percentile(sorted(diffs), 50), p99: NaN, diffs };
+      return { requests: diffs.length * 2, rps: NaN, directP50: percentile(sorted(direct), 50), serverP50: percentile(sorted(server), 50), p50: percentile(sorted(diffs), 50), p99: NaN, diffs, outside, handlerOutside, engineInServer, bareOutside };
     },
   };
   const names = Object.keys(setups);
@@ -348,20 +441,46 @@ async function runLoad(label, load, { worker = false } = {}) {
     }
   }
 
+  // More monitored-vs-plain rounds (both children, same process layout), alternating with the
+  // order flipped each pair: monitoring_overhead_pct is the median of every per-round comparison
+  // (the trio rounds above and these), with a bootstrap 95% interval.
+  const monitoringRounds = results.server_child.map((plainRound, i) => ({ plain: plainRound, monitored: results.monitored[i] }));
+  for (let pair = 0; pair < monitoringPairs; pair++) {
+    globalThis.gc?.();
+    const first = pair % 2 === 0 ? 'server_child' : 'monitored';
+    const a = await setups[first]();
+    const b = await setups[first === 'monitored' ? 'server_child' : 'monitored']();
+    const [plainRound, monitoredRound] = first === 'monitored' ? [b, a] : [a, b];
+    monitoringRounds.push({ plain: plainRound, monitored: monitoredRound });
+    log(`${label} monitoring pair ${pair + 1}/${monitoringPairs}: plain child ${plainRound.rps.toFixed(1)} req/s, monitored ${monitoredRound.rps.toFixed(1)} req/s (${(((plainRound.rps - monitoredRound.rps) / plainRound.rps) * 100).toFixed(1)}%)`);
+  }
+
   const rpsOf = (name) => median(results[name].map((r) => r.rps));
   const p50Of = (name) => median(results[name].map((r) => r.p50));
   // Per-round ratios (same round, same noise), then their median.
   const perRound = (fn) => median(results.direct.map((_, i) => fn(i)));
   const throughputRatio = perRound((i) => results.server[i].rps / results.direct[i].rps);
-  const addedP50 = perRound((i) => results.pairs_1[i].serverP50 - results.pairs_1[i].directP50);
-  const addedPerPair = median(results.pairs_1.flatMap((r) => r.diffs));
+  // added_p50_ms: per HTTP request (one client), its latency minus the engine time of that same
+  // request (Server-Timing): what HTTP, the client stack and the server add, with the engine's own
+  // run-to-run spread (tens of ms per 64-token request on this machine) paired out. The
+  // between-request estimates (p50 through HTTP minus p50 direct, interleaved) stay as cross-checks.
+  const outside1 = results.pairs_1.flatMap((r) => r.outside);
+  const addedP50 = median(outside1);
+  const addedBetween = perRound((i) => results.pairs_1[i].serverP50 - results.pairs_1[i].directP50);
+  const allDiffs = results.pairs_1.flatMap((r) => r.diffs);
+  const addedPerPair = median(allDiffs);
   const addedP50Loaded = perRound((i) => results.server[i].p50 - results.direct[i].p50);
+  const outsideLoaded = median(results.server.flatMap((r) => r.outside));
   // Monitored child vs the plain child (same process layout); vs the in-process plain server as well.
-  const monitoringOverhead = perRound((i) => ((results.server_child[i].rps - results.monitored[i].rps) / results.server_child[i].rps) * 100);
+  const monitoringPerRound = monitoringRounds.map(({ plain, monitored }) => ((plain.rps - monitored.rps) / plain.rps) * 100);
+  const monitoringOverhead = median(monitoringPerRound);
+  const monitoringAdded = median(monitoringRounds.flatMap((r) => r.monitored.outside)) - median(monitoringRounds.flatMap((r) => r.plain.outside));
   const monitoringVsInProcess = perRound((i) => ((results.server[i].rps - results.monitored[i].rps) / results.server[i].rps) * 100);
 
   await plain.close();
   await plainClient.close();
+  await bareClient.close();
+  await bare.close();
   await monitoredClient.close();
   await plainChildClient.close();
   const childDone = monitoredChild.nextLine();
@@ -392,10 +511,23 @@ async function runLoad(label, load, { worker = false } = {}) {
     direct_p50_ms_1_client: round3(median(results.pairs_1.map((r) => r.directP50))),
     server_p50_ms_1_client: round3(median(results.pairs_1.map((r) => r.serverP50))),
     added_p50_ms: round3(addedP50),
+    added_p50_ms_ci95: bootstrapMedianCi(outside1).map(round3),
+    added_p90_ms: round3(percentile([...outside1].sort((a, b) => a - b), 90)),
+    server_handler_p50_ms: round3(median(results.pairs_1.flatMap((r) => r.handlerOutside))),
+    bare_http_added_p50_ms: round3(median(results.pairs_1.flatMap((r) => r.bareOutside))),
+    bare_http_added_p50_ms_ci95: bootstrapMedianCi(results.pairs_1.flatMap((r) => r.bareOutside)).map(round3),
+    added_over_bare_http_ms: round3(addedP50 - median(results.pairs_1.flatMap((r) => r.bareOutside))),
+    engine_p50_ms_in_server_1_client: round3(median(results.pairs_1.flatMap((r) => r.engineInServer))),
+    added_p50_ms_between_requests: round3(addedBetween),
     added_ms_median_per_pair: round3(addedPerPair),
-    pairs_1_client: results.pairs_1.reduce((n, r) => n + r.diffs.length, 0),
-    added_p50_ms_at_clients: round3(addedP50Loaded),
+    added_ms_median_per_pair_ci95: bootstrapMedianCi(allDiffs).map(round3),
+    pairs_1_client: allDiffs.length,
+    added_p50_ms_at_clients: round3(outsideLoaded),
+    added_p50_ms_at_clients_between_setups: round3(addedP50Loaded),
     monitoring_overhead_pct: round3(monitoringOverhead),
+    monitoring_overhead_pct_ci95: bootstrapMedianCi(monitoringPerRound).map(round3),
+    monitoring_overhead_pct_per_round: { rounds: monitoringPerRound.length, min: round3(Math.min(...monitoringPerRound)), max: round3(Math.max(...monitoringPerRound)) },
+    monitoring_added_p50_ms_at_clients: round3(monitoringAdded),
     monitoring_overhead_pct_vs_in_process_server: round3(monitoringVsInProcess),
     mean_batch: Object.fromEntries(['direct', 'server'].map((name) => [name, round3(median(results[name].map((r) => r.meanBatch)))])),
     spans_exported: tracerStats.exportedSpans,
@@ -411,12 +543,14 @@ async function runLoad(label, load, { worker = false } = {}) {
 async function main() {
   const started = new Date().toISOString();
   const loadAtStart = loadavg().map((l) => round3(l));
-  const realistic = await runLoad('realistic', LOADS.realistic);
-  const short = await runLoad('short_requests', LOADS.short_requests);
-  // The same two loads with the engine in a worker thread (opt-in createOnnxWorkerEngine); --no-worker-engine skips them.
-  const workerRuns = args.includes('--no-worker-engine')
+  // Primary: what `muai serve` runs by default, the ONNX engine in a worker thread
+  // (createOnnxWorkerEngine; optimization.onnx.worker_thread unset). `in_process_engine` repeats both
+  // loads with createOnnxEngine (worker_thread: false); --no-in-process skips it.
+  const realistic = await runLoad('realistic', LOADS.realistic, { worker: true });
+  const short = await runLoad('short_requests', LOADS.short_requests, { worker: true });
+  const inProcessRuns = args.includes('--no-in-process')
     ? undefined
-    : { realistic: await runLoad('worker_engine realistic', LOADS.realistic, { worker: true }), short: await runLoad('worker_engine short_requests', LOADS.short_requests, { worker: true }) };
+    : { realistic: await runLoad('in_process_engine realistic', LOADS.realistic), short: await runLoad('in_process_engine short_requests', LOADS.short_requests) };
 
   const { meets_targets: meets, ...primary } = realistic;
   const out = {
@@ -431,13 +565,14 @@ async function main() {
       load: `overhead-dominated: ${short.clients} closed-loop clients, greedy, ${short.prompt_tokens}-token prompt, ${short.max_tokens} new tokens, model ${short.model} (~1 ms decode steps, so per-request costs dominate)`,
       ...short,
     },
-    ...(workerRuns === undefined
+    engine: 'createOnnxWorkerEngine (ONNX Runtime in a worker thread), as muai serve runs it by default',
+    ...(inProcessRuns === undefined
       ? {}
       : {
-          worker_engine: {
-            load: 'the same loads with createOnnxWorkerEngine (the ONNX engine in a worker thread) in every setup; direct = that engine called in process without HTTP',
-            ...workerRuns.realistic,
-            short_requests: workerRuns.short,
+          in_process_engine: {
+            load: 'the same loads with createOnnxEngine (ONNX Runtime on the main thread; optimization.onnx.worker_thread: false) in every setup',
+            ...inProcessRuns.realistic,
+            short_requests: inProcessRuns.short,
           },
         }),
     cpus: cpus().length,
@@ -451,15 +586,17 @@ async function main() {
   const mark = (ok) => (ok ? 'met' : 'NOT met');
   const summary = (o) => [
     `  direct ${o.direct_rps} req/s, server ${o.server_rps} req/s: throughput_ratio ${o.throughput_ratio} (target >= 0.9: ${mark(o.meets_targets.throughput_ratio)})`,
-    `  1 client p50 direct ${o.direct_p50_ms_1_client} ms, server ${o.server_p50_ms_1_client} ms: added_p50_ms ${o.added_p50_ms} (target <= 1: ${mark(o.meets_targets.added_p50_ms)})`,
-    `  monitored ${o.monitored_rps} req/s: monitoring_overhead_pct ${o.monitoring_overhead_pct} (target <= 3: ${mark(o.meets_targets.monitoring_overhead_pct)})`,
+    `  1 client: added_p50_ms ${o.added_p50_ms} (95% CI ${o.added_p50_ms_ci95.join('..')}; HTTP latency minus the same request's engine time; target <= 1: ${mark(o.meets_targets.added_p50_ms)}); server route's own part ${o.server_handler_p50_ms} ms; bare node:http front ${o.bare_http_added_p50_ms} ms (95% CI ${o.bare_http_added_p50_ms_ci95.join('..')}), so the server adds ${o.added_over_bare_http_ms} ms over it`,
+    `    cross-check: p50 direct ${o.direct_p50_ms_1_client} ms, over HTTP ${o.server_p50_ms_1_client} ms (engine inside the server ${o.engine_p50_ms_in_server_1_client} ms), between-request difference ${o.added_p50_ms_between_requests} ms, median per pair ${o.added_ms_median_per_pair} (95% CI ${o.added_ms_median_per_pair_ci95.join('..')})`,
+    `  ${o.clients} clients: time outside the engine p50 ${o.added_p50_ms_at_clients} ms`,
+    `  monitored ${o.monitored_rps} req/s: monitoring_overhead_pct ${o.monitoring_overhead_pct} (95% CI ${o.monitoring_overhead_pct_ci95.join('..')}, ${o.monitoring_overhead_pct_per_round.rounds} rounds; target <= 3: ${mark(o.meets_targets.monitoring_overhead_pct)}); +${o.monitoring_added_p50_ms_at_clients} ms per request`,
     `  mean batch direct ${o.mean_batch.direct}, server ${o.mean_batch.server}`,
   ].join('\n');
   const print = json ? (text) => console.error(text) : (text) => console.log(text);
   print(`load (primary): ${out.load}; model ${out.model}, max_tokens ${out.max_tokens}, clients ${out.clients}\n${summary(out)}`);
   print(`short_requests (secondary): ${out.short_requests.load}\n${summary(out.short_requests)}`);
-  if (out.worker_engine !== undefined) {
-    print(`worker_engine realistic (engine in a worker thread):\n${summary(out.worker_engine)}`);
-    print(`worker_engine short_requests:\n${summary(out.worker_engine.short_requests)}`);
+  if (out.in_process_engine !== undefined) {
+    print(`in_process_engine realistic (ONNX Runtime on the main thread):\n${summary(out.in_process_engine)}`);
+    print(`in_process_engine short_requests:\n${summary(out.in_process_engine.short_requests)}`);
   }
 }
