@@ -7,7 +7,7 @@ import type { CausalLm } from '../src/internal/decoder.js';
 import { Sampler } from '../src/internal/sampler.js';
 import { BatchScheduler } from '../src/internal/scheduler.js';
 import { TextAssembler } from '../src/internal/text-assembler.js';
-import { HAS_TINY, LLAMA_FP16, TINY, loadedModel, maxAbsDiff } from './helpers.js';
+import { HAS_TINY, LLAMA_FP16, TINY, collect, loadedModel, maxAbsDiff } from './helpers.js';
 
 const WORDS = 'the cat sat on a warm mat while rain fell over quiet hills and an old clock ticked in the hall'.split(' ');
 
@@ -85,12 +85,6 @@ async function checkAloneVersusTogether(model: CausalLm, tolerance: number): Pro
   }
   expect(worst).toBeLessThanOrEqual(tolerance);
   return worst;
-}
-
-async function collect(stream: AsyncIterable<StreamChunk>): Promise<StreamChunk[]> {
-  const chunks: StreamChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
 }
 
 describe.skipIf(!HAS_TINY)('continuous batching on the generated tiny llama (fp32)', () => {

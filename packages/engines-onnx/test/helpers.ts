@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, basename, resolve } from 'node:path';
 import { MuaiError } from '@muai/core';
-import type { ErrorCode } from '@muai/core';
+import type { ErrorCode, StreamChunk } from '@muai/core';
 import { expect } from 'vitest';
 import type { OnnxEngine } from '../src/index.js';
 import type { CausalLm } from '../src/internal/decoder.js';
@@ -67,4 +67,11 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let max = 0;
   for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
   return max;
+}
+
+/** Every chunk of a stream, in order. */
+export async function collect(stream: AsyncIterable<StreamChunk>): Promise<StreamChunk[]> {
+  const chunks: StreamChunk[] = [];
+  for await (const chunk of stream) chunks.push(chunk);
+  return chunks;
 }

@@ -5,13 +5,7 @@ import type { StreamChunk } from '@muai/core';
 import { DecodeBatch, SequenceState, logitsWithoutCache } from '../src/internal/decoder.js';
 import { Sampler } from '../src/internal/sampler.js';
 import { TextAssembler } from '../src/internal/text-assembler.js';
-import { HAS_TINY, TINY, loadedModel, maxAbsDiff, transformersChatIds, transformersGreedy } from './helpers.js';
-
-async function collect(stream: AsyncIterable<StreamChunk>): Promise<StreamChunk[]> {
-  const chunks: StreamChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
-}
+import { HAS_TINY, TINY, collect, loadedModel, maxAbsDiff, transformersChatIds, transformersGreedy } from './helpers.js';
 
 // Skipped only when the generated model is absent (helpers.ts prints how to generate it).
 describe.skipIf(!HAS_TINY)('generated tiny llama (models/generated/tiny, fp32, GQA)', () => {

@@ -7,7 +7,7 @@ import type { GenerationResult, StreamChunk } from '@muai/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOnnxEngine, createOnnxWorkerEngine } from '../src/index.js';
 import type { OnnxEngine, OnnxWorkerEngine } from '../src/index.js';
-import { DISTILBERT, HAS_TINY, REPO_ROOT, TINY, expectCode } from './helpers.js';
+import { DISTILBERT, HAS_TINY, REPO_ROOT, TINY, collect, expectCode } from './helpers.js';
 
 /**
  * The worker runs JavaScript, not the TypeScript under test: bundle src/worker-entry.ts (this
@@ -29,12 +29,6 @@ async function buildWorkerScript(): Promise<void> {
     packages: 'external',
     logLevel: 'error',
   });
-}
-
-async function collect(stream: AsyncIterable<StreamChunk>): Promise<StreamChunk[]> {
-  const chunks: StreamChunk[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  return chunks;
 }
 
 const PROMPTS = ['Hello world', 'What is the capital of France? Answer in one word.', 'The cache must not change the answer'];
