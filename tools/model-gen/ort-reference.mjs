@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fromFloat16Bits } from './prng.mjs';
 
 const require = createRequire(import.meta.url);
 export const ort = require('onnxruntime-node');
@@ -61,17 +62,8 @@ export function logitsAt(out, b, s) {
   const raw = t.data.subarray(start, start + V);
   if (t.type === 'float32') return Float32Array.from(raw);
   const res = new Float32Array(V);
-  for (let i = 0; i < V; i++) res[i] = half(raw[i]);
+  for (let i = 0; i < V; i++) res[i] = fromFloat16Bits(raw[i]);
   return res;
-}
-
-function half(h) {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 0x1f) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
 export function argmax(arr) {
