@@ -71,6 +71,9 @@ class ChunkQueue {
   }
 }
 
+/** The last chunk of a request: the held-back tail text, and its finish reason, usage and timings. */
+type FinalChunk = StreamChunk & Required<Pick<StreamChunk, 'finishReason' | 'usage' | 'timings'>>;
+
 const CAUSAL_ARCHITECTURE = /(ForCausalLM|LMHeadModel)$/;
 
 function positiveInteger(value: unknown): number | undefined {
@@ -363,9 +366,9 @@ export class OnnxEngine implements Engine {
     const last = running.finish(delivered);
     return {
       text: text + last.text,
-      finishReason: last.finishReason ?? 'stop',
-      usage: last.usage ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0 },
-      timings: last.timings ?? { ttftMs: 0, totalMs: 0, tokensPerSecond: 0 },
+      finishReason: last.finishReason,
+      usage: last.usage,
+      timings: last.timings,
       engineUsed: this.name,
       model: running.model.name,
       tokenIds,
@@ -373,7 +376,7 @@ export class OnnxEngine implements Engine {
   }
 
   stream(request: GenerationRequest): AsyncIterable<StreamChunk> {
-    return this.run(request, () => undefined, []);
+    return this.run(request, []);
   }
 
   async generateBatch(requests: readonly GenerationRequest[]): Promise<Array<GenerationResult | Error>> {
@@ -483,11 +486,10 @@ export class OnnxEngine implements Engine {
   }
 
   /** One request through its model's continuous batch, as stream chunks; the last chunk carries finishReason, usage, timings. */
-  private async *run(request: GenerationRequest, onModel: (name: string) => void, tokenIds: number[]): AsyncGenerator<StreamChunk> {
+  private async *run(request: GenerationRequest, tokenIds: number[]): AsyncGenerator<StreamChunk> {
     const signal = request.signal;
     const queue = new ChunkQueue(signal);
     const running = this.begin(request, tokenIds, (item) => queue.push(item));
-    onModel(running.model.name);
     let delivered = 0;
     try {
       while (running.state.finishReason !== 'abort') {
@@ -526,7 +528,7 @@ export class OnnxEngine implements Engine {
     request: GenerationRequest,
     tokenIds: number[],
     push: (item: StreamChunk | 'end' | MuaiError) => void,
-  ): { model: CausalLm; state: { finishReason: FinishReason | undefined }; giveUp(): void; finish(delivered: number): StreamChunk } {
+  ): { model: CausalLm; state: { finishReason: FinishReason | undefined }; giveUp(): void; finish(delivered: number): FinalChunk } {
     const start = performance.now();
     const { model, sequence } = this.prepare(request);
     const scheduler = (this.loaded.get(model.name) as Extract<LoadedModel, { kind: 'causal-lm' }>).scheduler;
