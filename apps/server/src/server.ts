@@ -1,5 +1,5 @@
 import { randomUUID, createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   InvalidRequestError,
   MuaiError,
@@ -90,6 +90,11 @@ export interface ServerOptions {
   isReady?: () => boolean | Promise<boolean>;
   /** Fastify logger option. Default false (the CLI passes pino options). */
   logger?: boolean | Record<string, unknown>;
+  /**
+   * Extra Fastify plugins registered after the built-in routes, in order: how optional features
+   * (alerts, tuner, rate limits, response cache) add routes and hooks without this file knowing them.
+   */
+  plugins?: readonly FastifyPluginAsync[];
 }
 
 interface Prepared {
@@ -419,6 +424,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     const ready = options.isReady ? await options.isReady() : engine.models().length > 0;
     await reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'loading', models: engine.models() });
   });
+  for (const plugin of options.plugins ?? []) void app.register(plugin);
   app.get('/metrics', async (_request, reply) => {
     if (!options.metrics) {
       await reply.status(404).send({ error: { message: 'Metrics are disabled. Enable monitoring.prometheus (MUAI_MON_PROMETHEUS_ENABLED=true).', type: 'not_found_error', param: null, code: 'NOT_FOUND' } });
