@@ -37,3 +37,29 @@ export type {
   Timings,
   Usage,
 } from './types.js';
+export { SpanKind, NoopTracer, NOOP_TRACER, NOOP_SPAN, toTracer } from './tracing.js';
+export type {
+  Span,
+  SpanAttributes,
+  SpanAttributeValue,
+  SpanKindValue,
+  Tracer,
+  TracerStats,
+  PromptMessage,
+  ServerRequestSpanInfo,
+  InferenceSpanInfo,
+  BatchSpanInfo,
+  EngineCallSpanInfo,
+  GenAiUsage,
+} from './tracing.js';
+export { NOOP_METRICS, combineMetricsSinks, isSuccessStatus, isErrorStatus } from './metrics.js';
+export type {
+  MetricsSink,
+  RequestRecord,
+  RequestStatus,
+  FallbackRecord,
+  BatchRecord,
+  QueueDepthRecord,
+  CacheStatsRecord,
+  AlertRecord,
+} from './metrics.js';

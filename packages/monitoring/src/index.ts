@@ -12,9 +12,10 @@ export { LabelGuard } from './label-guard.js';
 export type { LabelGuardOptions, LabelPolicy } from './label-guard.js';
 export { OTelTracer, createTracer } from './otel-tracer.js';
 export type { OTelTracerOptions, CreateTracerOptions, OtlpProtocol } from './otel-tracer.js';
-export { NoopTracer, NOOP_TRACER } from './noop-tracer.js';
+// The tracing and metrics contracts live in @muai/core; re-exported here for the first release's imports.
+export { NoopTracer, NOOP_TRACER, isSuccessStatus, isErrorStatus } from '@muai/core';
 export type {
-  MuaiTracer,
+  Tracer as MuaiTracer,
   TracerStats,
   GenAiUsage,
   PromptMessage,
@@ -22,7 +23,10 @@ export type {
   InferenceSpanInfo,
   BatchSpanInfo,
   EngineCallSpanInfo,
-} from './tracer-types.js';
+  RequestRecord,
+  RequestStatus,
+  CacheStatsRecord,
+} from '@muai/core';
 export { GEN_AI_ATTRIBUTES, MUAI_ATTRIBUTES, CONTENT_ATTRIBUTES } from './gen-ai-attributes.js';
 export { PerformanceMonitor, createPerformanceMonitor } from './performance-monitor.js';
 export type {
@@ -31,5 +35,3 @@ export type {
   PerformanceSnapshot,
   LatencySummary,
 } from './performance-monitor.js';
-export { isSuccessStatus, isErrorStatus } from './types.js';
-export type { RequestRecord, RequestStatus, CacheStatsRecord } from './types.js';

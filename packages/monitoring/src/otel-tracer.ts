@@ -18,20 +18,20 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import { MuaiError } from '@muai/core';
+import { MuaiError, NoopTracer } from '@muai/core';
 import { CONTENT_ATTRIBUTES, GEN_AI_ATTRIBUTES as GEN_AI, MUAI_ATTRIBUTES as MUAI } from './gen-ai-attributes.js';
 import { ResilientExporter } from './internal/resilient-exporter.js';
-import { NoopTracer } from './noop-tracer.js';
 import type {
   BatchSpanInfo,
   EngineCallSpanInfo,
   GenAiUsage,
   InferenceSpanInfo,
-  MuaiTracer,
+  Tracer as MuaiTracer,
   PromptMessage,
   ServerRequestSpanInfo,
+  SpanKindValue,
   TracerStats,
-} from './tracer-types.js';
+} from '@muai/core';
 
 /** OTLP transport. `'http'` means OTLP/HTTP with protobuf bodies; `'http/json'` with JSON bodies. */
 export type OtlpProtocol = 'grpc' | 'http' | 'http/protobuf' | 'http/json';
@@ -156,11 +156,11 @@ export class OTelTracer implements MuaiTracer {
     }
   }
 
-  withSpan<T>(name: string, attributes: Attributes | undefined, fn: (span: Span) => T, options: { kind?: SpanKind } = {}): T {
+  withSpan<T>(name: string, attributes: Attributes | undefined, fn: (span: Span) => T, options: { kind?: SpanKind | SpanKindValue } = {}): T {
     const parent = this.parentContext();
     const span = this.tracer.startSpan(
       name,
-      { kind: options.kind ?? SpanKind.INTERNAL, attributes: attributes ? this.filter(attributes) : {} },
+      { kind: (options.kind ?? SpanKind.INTERNAL) as SpanKind, attributes: attributes ? this.filter(attributes) : {} },
       parent,
     );
     const active = trace.setSpan(parent, span);

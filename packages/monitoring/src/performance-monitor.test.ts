@@ -82,12 +82,15 @@ describe('PerformanceMonitor', () => {
     monitor.recordBatchSize(8);
     monitor.recordBatchSize(4);
     monitor.recordCacheStats({ hits: 3, misses: 1 });
-    monitor.recordCacheStats({ hits: 1 });
+    monitor.recordCacheStats({ hits: 1, usedBytes: 300, capacityBytes: 1200 });
     monitor.recordRequest({ latencyMs: 100, ttftMs: 20, tpotMs: 4 });
+    monitor.recordFallback({ from: 'vllm', to: 'onnx', reason: 'unreachable' });
+    monitor.recordBatch({ size: 6 });
     const snap = monitor.snapshot();
     expect(snap.queueDepth).toEqual({ current: 1, mean: 5, max: 10 });
-    expect(snap.batchSize).toEqual({ count: 2, mean: 6, max: 8 });
-    expect(snap.cache).toEqual({ hits: 4, misses: 1, hitRate: 0.8 });
+    expect(snap.batchSize).toEqual({ count: 3, mean: 6, max: 8 });
+    expect(snap.cache).toEqual({ hits: 4, misses: 1, hitRate: 0.8, usageRatio: 0.25 });
+    expect(snap.fallbacks).toBe(1);
     expect(snap.ttftMs.count).toBe(1);
     expect(snap.ttftMs.p50).toBe(20);
     expect(snap.tpotMs.p99).toBe(4);

@@ -1,6 +1,6 @@
-import { MuaiError } from '@muai/core';
+import { MuaiError, isErrorStatus } from '@muai/core';
+import type { AlertRecord, BatchRecord, CacheStatsRecord, FallbackRecord, MetricsSink, QueueDepthRecord, RequestStatus } from '@muai/core';
 import { LOG_HISTOGRAM_BINS, binOf, quantile } from './internal/log-histogram.js';
-import { isErrorStatus, type RequestStatus } from './types.js';
 
 export interface PerformanceMonitorOptions {
   /** Length of the rolling window, ms. Default 60 000 (one minute). */
@@ -54,7 +54,11 @@ export interface PerformanceSnapshot {
   tpotMs: LatencySummary;
   queueDepth: { current: number | null; mean: number | null; max: number | null };
   batchSize: { count: number; mean: number | null; max: number | null };
-  cache: { hits: number; misses: number; hitRate: number | null };
+  cache: { hits: number; misses: number; hitRate: number | null; usageRatio: number | null };
+  /** Engine fallbacks in the window. */
+  fallbacks: number;
+  /** Alerts fired in the window. */
+  alerts: number;
 }
 
 class TimingBins {
@@ -99,6 +103,8 @@ class Bucket {
   batches = 0;
   batchSum = 0;
   batchMax = 0;
+  fallbacks = 0;
+  alerts = 0;
   readonly latency = new TimingBins();
   readonly ttft = new TimingBins();
   readonly tpot = new TimingBins();
@@ -118,6 +124,8 @@ class Bucket {
     this.batches = 0;
     this.batchSum = 0;
     this.batchMax = 0;
+    this.fallbacks = 0;
+    this.alerts = 0;
     this.latency.clear();
     this.ttft.clear();
     this.tpot.clear();
@@ -129,13 +137,14 @@ class Bucket {
  * `bucketMs`, `windowMs / bucketMs` of them). Recording touches one bucket (O(1)); `snapshot()`
  * merges the buckets still inside the window. Anomaly detection and the tuner read snapshots.
  */
-export class PerformanceMonitor {
+export class PerformanceMonitor implements MetricsSink {
   readonly windowMs: number;
   readonly bucketMs: number;
   private readonly now: () => number;
   private readonly ring: Bucket[];
   private startedAt: number;
   private currentQueueDepth: number | null = null;
+  private currentCacheUsage: number | null = null;
 
   constructor(options: PerformanceMonitorOptions = {}) {
     this.windowMs = options.windowMs ?? 60_000;
@@ -168,7 +177,8 @@ export class PerformanceMonitor {
   }
 
   /** Records the current queue depth (a sample; the snapshot reports the last, mean and max). */
-  recordQueueDepth(depth: number): void {
+  recordQueueDepth(depthOrRecord: number | QueueDepthRecord): void {
+    const depth = typeof depthOrRecord === 'number' ? depthOrRecord : depthOrRecord.depth;
     if (!valid(depth)) return;
     const bucket = this.bucket();
     bucket.queueSamples += 1;
@@ -186,11 +196,28 @@ export class PerformanceMonitor {
     if (size > bucket.batchMax) bucket.batchMax = size;
   }
 
-  /** Records new cache hits and misses (deltas since the previous call). */
-  recordCacheStats(stats: { hits?: number; misses?: number }): void {
+  /** MetricsSink: the size of one executed batch. */
+  recordBatch(record: BatchRecord): void {
+    this.recordBatchSize(record.size);
+  }
+
+  /** Records new cache hits and misses (deltas since the previous call) and the current usage ratio. */
+  recordCacheStats(stats: CacheStatsRecord): void {
     const bucket = this.bucket();
     if (valid(stats.hits)) bucket.cacheHits += stats.hits;
     if (valid(stats.misses)) bucket.cacheMisses += stats.misses;
+    const ratio = stats.usageRatio ?? (valid(stats.usedBytes) && valid(stats.capacityBytes) && stats.capacityBytes > 0 ? stats.usedBytes / stats.capacityBytes : undefined);
+    if (valid(ratio)) this.currentCacheUsage = Math.min(1, ratio);
+  }
+
+  /** Counts an engine fallback. */
+  recordFallback(_record: FallbackRecord): void {
+    this.bucket().fallbacks += 1;
+  }
+
+  /** Counts a fired alert. */
+  recordAlert(_record: AlertRecord): void {
+    this.bucket().alerts += 1;
   }
 
   /** Forgets everything recorded. */
@@ -198,6 +225,7 @@ export class PerformanceMonitor {
     for (const bucket of this.ring) bucket.reset(-1);
     this.startedAt = this.now();
     this.currentQueueDepth = null;
+    this.currentCacheUsage = null;
   }
 
   /** The window's figures as of now. */
@@ -218,6 +246,8 @@ export class PerformanceMonitor {
     let batches = 0;
     let batchSum = 0;
     let batchMax = Number.NEGATIVE_INFINITY;
+    let fallbacks = 0;
+    let alerts = 0;
     const latency: TimingBins[] = [];
     const ttft: TimingBins[] = [];
     const tpot: TimingBins[] = [];
@@ -236,6 +266,8 @@ export class PerformanceMonitor {
       batches += bucket.batches;
       batchSum += bucket.batchSum;
       if (bucket.batches > 0 && bucket.batchMax > batchMax) batchMax = bucket.batchMax;
+      fallbacks += bucket.fallbacks;
+      alerts += bucket.alerts;
       latency.push(bucket.latency);
       ttft.push(bucket.ttft);
       tpot.push(bucket.tpot);
@@ -269,7 +301,10 @@ export class PerformanceMonitor {
         hits: cacheHits,
         misses: cacheMisses,
         hitRate: cacheHits + cacheMisses > 0 ? cacheHits / (cacheHits + cacheMisses) : null,
+        usageRatio: this.currentCacheUsage,
       },
+      fallbacks,
+      alerts,
     };
   }
 

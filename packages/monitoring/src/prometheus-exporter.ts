@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { MuaiError, PortInUseError } from '@muai/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LabelGuard, type LabelPolicy } from './label-guard.js';
-import type { CacheStatsRecord, RequestRecord } from './types.js';
+import type { AlertRecord, BatchRecord, CacheStatsRecord, FallbackRecord, MetricsSink, QueueDepthRecord, RequestRecord } from '@muai/core';
 
 /** Seconds. End-to-end latency: from 10 ms (small models, cache hits) to 10 minutes (long generations). */
 export const REQUEST_LATENCY_BUCKETS: readonly number[] = [
@@ -63,7 +63,7 @@ export interface ExporterAddress {
  * optional HTTP server for `/metrics` and `/health`. Recording methods never throw: a bad value
  * (negative, NaN) is ignored.
  */
-export class PrometheusExporter {
+export class PrometheusExporter implements MetricsSink {
   /** The registry that holds every metric of this exporter. */
   readonly registry: Registry;
   /** The label guard that bounds every label value. */
@@ -271,18 +271,40 @@ export class PrometheusExporter {
     if (isCount(stats.misses) && stats.misses > 0) this.cacheMisses.inc(labels, stats.misses);
   }
 
-  /** Counts a fallback from one engine to another. `reason` should be an error code, not a message. */
-  recordFallback(from: string, to: string, reason: string): void {
+  /** MetricsSink: the size of one executed batch (`muai_batch_size`). */
+  recordBatch(record: BatchRecord): void {
+    this.observeBatchSize(record.size, record);
+  }
+
+  /** MetricsSink: requests waiting now (`muai_queue_depth`). */
+  recordQueueDepth(record: QueueDepthRecord): void {
+    this.setQueueDepth(record.depth, record);
+  }
+
+  /**
+   * Counts a fallback from one engine to another. `reason` should be an error code, not a message.
+   * Also callable as `recordFallback(from, to, reason)` (the first release's form).
+   */
+  recordFallback(record: FallbackRecord): void;
+  recordFallback(from: string, to: string, reason: string): void;
+  recordFallback(recordOrFrom: FallbackRecord | string, to?: string, reason?: string): void {
+    const record = typeof recordOrFrom === 'string' ? { from: recordOrFrom, to: to ?? 'none', reason: reason ?? 'unknown' } : recordOrFrom;
     this.fallbacks.inc({
-      from: this.labels.value('engine', from),
-      to: this.labels.value('engine', to),
-      reason: this.labels.value('reason', reason),
+      from: this.labels.value('engine', record.from),
+      to: this.labels.value('engine', record.to),
+      reason: this.labels.value('reason', record.reason),
     });
   }
 
-  /** Counts an anomaly alert. Severity is one of info, warning, critical (else `other`). */
-  recordAlert(rule: string, severity: string): void {
-    this.alerts.inc({ rule: this.labels.value('rule', rule), severity: this.labels.value('severity', severity) });
+  /**
+   * Counts an anomaly alert. Severity is one of info, warning, critical (else `other`).
+   * Also callable as `recordAlert(rule, severity)`.
+   */
+  recordAlert(record: AlertRecord): void;
+  recordAlert(rule: string, severity: string): void;
+  recordAlert(recordOrRule: AlertRecord | string, severity?: string): void {
+    const record = typeof recordOrRule === 'string' ? { rule: recordOrRule, severity: severity ?? 'warning' } : recordOrRule;
+    this.alerts.inc({ rule: this.labels.value('rule', record.rule), severity: this.labels.value('severity', record.severity) });
   }
 
   /** Clears every recorded value (not the metric definitions). */

@@ -1,2 +1,3 @@
 export { FakeEngine } from './fake-engine.js';
 export type { FakeEngineOptions } from './fake-engine.js';
+export { InMemoryMetricsSink } from './in-memory-metrics.js';

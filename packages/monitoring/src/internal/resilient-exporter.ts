@@ -1,6 +1,6 @@
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace-base';
-import type { TracerStats } from '../tracer-types.js';
+import type { TracerStats } from '@muai/core';
 
 /**
  * Wraps the real OTLP exporter: loads it lazily (so the gRPC or HTTP client is imported only when
