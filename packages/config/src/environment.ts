@@ -1,6 +1,6 @@
 /**
  * Environment variables onto configuration keys: `MUAI_OPT_*` onto `optimization.*`, `MUAI_MON_*` onto
- * `monitoring.*`. The rest of a name is matched against the schema, so nested keys and keys that
+ * `monitoring.*`, `MUAI_CLUSTER_*` onto `cluster.*`. The rest of a name is matched against the schema, so nested keys and keys that
  * contain underscores both resolve: `MUAI_OPT_BATCHER_MAX_BATCH_SIZE` is `optimization.batcher.max_batch_size`.
  * Values are coerced by the type of the key they land on.
  */
@@ -12,9 +12,10 @@ import type { LeafKind } from './internal/schema-walk.js';
 import { muaiConfigSchema } from './schema.js';
 
 /** Prefix of a variable and the configuration section it maps onto. */
-export const ENVIRONMENT_PREFIXES: Readonly<Record<string, 'optimization' | 'monitoring'>> = Object.freeze({
+export const ENVIRONMENT_PREFIXES: Readonly<Record<string, 'optimization' | 'monitoring' | 'cluster'>> = Object.freeze({
   MUAI_OPT_: 'optimization',
   MUAI_MON_: 'monitoring',
+  MUAI_CLUSTER_: 'cluster',
 });
 
 /**
@@ -64,7 +65,7 @@ export interface EnvironmentReading {
 
 type AnySchema = z.ZodType;
 
-function sectionSchema(section: 'optimization' | 'monitoring'): AnySchema {
+function sectionSchema(section: 'optimization' | 'monitoring' | 'cluster'): AnySchema {
   return muaiConfigSchema.shape[section] as unknown as AnySchema;
 }
 

@@ -43,6 +43,7 @@ export type {
   ServerConfig,
   LoggingConfig,
   AnomalyConfig,
+  ClusterConfig,
   AnomalyRule,
   AlertTarget,
 } from './schema.js';

@@ -111,7 +111,7 @@ describe('property: valid configurations', () => {
 function invalidValue(expected: string, keyName: string): fc.Arbitrary<unknown> {
   if (expected.startsWith('a boolean')) return fc.constantFrom('maybe', 2, 'true', [true]);
   if (expected === 'an integer') return fc.constantFrom(-1, 1.5, 'ten', 2 ** 60, null);
-  if (expected === 'a number') return fc.constantFrom(-0.5, 1.5, 'half', true);
+  if (expected === 'a number') return keyName === 'load_factor' ? fc.constantFrom(0.5, -1, 'half', true) : fc.constantFrom(-0.5, 1.5, 'half', true);
   if (expected.startsWith('one of ')) return fc.constantFrom('definitely-not-an-option', 3, false);
   if (expected === 'a string') return fc.constantFrom(42, true, ['x'], { nested: 1 }, '');
   if (expected.startsWith('a list')) {

@@ -109,6 +109,16 @@ export const onnxSchema = z.strictObject({
   worker_thread: z.boolean().optional(),
 });
 
+/** How a remote engine spreads requests over its endpoints (@muai/engines-http EndpointPool). */
+export const routingSchema = z.strictObject({
+  /** least-outstanding, prefix-affinity (consistent hashing with bounded loads on the prompt's start) or round-robin. */
+  policy: z.enum(['least-outstanding', 'prefix-affinity', 'round-robin']).default('least-outstanding'),
+  /** Leading characters of the prompt that prefix-affinity hashes. */
+  prefix_length: positiveInt.default(256),
+  /** prefix-affinity passes over an endpoint holding more than load_factor x the mean in-flight requests. */
+  load_factor: z.number().min(1).default(1.25),
+});
+
 export const vllmSchema = z.strictObject({
   enabled: z.boolean().default(false),
   /** Base URLs of running vLLM servers; requests are balanced over them. Empty means `http://host:port`. */
@@ -139,6 +149,7 @@ export const vllmSchema = z.strictObject({
   startup_timeout_ms: positiveInt.default(600000),
   /** Extra command-line arguments for `vllm serve`. */
   extra_args: z.array(z.string()).default(() => []),
+  routing: routingSchema.prefault({}),
 });
 
 export const deepspeedSchema = z.strictObject({
@@ -161,6 +172,7 @@ export const deepspeedSchema = z.strictObject({
   timeout_ms: positiveInt.default(60000),
   retries: nonNegativeInt.default(2),
   startup_timeout_ms: positiveInt.default(600000),
+  routing: routingSchema.prefault({}),
 });
 
 export const batcherSchema = z.strictObject({
@@ -235,6 +247,8 @@ export const prometheusSchema = z.strictObject({
   port: port.default(9090),
   host: z.string().min(1).default('0.0.0.0'),
   path: z.string().startsWith('/').default('/metrics'),
+  /** Also expose vLLM's series (`vllm:num_requests_waiting`, ...) that routers and autoscalers read. */
+  vllm_compatible: z.boolean().default(true),
 });
 
 export const tracingSchema = z.strictObject({
@@ -324,12 +338,46 @@ export const monitoringSchema = z.strictObject({
   anomaly: anomalySchema.prefault({}),
 });
 
+// ---------------------------------------------------------------- cluster: state shared by replicas
+
+export const clusterSchema = z.strictObject({
+  redis: z
+    .strictObject({
+      /** redis://[user:password@]host:port[/db]; unset means no shared state (each replica on its own). */
+      url: z.string().regex(/^rediss?:\/\//, 'expected a redis:// or rediss:// URL').optional(),
+      /** Prefix of every key MuAI writes, so several deployments can share one Redis. */
+      key_prefix: z.string().min(1).default('muai:'),
+      /** Time one Redis command may take before the replica serves from local state, in milliseconds. */
+      command_timeout_ms: positiveInt.default(500),
+    })
+    .prefault({}),
+  response_cache: z
+    .strictObject({
+      /** Cache responses of deterministic requests (temperature 0) in Redis, shared by replicas. */
+      enabled: z.boolean().default(true),
+      /** Time a cached response lives, in seconds. */
+      ttl_s: positiveInt.default(300),
+      /** Most cached responses; the oldest are dropped beyond it. */
+      max_entries: positiveInt.default(10000),
+      /** Responses larger than this are not cached, in bytes. */
+      max_entry_bytes: positiveInt.default(262144),
+    })
+    .prefault({}),
+  rate_limit: z
+    .strictObject({
+      /** Requests per minute per API key, summed over every replica; 0 means no limit. */
+      requests_per_minute: nonNegativeInt.default(0),
+    })
+    .prefault({}),
+});
+
 /** The whole configuration: system.yaml and optimization.yaml merged. */
 export const muaiConfigSchema = z.strictObject({
   models: systemSchema.shape.models,
   router: systemSchema.shape.router,
   optimization: optimizationSchema.prefault({}),
   monitoring: monitoringSchema.prefault({}),
+  cluster: clusterSchema.prefault({}),
 });
 
 type DeepReadonly<T> = T extends (infer E)[]
@@ -362,6 +410,7 @@ export type TracingConfig = MonitoringConfig['tracing'];
 export type ServerConfig = MonitoringConfig['server'];
 export type LoggingConfig = MonitoringConfig['logging'];
 export type AnomalyConfig = MonitoringConfig['anomaly'];
+export type ClusterConfig = MuaiConfig['cluster'];
 export type AnomalyRule = DeepReadonly<z.output<typeof anomalyRuleSchema>>;
 export type AlertTarget = DeepReadonly<z.output<typeof alertTargetSchema>>;
 /** What a configuration file (or `overrides`) may contain: any subset, in file form. */

@@ -24,6 +24,7 @@ export function validSetting(info: EnvironmentVariableInfo): fc.Arbitrary<{ text
     return fc.integer({ min: 1, max }).map((value) => ({ text: String(value), value }));
   }
   if (kindText === 'a number') {
+    if (name === 'load_factor') return fc.integer({ min: 100, max: 400 }).map((percent) => ({ text: String(percent / 100), value: percent / 100 }));
     return fc.integer({ min: 1, max: 100 }).map((percent) => ({ text: String(percent / 100), value: percent / 100 }));
   }
   if (kindText.startsWith('one of ')) {
@@ -32,6 +33,7 @@ export function validSetting(info: EnvironmentVariableInfo): fc.Arbitrary<{ text
   }
   if (kindText === 'a string') {
     if (name === 'endpoint') return url.map((value) => ({ text: value, value }));
+    if (name === 'url') return fc.integer({ min: 1, max: 65535 }).map((port) => ({ text: `redis://127.0.0.1:${port}`, value: `redis://127.0.0.1:${port}` }));
     if (name === 'path') return word.map((value) => ({ text: `/${value}`, value: `/${value}` }));
     return word.map((value) => ({ text: value, value }));
   }

@@ -75,7 +75,7 @@ export class MiiRestClient {
   async generateMany(prompts: readonly string[], kwargs: Record<string, unknown>, model: string, signal?: AbortSignal): Promise<GenerationResult[]> {
     throwIfAborted(signal);
     const started = performance.now();
-    const { body, endpoint } = await this.options.http.json<unknown>({ path: this.path, body: { prompts: [...prompts], ...kwargs }, signal, model });
+    const { body, endpoint } = await this.options.http.json<unknown>({ path: this.path, body: { prompts: [...prompts], ...kwargs }, signal, model, ...(prompts[0] !== undefined ? { routingKey: prompts[0] } : {}) });
     const context = { engine: this.options.engine, endpoint, path: this.path };
     let items: unknown = body;
     if (typeof items === 'string') {

@@ -1,6 +1,6 @@
 import { MuaiError, throwIfAborted } from '@muai/core';
 import { EndpointPool } from './endpoint-pool.js';
-import type { EndpointProbe, EndpointState } from './endpoint-pool.js';
+import type { EndpointProbe, EndpointState, RoutingOptions, SharedCooldowns } from './endpoint-pool.js';
 import {
   errorFromFetchFailure,
   errorFromStatus,
@@ -41,6 +41,10 @@ export interface HttpClientOptions {
   fetch?: typeof fetch;
   /** Random source for jitter, for tests. */
   random?: () => number;
+  /** How requests pick an endpoint (EndpointPool's RoutingOptions). Default least-outstanding. */
+  routing?: RoutingOptions;
+  /** Cooldowns shared with other replicas (EndpointPool's SharedCooldowns). Default local only. */
+  sharedCooldowns?: SharedCooldowns;
 }
 
 /** One HTTP call. */
@@ -60,6 +64,8 @@ export interface HttpRequest {
   model?: string | undefined;
   /** `Accept` header. */
   accept?: string;
+  /** What the `prefix-affinity` routing policy hashes (the prompt, or chat messages joined). */
+  routingKey?: string;
 }
 
 /** An open response; the endpoint stays claimed until `finish` is called. */
@@ -76,7 +82,7 @@ export interface OpenResponse {
 }
 
 /**
- * HTTP over several endpoints with least-outstanding balancing, timeouts, retries with backoff for
+ * HTTP over several endpoints with least-outstanding (or prefix-affinity) balancing, timeouts, retries with backoff for
  * failures where nothing reached the model, cooldown of failing endpoints, and errors mapped to
  * MuAI codes. Uses the global fetch of Node 20 (undici); no other HTTP dependency.
  */
@@ -97,6 +103,8 @@ export class HttpClient {
       engine: options.engine,
       ...(options.cooldownMs !== undefined ? { cooldownMs: options.cooldownMs } : {}),
       ...(options.failureThreshold !== undefined ? { failureThreshold: options.failureThreshold } : {}),
+      ...(options.routing ? { routing: options.routing } : {}),
+      ...(options.sharedCooldowns ? { sharedCooldowns: options.sharedCooldowns } : {}),
       probe: options.probe ?? ((endpoint, signal) => this.probeHealth(endpoint, healthPath, signal)),
     });
   }
@@ -158,7 +166,7 @@ export class HttpClient {
         lease = { endpoint: request.endpoint, release: (_ok: boolean) => undefined };
       } else {
         try {
-          lease = await this.pool.acquire(tried);
+          lease = await this.pool.acquire(tried, request.routingKey);
         } catch (error) {
           throw lastError ?? error;
         }

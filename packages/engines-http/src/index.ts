@@ -1,7 +1,7 @@
 export { HttpClient } from './http-client.js';
 export type { HttpClientOptions, HttpRequest, OpenResponse } from './http-client.js';
-export { EndpointPool, normalizeEndpoint } from './endpoint-pool.js';
-export type { EndpointPoolOptions, EndpointProbe, EndpointState, EndpointLease } from './endpoint-pool.js';
+export { DEFAULT_LOAD_FACTOR, DEFAULT_PREFIX_LENGTH, EndpointPool, hash32, normalizeEndpoint } from './endpoint-pool.js';
+export type { EndpointPoolOptions, EndpointProbe, EndpointState, EndpointLease, RoutingOptions, RoutingPolicy, SharedCooldowns } from './endpoint-pool.js';
 export { parseSse } from './sse.js';
 export type { SseEvent } from './sse.js';
 export { backoffDelay, sleep } from './retry.js';
@@ -15,7 +15,7 @@ export {
   malformedResponseError,
 } from './errors.js';
 export type { ErrorContext, ServerErrorBody, AbortSources } from './errors.js';
-export { OpenAiProtocolClient, mapFinishReason } from './openai-protocol.js';
+export { OpenAiProtocolClient, mapFinishReason, routingKeyOf } from './openai-protocol.js';
 export type { OpenAiDialect, OpenAiProtocolOptions, ServedModel } from './openai-protocol.js';
 export { parsePrometheusText, sumSamples } from './prometheus-text.js';
 export type { PrometheusSample } from './prometheus-text.js';

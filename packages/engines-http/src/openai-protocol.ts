@@ -54,6 +54,16 @@ interface CompletionBody {
   metrics?: { time_to_first_token_ms?: number; queue_time_ms?: number; tokens_per_second?: number };
 }
 
+/**
+ * What prefix-affinity routing hashes for a request: the prompt, or the chat messages' contents
+ * joined with newlines (as vLLM production-stack's prefix router does), so a shared system prompt
+ * or document at the start maps to the same endpoint.
+ */
+export function routingKeyOf(request: Pick<GenerationRequest, 'prompt' | 'messages'>): string {
+  if (request.prompt !== undefined) return request.prompt;
+  return (request.messages ?? []).map((message) => message.content).join('\n');
+}
+
 /** Maps a server `finish_reason` to ours. Missing or null is `error`: the server did not say it finished. */
 export function mapFinishReason(reason: string | null | undefined): FinishReason {
   if (reason === 'length') return 'length';
@@ -168,6 +178,7 @@ export class OpenAiProtocolClient {
       body: this.buildBody(request, model, false),
       signal: request.signal,
       model,
+      routingKey: routingKeyOf(request),
     });
     const choice = Array.isArray(body.choices) ? body.choices[0] : undefined;
     if (!choice) throw malformedResponseError(this.context(endpoint, path), '`choices` is missing or empty');
@@ -201,6 +212,7 @@ export class OpenAiProtocolClient {
       body: this.buildBody(request, model, true),
       signal: request.signal,
       model,
+      routingKey: routingKeyOf(request),
       accept: 'text/event-stream',
     });
     let firstAt: number | undefined;
@@ -323,7 +335,7 @@ export class OpenAiProtocolClient {
     const started = performance.now();
     let response: { endpoint: string; body: CompletionBody };
     try {
-      response = await this.http.json<CompletionBody>({ path: '/v1/completions', body, model });
+      response = await this.http.json<CompletionBody>({ path: '/v1/completions', body, model, routingKey: routingKeyOf(first) });
     } catch (error) {
       if (MuaiError.hasCode(error, 'INVALID_REQUEST') || MuaiError.hasCode(error, 'CONTEXT_LENGTH_EXCEEDED')) {
         await Promise.all(indexes.map(one));

@@ -2,18 +2,19 @@ import { CapabilityUnsupportedError, InvalidRequestError, toMuaiError } from '@m
 import type { EngineHealth, GenerationRequest, GenerationResult, TensorMap } from '@muai/core';
 import { HttpClient } from './http-client.js';
 import type { HttpClientOptions } from './http-client.js';
-import type { EndpointState } from './endpoint-pool.js';
+import type { EndpointState, RoutingOptions, RoutingPolicy } from './endpoint-pool.js';
 import { launchServer } from './launcher.js';
 import type { LaunchOptions, LaunchedServer, LogLine } from './launcher.js';
 import type { OpenAiProtocolOptions, ServedModel } from './openai-protocol.js';
 
 /** The HttpClient options among RemoteEngineOptions, copied only when set. */
-const HTTP_OPTION_KEYS = ['apiKey', 'timeoutMs', 'retries', 'retryBaseMs', 'retryMaxMs', 'cooldownMs', 'failureThreshold', 'fetch'] as const;
+const HTTP_OPTION_KEYS = ['apiKey', 'timeoutMs', 'retries', 'retryBaseMs', 'retryMaxMs', 'cooldownMs', 'failureThreshold', 'fetch', 'routing', 'sharedCooldowns'] as const;
 
 /**
  * Options every remote engine (vLLM, DeepSpeed-MII) shares; each engine's options extend these.
  * `apiKey`, `timeoutMs` (default 60000), `retries` (2), `retryBaseMs` (100), `retryMaxMs` (2000),
- * `cooldownMs` (5000), `failureThreshold` (1) and `fetch` are HttpClientOptions;
+ * `cooldownMs` (5000), `failureThreshold` (1), `fetch`, `routing` (least-outstanding) and
+ * `sharedCooldowns` (none) are HttpClientOptions;
  * `defaultTemperature` (0, greedy) and `defaultMaxTokens` (not sent) are OpenAiProtocolOptions.
  */
 export interface RemoteEngineOptions
@@ -196,10 +197,12 @@ export interface RemoteConfigSection {
   timeout_ms?: number;
   retries?: number;
   startup_timeout_ms?: number;
+  /** How requests pick among the endpoints. */
+  routing?: { policy?: RoutingPolicy; prefix_length?: number; load_factor?: number };
 }
 
 /**
- * Applies the shared keys of a config section to `options`: model, timeout_ms, retries, and either
+ * Applies the shared keys of a config section to `options`: model, timeout_ms, retries, routing, and either
  * `launch` (from `launchOptions()`, plus model and startup_timeout_ms; endpoints only when listed) or
  * the endpoints (empty or missing ones mean `defaultEndpoint`, i.e. `http://host:port`).
  */
@@ -212,6 +215,13 @@ export function applyRemoteConfig<L extends RemoteLaunchOptions, O extends Remot
   if (section.model !== undefined) options.model = section.model;
   if (section.timeout_ms !== undefined) options.timeoutMs = section.timeout_ms;
   if (section.retries !== undefined) options.retries = section.retries;
+  if (section.routing) {
+    const routing: RoutingOptions = {};
+    if (section.routing.policy !== undefined) routing.policy = section.routing.policy;
+    if (section.routing.prefix_length !== undefined) routing.prefixLength = section.routing.prefix_length;
+    if (section.routing.load_factor !== undefined) routing.loadFactor = section.routing.load_factor;
+    options.routing = routing;
+  }
   if (section.launch) {
     const launch = launchOptions();
     if (section.model !== undefined) launch.model = section.model;
