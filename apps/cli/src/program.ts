@@ -4,17 +4,23 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerQueryCommand } from './commands/query.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerServeCommand } from './commands/serve.js';
+import { registerCompletionCommand } from './commands/completion.js';
+import { registerDoctorCommand } from './commands/doctor.js';
+import { addExamples } from './commands/examples.js';
+import packageJson from '../package.json' with { type: 'json' };
 
 /** Each command module adds its commands to the program. Add new modules here. */
-const registrations: Array<(program: Command) => void> = [registerQueryCommand, registerRunCommand, registerServeCommand, registerConfigCommands];
+const registrations: Array<(program: Command) => void> = [registerQueryCommand, registerRunCommand, registerServeCommand, registerConfigCommands, registerDoctorCommand, registerCompletionCommand];
 
 export function createProgram(): Command {
   const program = new Command('muai')
     .description('MuAI: inference orchestration for Node.js')
-    .version('0.1.0')
+    .version(packageJson.version, '-V, --version', 'print the version of the muai command')
     .exitOverride()
     .showHelpAfterError();
   for (const register of registrations) register(program);
+  // After every registration, so that commands added by any module get their examples in --help.
+  addExamples(program);
   return program;
 }
 
