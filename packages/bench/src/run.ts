@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { InvalidRequestError } from '@muai/core';
@@ -75,6 +76,22 @@ export interface RunRecord {
   interrupted: boolean;
 }
 
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Waits until `performance.now()` reaches `due`. Timers run on the loop's cached clock and in
+ * whole milliseconds, so they fire up to ~1 ms early or late: sleep to 1 ms before, then yield to
+ * the loop until due (I/O keeps flowing meanwhile).
+ */
+async function waitUntil(due: number, signal: AbortSignal): Promise<void> {
+  for (;;) {
+    const remaining = due - performance.now();
+    if (remaining <= 0 || signal.aborted) return;
+    if (remaining > 2) await sleep(remaining - 1, signal);
+    else await yieldToLoop();
+  }
+}
+
 const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise((resolve) => {
     if (ms <= 0 || signal.aborted) return resolve();
@@ -131,6 +148,8 @@ export async function runBenchmark(options: RunOptions): Promise<RunRecord> {
 
   const stop = new AbortController();
   const cancel = new AbortController();
+  // One listener per request in flight or waiting for a slot: not a leak.
+  setMaxListeners(0, stop.signal, cancel.signal);
   const onAbort = (): void => {
     interrupted = true;
     stop.abort();
@@ -199,8 +218,7 @@ export async function runBenchmark(options: RunOptions): Promise<RunRecord> {
   const keepText = options.countTokens !== undefined;
   for (let i = 0; i < total && !stop.signal.aborted; i++) {
     const scheduled = timeOf(i);
-    const wait = t0 + scheduled - performance.now();
-    if (wait > 0) await sleep(wait, stop.signal);
+    if (scheduled > 0) await waitUntil(t0 + scheduled, stop.signal);
     if (stop.signal.aborted) break;
     const slot = acquire();
     if (slot) await slot;
