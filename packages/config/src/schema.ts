@@ -293,8 +293,8 @@ export const anomalyRuleSchema = z.strictObject({
   name: z.string().min(1),
   /** Series of the performance monitor watched, e.g. `latency_p99_ms`, `error_rate`, `queue_depth`. */
   metric: z.string().min(1),
-  detector: z.enum(['threshold', 'zscore', 'ewma', 'cusum']).default('threshold'),
-  /** Limit for `threshold`; number of deviations for `zscore`/`ewma`; decision interval for `cusum`. */
+  detector: z.enum(['threshold', 'zscore', 'ewma', 'cusum', 'mad', 'burn_rate']).default('threshold'),
+  /** Limit for `threshold`; number of deviations for `zscore`/`ewma`/`mad`; decision interval for `cusum`; error budget (0.001 for a 99.9% SLO) for `burn_rate`. */
   threshold: z.number(),
   direction: z.enum(['above', 'below', 'both']).default('above'),
   /** Rolling window the detector reads, in seconds. */
@@ -314,6 +314,8 @@ export const alertTargetSchema = z.discriminatedUnion('type', [
     headers: z.record(z.string(), z.string()).default(() => ({})),
   }),
   z.strictObject({ type: z.literal('slack'), url: httpUrl }),
+  /** A real Alertmanager (base URL); alerts are pushed to `/api/v2/alerts` and re-sent while firing. */
+  z.strictObject({ type: z.literal('alertmanager'), url: httpUrl, resend_interval_ms: positiveInt.default(60000) }),
 ]);
 
 export const anomalySchema = z.strictObject({
