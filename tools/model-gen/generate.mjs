@@ -7,13 +7,14 @@
 //        [--dtype fp32|fp16] [--external-data | --no-external-data] [--if-missing]
 //
 // See models/README.md.
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeModel, DataType } from './onnx-proto.mjs';
-import { buildLlamaGraph, countParams, IR_VERSION, OPSET, weightSpecs } from './llama-graph.mjs';
+// The graph writer and the tokenizer files live in @muai/models (shared with the llama2.c
+// converter); the repository's root `prepare` builds it before this script runs.
+import { buildLlamaGraph, countParams, DataType, weightSpecs, writeFileAtomic, writeOnnxModel } from '@muai/models';
 import { fillNormal, float32ToFloat16Array, toFloat16Bits } from './prng.mjs';
 import { shrinkVocab, specialTokensMapJson, tokenizerConfigJson, tokenizerJson } from './tokenizer.mjs';
 
@@ -30,8 +31,16 @@ export const REPO_ROOT = resolve(here, '..', '..');
 /** Hash of the files that determine the output, so --if-missing notices generator changes. */
 function sourceHash() {
   const h = createHash('sha256');
-  for (const f of ['generate.mjs', 'llama-graph.mjs', 'onnx-proto.mjs', 'prng.mjs', 'tokenizer.mjs', 'data/llama-bpe.json.gz']) {
-    h.update(f).update(readFileSync(join(here, f)));
+  const models = join(REPO_ROOT, 'packages', 'models', 'src');
+  const files = ['generate.mjs', 'prng.mjs', 'tokenizer.mjs', 'data/llama-bpe.json.gz'].map((f) => join(here, f));
+  files.push(...['onnx/llama-graph.ts', 'onnx/onnx-proto.ts', 'onnx/write-model.ts', 'tokenizer-json.ts'].map((f) => join(models, f)));
+  for (const f of files) {
+    // A published checkout without the package sources still hashes what it has.
+    try {
+      h.update(f.slice(REPO_ROOT.length)).update(readFileSync(f));
+    } catch {
+      h.update(f.slice(REPO_ROOT.length));
+    }
   }
   return h.digest('hex').slice(0, 16);
 }
@@ -92,17 +101,8 @@ function weightBytes(spec, seed, dtype) {
   return Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength);
 }
 
-// Every file is written under a temporary name and renamed into place, so a reader (or a
-// concurrent generator writing the same deterministic bytes) never sees a partial file.
-const tmpName = (path) => `${path}.tmp-${process.pid}`;
-
-function writeAtomic(path, data) {
-  writeFileSync(tmpName(path), data);
-  renameSync(tmpName(path), path);
-}
-
 function writeJson(path, value) {
-  writeAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 function readManifest(outDir) {
@@ -189,57 +189,19 @@ export function generateModel(options = {}) {
   log(`tokenizer: ${vocab.tokens.length} tokens, ${vocab.merges.length} merges`);
 
   // ---- weights ----
-  const graph = buildLlamaGraph(config, dtype, toFloat16Bits);
-  const initializers = [];
-  let fd;
-  let offset = 0;
-  const dataPath = join(outDir, 'onnx', dataFile);
-  if (external) fd = openSync(tmpName(dataPath), 'w');
-  try {
-    for (const spec of weightSpecs(config)) {
-      const raw = weightBytes(spec, seed, dtype);
-      if (external) {
-        const pad = (64 - (offset % 64)) % 64; // keep every tensor 64-byte aligned
-        if (pad) writeSync(fd, Buffer.alloc(pad));
-        offset += pad;
-        writeSync(fd, raw);
-        initializers.push({
-          name: spec.name,
-          dims: spec.dims,
-          dataType: elem,
-          dataLocation: 1,
-          externalData: [
-            { key: 'location', value: dataFile },
-            { key: 'offset', value: String(offset) },
-            { key: 'length', value: String(raw.length) },
-          ],
-        });
-        offset += raw.length;
-      } else {
-        initializers.push({ name: spec.name, dims: spec.dims, dataType: elem, rawData: raw });
-      }
-    }
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-  if (external) renameSync(tmpName(dataPath), dataPath);
-
-  const model = {
-    irVersion: IR_VERSION,
+  writeOnnxModel({
+    path: join(outDir, 'onnx', modelFile),
+    graph: buildLlamaGraph(config, dtype, toFloat16Bits),
+    graphName: `muai-llama-${size}`,
+    elemType: elem,
+    weights: (function* () {
+      for (const spec of weightSpecs(config)) yield { name: spec.name, dims: spec.dims, bytes: weightBytes(spec, seed, dtype) };
+    })(),
+    externalData: external,
     producerName: 'muai-model-gen',
     producerVersion: GENERATOR_VERSION,
     docString: `Random-weight Llama-architecture decoder (${size}, seed ${seed}). Not trained: its text is not meaningful.`,
-    opsetImport: [{ domain: '', version: OPSET }],
-    graph: {
-      name: `muai-llama-${size}`,
-      node: graph.nodes,
-      initializer: [...initializers, ...graph.constants],
-      input: graph.inputs,
-      output: graph.outputs,
-    },
-  };
-  writeAtomic(join(outDir, 'onnx', modelFile), encodeModel(model));
-  if (!external) rmSync(dataPath, { force: true }); // left by an earlier external-data variant
+  });
 
   const sizeOf = (rel) => statSync(join(outDir, rel)).size;
   const common = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];

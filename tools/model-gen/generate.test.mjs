@@ -9,8 +9,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import { env, AutoModelForCausalLM, AutoTokenizer } from '@huggingface/transformers';
 import { generateModel, parseArgs, MANIFEST, SIZES, modelConfig } from './generate.mjs';
-import { countParams } from './llama-graph.mjs';
-import { decodeModel } from './onnx-proto.mjs';
+import { countParams, decodeModel } from '@muai/models';
 import { argmax, forward, greedy, loadModel, logitsAt, positionsFromMask, presentsAsPast } from './ort-reference.mjs';
 import { readWeights, referenceLogits } from './js-reference.mjs';
 

@@ -3,7 +3,7 @@
 // tests compare it with onnxruntime's logits to show the ONNX graph computes real Llama math.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeModel, DataType } from './onnx-proto.mjs';
+import { decodeModel, DataType } from '@muai/models';
 
 /** Reads the float32 initializers of an inline model into { name: Float64Array }. */
 export function readWeights(dir, file = 'model.onnx') {

@@ -9,13 +9,12 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BOS, EOS, llamaSpecialTokensMapJson, llamaTokenizerConfigJson, llamaTokenizerJson, UNK } from '@muai/models';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SPECIAL_AND_BYTES = 3 + 256;
 
-export const UNK = '<unk>';
-export const BOS = '<s>';
-export const EOS = '</s>';
+export { BOS, EOS, UNK };
 
 /**
  * Zephyr-style chat template: role markers are plain text, turns end with the EOS token, and
@@ -75,93 +74,14 @@ export function shrinkVocab(size) {
   return { tokens, merges: kept };
 }
 
-function addedToken(id, content) {
-  return { id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
-}
-
 /** tokenizer.json (Hugging Face tokenizers format) for a vocabulary from shrinkVocab. */
-export function tokenizerJson({ tokens, merges }) {
-  if (tokens[0] !== UNK || tokens[1] !== BOS || tokens[2] !== EOS) throw new Error('special tokens must be ids 0..2');
-  const vocab = {};
-  tokens.forEach((t, i) => {
-    vocab[t] = i;
-  });
-  return {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [addedToken(0, UNK), addedToken(1, BOS), addedToken(2, EOS)],
-    normalizer: {
-      type: 'Sequence',
-      normalizers: [
-        { type: 'Prepend', prepend: '\u2581' },
-        { type: 'Replace', pattern: { String: ' ' }, content: '\u2581' },
-      ],
-    },
-    pre_tokenizer: null,
-    post_processor: {
-      type: 'TemplateProcessing',
-      single: [{ SpecialToken: { id: BOS, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: BOS, type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: BOS, type_id: 1 } },
-        { Sequence: { id: 'B', type_id: 1 } },
-      ],
-      special_tokens: { [BOS]: { id: BOS, ids: [1], tokens: [BOS] } },
-    },
-    decoder: {
-      type: 'Sequence',
-      decoders: [
-        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
-        { type: 'ByteFallback' },
-        { type: 'Fuse' },
-        { type: 'Strip', content: ' ', start: 1, stop: 0 },
-      ],
-    },
-    model: {
-      type: 'BPE',
-      dropout: null,
-      unk_token: UNK,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: true,
-      byte_fallback: true,
-      ignore_merges: false,
-      vocab,
-      merges,
-    },
-  };
+export function tokenizerJson(vocabulary) {
+  return llamaTokenizerJson(vocabulary);
 }
 
-function specialEntry(content) {
-  return { content, lstrip: false, normalized: false, rstrip: false, single_word: false };
-}
-
+/** tokenizer_config.json with the Zephyr-style chat template. */
 export function tokenizerConfigJson(maxLength) {
-  const decoder = {};
-  [UNK, BOS, EOS].forEach((t, i) => {
-    decoder[String(i)] = { ...specialEntry(t), special: true };
-  });
-  return {
-    add_bos_token: true,
-    add_eos_token: false,
-    add_prefix_space: null,
-    added_tokens_decoder: decoder,
-    bos_token: BOS,
-    eos_token: EOS,
-    unk_token: UNK,
-    pad_token: UNK,
-    chat_template: CHAT_TEMPLATE,
-    clean_up_tokenization_spaces: false,
-    legacy: true,
-    model_max_length: maxLength,
-    padding_side: 'left',
-    sp_model_kwargs: {},
-    tokenizer_class: 'LlamaTokenizer',
-  };
+  return llamaTokenizerConfigJson({ maxLength, chatTemplate: CHAT_TEMPLATE });
 }
 
-export function specialTokensMapJson() {
-  return { bos_token: specialEntry(BOS), eos_token: specialEntry(EOS), pad_token: specialEntry(UNK), unk_token: specialEntry(UNK) };
-}
+export const specialTokensMapJson = llamaSpecialTokensMapJson;

@@ -1,8 +1,9 @@
-// The subset of the ONNX protobuf schema (onnx/onnx.proto, proto2) this generator writes, declared
+// The subset of the ONNX protobuf schema (onnx/onnx.proto, proto2) the graph writer uses, declared
 // for protobufjs. Field numbers and enum values follow the ONNX IR specification; messages and
-// fields the generator does not use are left out (protobuf readers skip nothing they need).
+// fields the writer does not use are left out (protobuf readers skip nothing they need).
 import protobuf from 'protobufjs';
 
+/** ONNX TensorProto.DataType values used here. */
 export const DataType = Object.freeze({
   FLOAT: 1,
   UINT8: 2,
@@ -13,6 +14,7 @@ export const DataType = Object.freeze({
   FLOAT16: 10,
 });
 
+/** ONNX AttributeProto.AttributeType values used here. */
 export const AttributeType = Object.freeze({ FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7 });
 
 const schema = {
@@ -108,17 +110,58 @@ const schema = {
   },
 };
 
-const root = protobuf.Root.fromJSON(schema);
-export const ModelProto = root.lookupType('onnx.ModelProto');
+const ModelProto = protobuf.Root.fromJSON(schema).lookupType('onnx.ModelProto');
+
+/** A TensorProto as a plain object (camelCase field names). */
+export interface TensorProtoObject {
+  name: string;
+  dims: number[];
+  dataType: number;
+  rawData?: Uint8Array;
+  dataLocation?: number;
+  externalData?: Array<{ key: string; value: string }>;
+}
+
+/** A NodeProto as a plain object. */
+export interface NodeProtoObject {
+  name: string;
+  opType: string;
+  input: string[];
+  output: string[];
+  attribute: Array<Record<string, unknown>>;
+}
+
+/** A ValueInfoProto as a plain object. */
+export interface ValueInfoObject {
+  name: string;
+  type: { tensorType: { elemType: number; shape: { dim: Array<{ dimValue: number } | { dimParam: string }> } } };
+}
+
+/** A ModelProto as a plain object, the shape encodeModel takes. */
+export interface ModelProtoObject {
+  irVersion: number;
+  producerName: string;
+  producerVersion: string;
+  docString?: string;
+  opsetImport: Array<{ domain: string; version: number }>;
+  graph: {
+    name: string;
+    node: NodeProtoObject[];
+    initializer: TensorProtoObject[];
+    input: ValueInfoObject[];
+    output: ValueInfoObject[];
+  };
+  metadataProps?: Array<{ key: string; value: string }>;
+}
 
 /** Serializes a plain ModelProto-shaped object (camelCase field names) to bytes. */
-export function encodeModel(model) {
-  const err = ModelProto.verify(model);
-  if (err) throw new Error(`invalid ONNX model object: ${err}`);
+export function encodeModel(model: ModelProtoObject): Uint8Array {
+  const problem = ModelProto.verify(model);
+  if (problem) throw new Error(`invalid ONNX model object: ${problem}`);
   return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }
 
-/** Parses ONNX bytes back (used by tests to inspect what was written). */
-export function decodeModel(bytes) {
+/** Parses ONNX bytes back to a plain object (tests use it to inspect what was written). */
+export function decodeModel(bytes: Uint8Array): Record<string, unknown> {
   return ModelProto.toObject(ModelProto.decode(bytes), { longs: Number, bytes: Buffer, defaults: false });
 }

@@ -1,0 +1,18 @@
+export { convertLlama2c, CONVERTER_VERSION, MODEL_MANIFEST } from './llama2c/convert.js';
+export type { ConvertLlama2cOptions, ConvertLlama2cResult } from './llama2c/convert.js';
+export { readLlama2cCheckpoint, parseLlama2cHeader, checkpointFloatCount } from './llama2c/checkpoint.js';
+export type { Llama2cCheckpoint, Llama2cHeader, Llama2cWeights } from './llama2c/checkpoint.js';
+export { readLlama2cTokenizer, parseLlama2cTokenizer, llama2cBpeVocabulary } from './llama2c/tokenizer-bin.js';
+export type { Llama2cTokenizer } from './llama2c/tokenizer-bin.js';
+export { DEFAULT_MODEL_NAME, defaultModelPath, defaultModelInfo, defaultModelAvailable, modelsPackageRoot } from './default-model.js';
+export type { DefaultModelInfo } from './default-model.js';
+export { buildLlamaGraph, weightSpecs, countParams, OPSET, IR_VERSION } from './onnx/llama-graph.js';
+export type { LlamaGraph, LlamaGraphConfig, WeightSpec } from './onnx/llama-graph.js';
+export { encodeModel, decodeModel, DataType, AttributeType } from './onnx/onnx-proto.js';
+export type { ModelProtoObject, NodeProtoObject, TensorProtoObject, ValueInfoObject } from './onnx/onnx-proto.js';
+export { writeOnnxModel, writeFileAtomic } from './onnx/write-model.js';
+export type { WeightTensor, WriteOnnxModelOptions } from './onnx/write-model.js';
+export { llamaTokenizerJson, llamaTokenizerConfigJson, llamaSpecialTokensMapJson, UNK, BOS, EOS } from './tokenizer-json.js';
+export type { BpeVocabulary } from './tokenizer-json.js';
+export { STORIES260K_RUNC_REFERENCE } from './run-c-reference.js';
+export type { RunCReference } from './run-c-reference.js';
