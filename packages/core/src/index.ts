@@ -63,3 +63,5 @@ export type {
   CacheStatsRecord,
   AlertRecord,
 } from './metrics.js';
+export { LOG_LEVELS, NOOP_LOGGER, loggerFromPino } from './logger.js';
+export type { Logger, LogLevel, LogDetails, PinoLike } from './logger.js';

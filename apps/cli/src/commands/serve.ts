@@ -5,6 +5,7 @@ import { createPerformanceMonitor, createPrometheusExporter, createTracer, type 
 import { createOrchestratorFromConfig } from '@muai/orchestrator';
 import { startServer } from '@muai/server';
 import { ModelManagerEngine } from './serving-engine.js';
+import { createServeLogging } from './logging.js';
 
 interface ServeOptions {
   config?: string[];
@@ -44,11 +45,14 @@ export function registerServeCommand(program: Command): void {
         ? createTracer({ endpoint: monitoring.tracing.endpoint, protocol: monitoring.tracing.protocol, sampleRate: monitoring.tracing.sample_rate, recordPrompts: monitoring.tracing.record_prompts, serviceName: monitoring.tracing.service_name })
         : undefined;
       const performanceMonitor = monitoring.enabled ? createPerformanceMonitor() : undefined;
+      // JSON lines on stdout and in logs/muai.log (monitoring.logging.*); see ./logging.ts.
+      const logging = createServeLogging({ config: monitoring.logging, formatIsDefault: loaded.sources['monitoring.logging.format'] === 'default' });
       // Relative model paths in the config resolve against the working directory.
       const baseDirectory = process.cwd();
       const runtime = createOrchestratorFromConfig(config, {
         env,
         baseDirectory,
+        logger: logging.logger,
         ...(exporter ? { prometheusExporter: exporter } : {}),
         ...(tracer ? { tracer } : {}),
         ...(performanceMonitor ? { performanceMonitor } : {}),
@@ -76,11 +80,13 @@ export function registerServeCommand(program: Command): void {
         isReady: () => ready,
         handleSignals: true,
         ...(exporter && (server.expose_metrics || !monitoring.prometheus.enabled) ? { metrics: exporter } : {}),
-        ...(tracer ? { tracer } : {}),
+        ...(tracer ? { tracer: logging.traceRequests(tracer) } : {}),
+        logger: logging.fastifyLogger,
         onClosed: async () => {
           await runtime.close();
           await exporter?.stopServer();
           await tracer?.shutdown();
+          await logging.close();
         },
       });
       const onnxMode = config.optimization.onnx.worker_thread === true ? 'ONNX Runtime in a worker thread' : 'ONNX Runtime in process';
