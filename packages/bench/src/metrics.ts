@@ -26,14 +26,70 @@ export function parseGoodput(values: readonly string[]): GoodputSlo {
 export const LATENCY_METRICS = ['ttft', 'tpot', 'itl', 'e2el'] as const;
 export type LatencyMetric = (typeof LATENCY_METRICS)[number];
 
-/** Per-second series over the run, for the report. */
+/** Rates over the run in fixed buckets, for the report. */
 export interface TimeSeries {
-  /** Second index from the first send. */
+  /** Bucket width in seconds (0.1 s for runs under 10 s, 1 s under 200 s, then 1/200 of the run). */
+  bucket_s: number;
+  /** Start of each bucket, seconds from the first send. */
   second: number[];
   output_tokens_per_s: number[];
   requests_completed_per_s: number[];
-  /** Requests in flight at the middle of each second. */
+  /** Requests in flight at the middle of each bucket. */
   concurrency: number[];
+}
+
+function bucketWidth(endMs: number): number {
+  if (endMs < 10_000) return 0.1;
+  if (endMs < 200_000) return 1;
+  return Math.ceil(endMs / 1000 / 200);
+}
+
+/** Output tokens per bucket of `widthS`: tokens spread over the request's chunks (first at TTFT, then one per ITL). */
+function tokenBuckets(requests: readonly RequestRecord[], widthS: number, count: number): number[] {
+  const buckets = new Array<number>(count).fill(0);
+  const width = widthS * 1000;
+  for (const record of requests) {
+    if (record.ttftMs === undefined || record.status !== 'ok') continue;
+    const perChunk = record.outputTokens / (record.itlsMs.length + 1);
+    let t = record.startMs + record.ttftMs;
+    buckets[Math.min(count - 1, Math.floor(t / width))]! += perChunk;
+    for (const itl of record.itlsMs) {
+      t += itl;
+      buckets[Math.min(count - 1, Math.floor(t / width))]! += perChunk;
+    }
+  }
+  return buckets;
+}
+
+function runEnd(requests: readonly RequestRecord[]): number {
+  let end = 0;
+  for (const record of requests) end = Math.max(end, record.startMs + record.e2elMs);
+  return end;
+}
+
+function timeSeries(requests: readonly RequestRecord[]): TimeSeries {
+  const end = runEnd(requests);
+  const widthS = bucketWidth(end);
+  const width = widthS * 1000;
+  const count = Math.max(1, Math.ceil(end / width));
+  const series: TimeSeries = {
+    bucket_s: widthS,
+    second: Array.from({ length: count }, (_, i) => Math.round(i * widthS * 1000) / 1000),
+    output_tokens_per_s: tokenBuckets(requests, widthS, count).map((tokens) => tokens / widthS),
+    requests_completed_per_s: new Array<number>(count).fill(0),
+    concurrency: new Array<number>(count).fill(0),
+  };
+  for (const record of requests) {
+    const stop = record.startMs + record.e2elMs;
+    if (record.status === 'ok') series.requests_completed_per_s[Math.min(count - 1, Math.floor(stop / width))]! += 1 / widthS;
+    const first = Math.max(0, Math.floor((record.startMs - width / 2) / width));
+    for (let s = first; s < count; s++) {
+      const middle = s * width + width / 2;
+      if (middle >= stop) break;
+      if (record.startMs <= middle) series.concurrency[s]! += 1;
+    }
+  }
+  return series;
 }
 
 /**
@@ -96,38 +152,6 @@ export function latencySamples(requests: readonly RequestRecord[]): Record<Laten
   return samples;
 }
 
-function timeSeries(requests: readonly RequestRecord[]): TimeSeries {
-  let end = 0;
-  for (const record of requests) end = Math.max(end, record.startMs + record.e2elMs);
-  const seconds = Math.max(1, Math.ceil(end / 1000));
-  const series: TimeSeries = {
-    second: Array.from({ length: seconds }, (_, i) => i),
-    output_tokens_per_s: new Array<number>(seconds).fill(0),
-    requests_completed_per_s: new Array<number>(seconds).fill(0),
-    concurrency: new Array<number>(seconds).fill(0),
-  };
-  for (const record of requests) {
-    const stop = record.startMs + record.e2elMs;
-    if (record.status === 'ok') series.requests_completed_per_s[Math.min(seconds - 1, Math.floor(stop / 1000))]! += 1;
-    // Tokens spread over the request's chunks: first at TTFT, then one per ITL.
-    if (record.ttftMs !== undefined && record.status === 'ok') {
-      const chunks = record.itlsMs.length + 1;
-      const perChunk = record.outputTokens / chunks;
-      let t = record.startMs + record.ttftMs;
-      series.output_tokens_per_s[Math.min(seconds - 1, Math.floor(t / 1000))]! += perChunk;
-      for (const itl of record.itlsMs) {
-        t += itl;
-        series.output_tokens_per_s[Math.min(seconds - 1, Math.floor(t / 1000))]! += perChunk;
-      }
-    }
-    for (let s = 0; s < seconds; s++) {
-      const middle = s * 1000 + 500;
-      if (record.startMs <= middle && stop > middle) series.concurrency[s]! += 1;
-    }
-  }
-  return series;
-}
-
 function maxConcurrent(requests: readonly RequestRecord[]): number {
   const events: Array<[number, number]> = [];
   for (const record of requests) {
@@ -186,7 +210,8 @@ export function computeResult(run: RunRecord, options: ComputeOptions = {}): Ben
     goodput: null,
     output_throughput: totalOutput / duration,
     total_token_throughput: (totalInput + totalOutput) / duration,
-    max_output_tokens_per_s: Math.max(0, ...series.output_tokens_per_s),
+    // vLLM's peak: the busiest whole second.
+    max_output_tokens_per_s: Math.max(0, ...tokenBuckets(requests, 1, Math.max(1, Math.ceil(runEnd(requests) / 1000)))),
     max_concurrent_requests: maxConcurrent(requests),
     generator_cpu_ms_per_request: requests.length > 0 ? run.cpuMs / requests.length : 0,
     generator_cpu_percent: (run.cpuMs / 1000 / duration) * 100,

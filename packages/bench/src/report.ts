@@ -103,7 +103,7 @@ const PAGE_SCRIPT = String.raw`
     if (text !== undefined) node.textContent = text;
     return node;
   }
-  function fmt(v) { return v === null || v === undefined ? '-' : (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)); }
+  function fmt(v) { return v === null || v === undefined ? '-' : (Number.isInteger(v) || Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)); }
   function chart(parent, id, title, opts, series) {
     var box = el('div', { class: 'chart', id: id });
     box.appendChild(el('h3', {}, title));
@@ -211,7 +211,7 @@ const PAGE_SCRIPT = String.raw`
     bars(sec, 'ttft-' + k, 'TTFT histogram', p.ttftHistogram, 'TTFT ms');
     bars(sec, 'itl-' + k, 'ITL histogram (per chunk)', p.itlHistogram, 'ITL ms');
     var s = p.series;
-    chart(sec, 'throughput-' + k, 'Throughput over time', {
+    chart(sec, 'throughput-' + k, 'Throughput over time (' + s.bucket_s + ' s buckets)', {
       scales: { x: { time: false }, n: {} },
       axes: [{ label: 'second' }, { label: 'tokens/s' }, { side: 1, scale: 'n', label: 'requests', grid: { show: false } }],
       series: [{ label: 's' }, { label: 'output tok/s', stroke: colors[0], width: 2 },
