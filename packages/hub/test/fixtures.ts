@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { commitSha, readFolder } from './hub-server.js';
-import type { FakeHub } from './hub-server.js';
+import { commitSha, readFolder } from '../src/testing/index.js';
+import type { FakeHub } from '../src/testing/index.js';
 
 export const repoRoot = resolve(import.meta.dirname, '../../..');
 

@@ -6,8 +6,8 @@ import { MuaiError } from '@muai/core';
 import { isHubId, pullModel, resolveModel } from '../src/index.js';
 import type { HubOptions, PullEvent } from '../src/index.js';
 import { addFixtureRepos, GATED_REPO, GATED_TOKEN, generateTinyModel, NO_ONNX_REPO, TINY_REPO } from './fixtures.js';
-import { gitBlobSha1, sha256, startFakeHub } from './hub-server.js';
-import type { FakeHub } from './hub-server.js';
+import { gitBlobSha1, sha256, startFakeHub } from '../src/testing/index.js';
+import type { FakeHub } from '../src/testing/index.js';
 
 let hub: FakeHub;
 let modelDir: string;

@@ -1,4 +1,6 @@
 /**
+ * `@muai/hub/testing`: for tests of code that downloads from the Hub (this package's, the CLI's, yours).
+ *
  * A stand-in for the Hugging Face Hub on loopback, answering the requests huggingface_hub and
  * @muai/hub make, the way huggingface.co answers them (huggingface_hub's file_download.py and
  * utils/_http.py describe the protocol):
