@@ -5,6 +5,7 @@ import { createPerformanceMonitor, createPrometheusExporter, createTracer, type 
 import { createOrchestratorFromConfig } from '@muai/orchestrator';
 import { startServer } from '@muai/server';
 import { ModelManagerEngine } from './serving-engine.js';
+import { createAnomalyWiring } from './anomaly-wiring.js';
 import { createServeLogging } from './logging.js';
 
 interface ServeOptions {
@@ -45,6 +46,8 @@ export function registerServeCommand(program: Command): void {
         ? createTracer({ endpoint: monitoring.tracing.endpoint, protocol: monitoring.tracing.protocol, sampleRate: monitoring.tracing.sample_rate, recordPrompts: monitoring.tracing.record_prompts, serviceName: monitoring.tracing.service_name })
         : undefined;
       const performanceMonitor = monitoring.enabled ? createPerformanceMonitor() : undefined;
+      // monitoring.anomaly (opt-in): detectors, alert delivery, GET /v1/alerts; see ./anomaly-wiring.ts.
+      const anomaly = performanceMonitor ? createAnomalyWiring({ config, performanceMonitor, ...(exporter ? { exporter } : {}) }) : undefined;
       // JSON lines on stdout and in logs/muai.log (monitoring.logging.*); see ./logging.ts.
       const logging = createServeLogging({ config: monitoring.logging, formatIsDefault: loaded.sources['monitoring.logging.format'] === 'default' });
       // Relative model paths in the config resolve against the working directory.
@@ -56,6 +59,7 @@ export function registerServeCommand(program: Command): void {
         ...(exporter ? { prometheusExporter: exporter } : {}),
         ...(tracer ? { tracer } : {}),
         ...(performanceMonitor ? { performanceMonitor } : {}),
+        ...(anomaly ? { anomalyDetector: anomaly.orchestratorDetector } : {}),
       });
       if (exporter && monitoring.prometheus.enabled && monitoring.prometheus.port !== (options.port ? Number(options.port) : server.port)) {
         await exporter.startServer();
@@ -80,15 +84,18 @@ export function registerServeCommand(program: Command): void {
         isReady: () => ready,
         handleSignals: true,
         ...(exporter && (server.expose_metrics || !monitoring.prometheus.enabled) ? { metrics: exporter } : {}),
+        ...(anomaly ? { metrics: anomaly.metrics(exporter && (server.expose_metrics || !monitoring.prometheus.enabled) ? exporter : undefined), plugins: [anomaly.plugin] } : {}),
         ...(tracer ? { tracer: logging.traceRequests(tracer) } : {}),
         logger: logging.fastifyLogger,
         onClosed: async () => {
+          await anomaly?.stop();
           await runtime.close();
           await exporter?.stopServer();
           await tracer?.shutdown();
           await logging.close();
         },
       });
+      anomaly?.start();
       const onnxMode = config.optimization.onnx.worker_thread === true ? 'ONNX Runtime in a worker thread' : 'ONNX Runtime in process';
       process.stderr.write(`muai: serving on ${running.url} (OpenAI-compatible: ${running.url}/v1; health ${running.url}/health; ${onnxMode})\n`);
       // Keep running until SIGTERM/SIGINT: startServer drains and exits.
