@@ -11,66 +11,26 @@ import {
   type GenerationResult,
   type StreamChunk,
   type Usage,
+  combineMetricsSinks,
+  toTracer,
+  type GenAiUsage,
+  type InferenceSpanInfo,
+  type MetricsSink,
+  type Span,
+  type TracerInput,
 } from '@muai/core';
 import type { ZodError } from 'zod';
 import { DEFAULT_LIMITS, chatSchema, completionSchema, describeIssues, type ChatBody, type CompletionBody, type RequestLimits } from './schemas.js';
 import { toErrorResponse } from './errors.js';
 
-/** What the server reports per request; `PrometheusExporter` from @muai/monitoring fits it. */
-export interface ServerMetrics {
-  recordRequest(record: {
-    model: string;
-    engine: string;
-    workflow: string;
-    status: 'ok' | 'error';
-    latencyMs: number;
-    ttftMs?: number;
-    tpotMs?: number;
-    promptTokens: number;
-    completionTokens: number;
-  }): void;
+/**
+ * Metrics the server records into and serves on `/metrics`: a @muai/core metrics sink plus its
+ * Prometheus text exposition. `PrometheusExporter` from @muai/monitoring fits it.
+ */
+export interface ServerMetrics extends Partial<MetricsSink> {
   /** Prometheus text exposition of every metric. */
   metrics(): Promise<string>;
   readonly contentType: string;
-}
-
-/** A span handle as the tracer passes it to the traced function (an OpenTelemetry `Span` fits). */
-export interface ServerSpan {
-  setAttribute?(key: string, value: string | number | boolean): unknown;
-}
-
-/** What the server tells a GenAI inference span. */
-export interface ServerInferenceInfo {
-  /** `chat` or `text_completion`. */
-  operation: string;
-  model: string;
-  engine?: string;
-  maxTokens?: number;
-  temperature?: number;
-  topP?: number;
-}
-
-/** Token usage and response facts recorded on the inference span (GenAI attribute names). */
-export interface ServerUsage {
-  inputTokens?: number;
-  outputTokens?: number;
-  responseModel?: string;
-  responseId?: string;
-  finishReasons?: readonly string[];
-}
-
-/**
- * Span helper; `OTelTracer` from @muai/monitoring fits it. Only `withSpan` is required: with just it
- * the server names its spans itself. The richer helpers are used when present: `traceServerRequest`
- * (SERVER span with http attributes), `traceInference` (GenAI span `{operation} {model}`),
- * `recordUsage` (token counts). Each runs `fn` inside a span that is active for everything `fn`
- * starts and ends it when `fn`'s promise settles.
- */
-export interface ServerTracer {
-  withSpan<T>(name: string, attributes: Record<string, string | number | boolean> | undefined, fn: (span?: ServerSpan) => T): T;
-  traceServerRequest?<T>(info: { method: string; route: string; requestId?: string }, fn: (span?: ServerSpan) => T): T;
-  traceInference?<T>(info: ServerInferenceInfo, fn: (span?: ServerSpan) => T): T;
-  recordUsage?(span: ServerSpan, usage: ServerUsage): void;
 }
 
 export interface ServerOptions {
@@ -85,7 +45,8 @@ export interface ServerOptions {
   /** Largest request body in bytes. Default 1 MiB. */
   bodyLimitBytes?: number;
   metrics?: ServerMetrics;
-  tracer?: ServerTracer;
+  /** @muai/core tracer (an OTelTracer from @muai/monitoring); default NOOP_TRACER. Any part of one is completed with no-op spans. */
+  tracer?: TracerInput;
   /** Ready only when this says so (e.g. preload finished). Default: ready when the engine has a model. */
   isReady?: () => boolean | Promise<boolean>;
   /** Fastify logger option. Default false (the CLI passes pino options). */
@@ -224,11 +185,12 @@ export function createServer(options: ServerOptions): FastifyInstance {
     return controller;
   }
 
+  const sink = combineMetricsSinks([options.metrics]);
+
   function record(model: string, status: 'ok' | 'error', started: number, result?: { usage: Usage; ttftMs?: number; engine?: string }): void {
-    if (!options.metrics) return;
     const latencyMs = performance.now() - started;
     const completion = result?.usage.completionTokens ?? 0;
-    options.metrics.recordRequest({
+    sink.recordRequest({
       model,
       engine: result?.engine ?? engine.name,
       workflow: 'server',
@@ -241,62 +203,40 @@ export function createServer(options: ServerOptions): FastifyInstance {
     });
   }
 
-  const tracer = options.tracer;
+  const tracer = toTracer(options.tracer);
 
   /** Runs a route inside the SERVER span; 4xx answers are not span errors, 5xx are. */
   async function traceRequest(route: string, request: FastifyRequest, reply: FastifyReply, fn: () => Promise<void>): Promise<void> {
-    if (!tracer) return fn();
-    const attributes = { 'http.request.method': 'POST', 'http.route': route, 'url.path': route, 'muai.request.id': request.id };
     let clientError: unknown;
-    const inSpan = async (span?: ServerSpan): Promise<void> => {
-      if (!tracer.traceServerRequest) for (const [key, value] of Object.entries(attributes)) span?.setAttribute?.(key, value);
-      span?.setAttribute?.('muai.request.id', request.id);
+    await tracer.traceServerRequest({ method: 'POST', route, requestId: request.id }, async (span: Span): Promise<void> => {
+      span.setAttribute('muai.request.id', request.id);
       try {
         await fn();
-        span?.setAttribute?.('http.response.status_code', reply.raw.statusCode);
+        span.setAttribute('http.response.status_code', reply.raw.statusCode);
       } catch (error) {
         const { status } = toErrorResponse(error);
-        span?.setAttribute?.('http.response.status_code', status);
-        span?.setAttribute?.('error.type', MuaiError.isInstance(error) ? error.code : 'INTERNAL');
+        span.setAttribute('http.response.status_code', status);
+        span.setAttribute('error.type', MuaiError.isInstance(error) ? error.code : 'INTERNAL');
         if (status >= 500) throw error;
         clientError = error;
       }
-    };
-    await (tracer.traceServerRequest
-      ? tracer.traceServerRequest({ method: 'POST', route, requestId: request.id }, inSpan)
-      : tracer.withSpan(`POST ${route}`, attributes, inSpan));
+    });
     if (clientError !== undefined) throw clientError;
   }
 
   /** Runs the generation inside a GenAI inference span (`chat default`). */
-  function traceInference<T>(kind: 'completion' | 'chat', generation: GenerationRequest, fn: (span?: ServerSpan) => Promise<T>): Promise<T> {
-    if (!tracer) return fn();
-    const info: ServerInferenceInfo = { operation: kind === 'chat' ? 'chat' : 'text_completion', model: generation.model ?? '(default)' };
+  function traceInference<T>(kind: 'completion' | 'chat', generation: GenerationRequest, fn: (span: Span) => Promise<T>): Promise<T> {
+    const info: InferenceSpanInfo = { operation: kind === 'chat' ? 'chat' : 'text_completion', model: generation.model ?? '(default)' };
     if (generation.maxTokens !== undefined) info.maxTokens = generation.maxTokens;
     if (generation.temperature !== undefined) info.temperature = generation.temperature;
     if (generation.topP !== undefined) info.topP = generation.topP;
-    if (tracer.traceInference) return tracer.traceInference(info, fn);
-    const attributes: Record<string, string | number> = { 'gen_ai.operation.name': info.operation, 'gen_ai.request.model': info.model };
-    if (info.maxTokens !== undefined) attributes['gen_ai.request.max_tokens'] = info.maxTokens;
-    return tracer.withSpan(`${info.operation} ${info.model}`, attributes, fn);
+    return tracer.traceInference(info, fn);
   }
 
-  function recordUsage(span: ServerSpan | undefined, id: string, model: string, usage: Usage | undefined, finish: FinishReason | undefined, engineUsed: string | undefined): void {
-    if (!span || !tracer) return;
-    const facts: ServerUsage = { responseModel: model, responseId: id, finishReasons: [openAIFinish(finish) ?? finish ?? 'stop'] };
-    if (usage) {
-      facts.inputTokens = usage.promptTokens;
-      facts.outputTokens = usage.completionTokens;
-    }
-    if (engineUsed !== undefined) span.setAttribute?.('muai.engine.name', engineUsed);
-    if (tracer.recordUsage) {
-      tracer.recordUsage(span, facts);
-      return;
-    }
-    if (facts.inputTokens !== undefined) span.setAttribute?.('gen_ai.usage.input_tokens', facts.inputTokens);
-    if (facts.outputTokens !== undefined) span.setAttribute?.('gen_ai.usage.output_tokens', facts.outputTokens);
-    span.setAttribute?.('gen_ai.response.model', model);
-    span.setAttribute?.('gen_ai.response.id', id);
+  function recordUsage(span: Span, id: string, model: string, usage: Usage | undefined, finish: FinishReason | undefined, engineUsed: string | undefined): void {
+    const facts: GenAiUsage = { responseModel: model, responseId: id, finishReasons: [openAIFinish(finish) ?? finish ?? 'stop'], ...(usage ? { inputTokens: usage.promptTokens, outputTokens: usage.completionTokens } : {}) };
+    if (engineUsed !== undefined) span.setAttribute('muai.engine.name', engineUsed);
+    tracer.recordUsage(span, facts);
   }
 
   async function respond(kind: 'completion' | 'chat', prepared: Prepared, request: FastifyRequest, reply: FastifyReply, handlerStarted: number): Promise<void> {
@@ -347,7 +287,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     kind: 'completion' | 'chat',
     prepared: Prepared,
     generation: GenerationRequest,
-    meta: { id: string; created: number; started: number; span: ServerSpan | undefined },
+    meta: { id: string; created: number; started: number; span: Span },
     reply: FastifyReply,
   ): Promise<void> {
     const iterator = engine.stream(generation)[Symbol.asyncIterator]();
@@ -388,7 +328,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     } catch (error) {
       record(prepared.model, 'error', meta.started);
       const { body } = toErrorResponse(error);
-      meta.span?.setAttribute?.('error.type', MuaiError.isInstance(error) ? error.code : 'INTERNAL');
+      meta.span.setAttribute('error.type', MuaiError.isInstance(error) ? error.code : 'INTERNAL');
       if (!raw.destroyed) {
         send(body);
         raw.end('data: [DONE]\n\n');

@@ -1,8 +1,8 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { describe, expect, it } from 'vitest';
-import { MuaiError, type GenerationRequest, type StreamChunk } from '@muai/core';
+import { MuaiError, type GenerationRequest, type Span, type StreamChunk, type TracerInput } from '@muai/core';
 import { FakeEngine } from '@muai/core/testing';
-import { createServer, type ServerSpan, type ServerTracer } from '../src/index.js';
+import { createServer } from '../src/index.js';
 
 interface RecordedSpan {
   name: string;
@@ -16,10 +16,10 @@ interface RecordedSpan {
 function recordingTracer(rich: boolean, log: string[] = []) {
   const spans: RecordedSpan[] = [];
   const active = new AsyncLocalStorage<RecordedSpan>();
-  const run = <T>(helper: string, name: string, attributes: Record<string, unknown>, fn: (span?: ServerSpan) => T): T => {
+  const run = <T>(helper: string, name: string, attributes: Record<string, unknown>, fn: (span: Span) => T): T => {
     const span: RecordedSpan = { name, helper, parent: active.getStore(), attributes: { ...attributes }, outcome: 'open' };
     spans.push(span);
-    const handle: ServerSpan = { setAttribute: (key, value) => (span.attributes[key] = value) };
+    const handle: Span = { setAttribute: (key, value) => (span.attributes[key] = value) };
     const result = active.run(span, () => fn(handle));
     if (result instanceof Promise) {
       return result.then(
@@ -38,14 +38,14 @@ function recordingTracer(rich: boolean, log: string[] = []) {
     span.outcome = 'ok';
     return result;
   };
-  const tracer: ServerTracer = { withSpan: (name, attributes, fn) => run('withSpan', name, attributes ?? {}, fn) };
+  const tracer: TracerInput = { withSpan: (name, attributes, fn) => run('withSpan', name, attributes ?? {}, fn) };
   if (rich) {
     tracer.traceServerRequest = (info, fn) => run('traceServerRequest', `${info.method} ${info.route}`, { 'http.request.method': info.method, 'http.route': info.route }, fn);
     tracer.traceInference = (info, fn) => run('traceInference', `${info.operation} ${info.model}`, { 'gen_ai.request.model': info.model, 'gen_ai.request.max_tokens': info.maxTokens }, fn);
     tracer.recordUsage = (span, usage) => {
-      span.setAttribute?.('usage.input', usage.inputTokens ?? -1);
-      span.setAttribute?.('usage.output', usage.outputTokens ?? -1);
-      span.setAttribute?.('usage.finish', (usage.finishReasons ?? []).join(','));
+      span.setAttribute('usage.input', usage.inputTokens ?? -1);
+      span.setAttribute('usage.output', usage.outputTokens ?? -1);
+      span.setAttribute('usage.finish', (usage.finishReasons ?? []).join(','));
     };
   }
   return { tracer, spans };
@@ -85,7 +85,7 @@ describe('server spans', () => {
     const { tracer, spans } = recordingTracer(true);
     const engine = await fakeEngine();
     const generate = engine.generate.bind(engine);
-    engine.generate = (request: GenerationRequest) => tracer.withSpan('fake generate', {}, () => generate(request));
+    engine.generate = (request: GenerationRequest) => tracer.withSpan!('fake generate', {}, () => generate(request));
     const app = createServer({ engine, tracer });
     await app.inject({ method: 'POST', url: '/v1/completions', payload: { model: 'tiny', prompt: 'hi', max_tokens: 2 } });
     expect(spans.map((span) => [span.helper, span.name, span.parent?.name])).toEqual([

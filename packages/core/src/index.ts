@@ -44,6 +44,7 @@ export type {
   SpanAttributeValue,
   SpanKindValue,
   Tracer,
+  TracerInput,
   TracerStats,
   PromptMessage,
   ServerRequestSpanInfo,

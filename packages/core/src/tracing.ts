@@ -180,13 +180,22 @@ export class NoopTracer implements Tracer {
 export const NOOP_TRACER: Tracer = new NoopTracer();
 
 /**
- * A complete Tracer from a partial one (the seed's workflows took any object with
- * `traceWorkflow`): missing helpers fall back to the tracer's `withSpan` when it has one, else to
- * running `fn` directly. `undefined` gives NOOP_TRACER.
+ * What APIs accept as a tracer: any part of `Tracer`. The seed's tracers had only
+ * `traceWorkflow(name, fn)` and called `fn()` without a span, so `traceWorkflow` and `withSpan`
+ * may do that here too.
  */
-export function toTracer(partial: Partial<Tracer> | undefined): Tracer {
+export type TracerInput = Omit<Partial<Tracer>, 'traceWorkflow' | 'withSpan'> & {
+  traceWorkflow?<T>(name: string, fn: (span?: Span) => T, attributes?: SpanAttributes): T;
+  withSpan?<T>(name: string, attributes: SpanAttributes | undefined, fn: (span?: Span) => T, options?: { kind?: SpanKindValue }): T;
+};
+
+/**
+ * A complete Tracer from a partial one: missing helpers fall back to the tracer's `withSpan` when
+ * it has one, else to running `fn` directly. `undefined` gives NOOP_TRACER.
+ */
+export function toTracer(partial: TracerInput | undefined): Tracer {
   if (partial === undefined) return NOOP_TRACER;
-  if (partial instanceof NoopTracer || isComplete(partial)) return partial as Tracer;
+  if (partial instanceof NoopTracer || isComplete(partial)) return partial as unknown as Tracer;
   const withSpan = <T>(name: string, attributes: SpanAttributes | undefined, fn: (span: Span) => T, options?: { kind?: SpanKindValue }): T =>
     partial.withSpan ? partial.withSpan(name, attributes, (span) => fn(span ?? NOOP_SPAN), options) : fn(NOOP_SPAN);
   const noop = NOOP_TRACER;
@@ -195,9 +204,18 @@ export function toTracer(partial: Partial<Tracer> | undefined): Tracer {
     recordPrompts: partial.recordPrompts ?? false,
     withSpan,
     traceWorkflow: (name, fn, attributes) => (partial.traceWorkflow ? partial.traceWorkflow(name, (span) => fn(span ?? NOOP_SPAN), attributes) : withSpan(`workflow ${name}`, attributes, fn)),
-    traceServerRequest: (info, fn) => (partial.traceServerRequest ? partial.traceServerRequest(info, fn) : withSpan(`${info.method} ${info.route}`, info.attributes, fn, { kind: SpanKind.SERVER })),
+    traceServerRequest: (info, fn) =>
+      partial.traceServerRequest
+        ? partial.traceServerRequest(info, fn)
+        : withSpan(`${info.method} ${info.route}`, { 'http.request.method': info.method, 'http.route': info.route, ...info.attributes }, fn, { kind: SpanKind.SERVER }),
     traceOrchestrator: (fn, attributes) => (partial.traceOrchestrator ? partial.traceOrchestrator(fn, attributes) : withSpan('orchestrator.execute', attributes, fn)),
-    traceInference: (info, fn) => (partial.traceInference ? partial.traceInference(info, fn) : withSpan(`${info.operation ?? 'text_completion'} ${info.model}`, { 'gen_ai.request.model': info.model, ...info.attributes }, fn)),
+    traceInference: (info, fn) => {
+      if (partial.traceInference) return partial.traceInference(info, fn);
+      const operation = info.operation ?? 'text_completion';
+      const attributes: SpanAttributes = { 'gen_ai.operation.name': operation, 'gen_ai.request.model': info.model, ...info.attributes };
+      if (info.maxTokens !== undefined) attributes['gen_ai.request.max_tokens'] = info.maxTokens;
+      return withSpan(`${operation} ${info.model}`, attributes, fn);
+    },
     traceBatch: (info, fn) => (partial.traceBatch ? partial.traceBatch(info, fn) : withSpan(`batch ${info.model}`, { 'gen_ai.request.model': info.model, 'muai.batch.size': info.size, ...info.attributes }, fn)),
     traceEngineCall: (info, fn) =>
       partial.traceEngineCall
@@ -208,6 +226,9 @@ export function toTracer(partial: Partial<Tracer> | undefined): Tracer {
       else {
         if (usage.inputTokens !== undefined) span.setAttribute('gen_ai.usage.input_tokens', usage.inputTokens);
         if (usage.outputTokens !== undefined) span.setAttribute('gen_ai.usage.output_tokens', usage.outputTokens);
+        if (usage.responseModel !== undefined) span.setAttribute('gen_ai.response.model', usage.responseModel);
+        if (usage.responseId !== undefined) span.setAttribute('gen_ai.response.id', usage.responseId);
+        if (usage.finishReasons !== undefined) span.setAttribute('gen_ai.response.finish_reasons', usage.finishReasons.join(','));
       }
     },
     recordPrompt: (span, prompt) => (partial.recordPrompt ?? noop.recordPrompt)(span, prompt),
@@ -220,6 +241,6 @@ export function toTracer(partial: Partial<Tracer> | undefined): Tracer {
 
 const TRACER_METHODS = ['withSpan', 'traceWorkflow', 'traceServerRequest', 'traceOrchestrator', 'traceInference', 'traceBatch', 'traceEngineCall', 'recordUsage', 'recordPrompt', 'recordCompletion', 'forceFlush', 'shutdown', 'stats'] as const;
 
-function isComplete(partial: Partial<Tracer>): boolean {
+function isComplete(partial: TracerInput): boolean {
   return typeof partial.enabled === 'boolean' && TRACER_METHODS.every((method) => typeof partial[method] === 'function');
 }

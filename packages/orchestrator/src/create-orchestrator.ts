@@ -4,11 +4,13 @@ import { LocalRetriever } from './retrieval/local-retriever.js';
 import type { Retriever } from './retrieval/retriever.js';
 import { ModelManager } from './model-manager.js';
 import type { ModelManagerConfigInput } from './model-manager.js';
-import type { AnomalyDetectorLike, FallbackSink, MetricsSink, PerformanceMonitorLike, TracerLike } from './monitoring-types.js';
+import { combineMetricsSinks } from '@muai/core';
+import type { MetricsSink, TracerInput } from '@muai/core';
 import type { OptimizationConfigInput } from './optimization-config.js';
 import { OptimizationManager } from './optimization-manager.js';
 import type { BatcherFactory, EngineFactory } from './optimization-manager.js';
 import { Orchestrator } from './orchestrator.js';
+import type { AnomalyDetectorLike, PerformanceMonitorLike } from './orchestrator.js';
 import { Router } from './router.js';
 import type { RouterConfigInput } from './router.js';
 
@@ -28,16 +30,20 @@ export interface CreateOrchestratorOptions {
   importModule?: (specifier: string) => Promise<unknown>;
   /** Retriever for search_qa. Default: BM25 over `docsDirectory`. */
   retriever?: Retriever;
-  /** Folder the default retriever indexes. Default: the project's docs/. */
+  /** Folder the default retriever indexes. Default: none (search_qa answers without sources); the muai CLI passes the docs it ships with. */
   docsDirectory?: string;
+  /** Folder of the `default` model when MUAI_MODEL is unset (the muai CLI passes @muai/models' defaultModelPath()). */
+  defaultModelPath?: string;
   /** Models kept loaded at once. Default 3. */
   maxLoadedModels?: number;
   /** Folder relative model paths are resolved against (usually the config file's folder). Default: the current directory. */
   baseDirectory?: string;
-  /** Sees every request and every engine fallback (a @muai/monitoring PrometheusExporter fits). */
-  prometheusExporter?: MetricsSink & Partial<FallbackSink>;
+  /** Sees every request, engine fallback and batch (a @muai/monitoring PrometheusExporter fits). */
+  prometheusExporter?: Partial<MetricsSink>;
+  /** Any other metrics sink that sees the same records. */
+  metrics?: Partial<MetricsSink>;
   /** Spans orchestrator > workflow > inference > engine call (> batch); given to the Orchestrator and both managers. */
-  tracer?: TracerLike;
+  tracer?: TracerInput;
   performanceMonitor?: PerformanceMonitorLike;
   anomalyDetector?: AnomalyDetectorLike;
 }
@@ -67,7 +73,8 @@ export function createOrchestratorFromConfig(config: OrchestratorConfigInput = {
     ...(options.batcherFactory ? { batcherFactory: options.batcherFactory } : {}),
     ...(options.importModule ? { importModule: options.importModule } : {}),
     ...(options.baseDirectory ? { baseDirectory: options.baseDirectory } : {}),
-    ...(options.prometheusExporter ? { metrics: options.prometheusExporter } : {}),
+    ...(options.defaultModelPath !== undefined ? { defaultModelPath: options.defaultModelPath } : {}),
+    metrics: combineMetricsSinks([options.prometheusExporter, options.metrics, options.performanceMonitor]),
     ...(options.tracer ? { tracer: options.tracer } : {}),
   });
   const modelManager = new ModelManager({
@@ -75,6 +82,7 @@ export function createOrchestratorFromConfig(config: OrchestratorConfigInput = {
     optimizationManager,
     logger,
     env,
+    ...(options.defaultModelPath !== undefined ? { defaultModelPath: options.defaultModelPath } : {}),
     ...(options.maxLoadedModels === undefined ? {} : { maxLoadedModels: options.maxLoadedModels }),
     ...(options.tracer ? { tracer: options.tracer } : {}),
   });
@@ -86,6 +94,7 @@ export function createOrchestratorFromConfig(config: OrchestratorConfigInput = {
     retriever,
     logger,
     ...(options.prometheusExporter ? { prometheusExporter: options.prometheusExporter } : {}),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     ...(options.tracer ? { tracer: options.tracer } : {}),
     ...(options.performanceMonitor ? { performanceMonitor: options.performanceMonitor } : {}),
     ...(options.anomalyDetector ? { anomalyDetector: options.anomalyDetector } : {}),

@@ -45,19 +45,9 @@ export { Orchestrator } from './orchestrator.js';
 export type { OrchestratorOptions, OrchestratorRequest } from './orchestrator.js';
 export { createOrchestratorFromConfig } from './create-orchestrator.js';
 export type { CreateOrchestratorOptions, OrchestratorConfigInput, OrchestratorRuntime } from './create-orchestrator.js';
-export type {
-  AnomalyDetectorLike,
-  BatchSpanDescription,
-  EngineCallSpanDescription,
-  FallbackRecord,
-  FallbackSink,
-  InferenceSpanDescription,
-  MetricsSink,
-  PerformanceMonitorLike,
-  RequestRecord,
-  SpanAttributes,
-  SpanLike,
-  TracerLike,
-} from './monitoring-types.js';
+export type { AnomalyDetectorLike, PerformanceMonitorLike } from './orchestrator.js';
+// The tracing and metrics contracts live in @muai/core; re-exported for the first release's imports.
+export type { FallbackRecord, MetricsSink, RequestRecord, SpanAttributes, Span as SpanLike } from '@muai/core';
+// What the orchestrator accepts as a tracer: any part of @muai/core's `Tracer` (the rest is completed with no-op spans).
+export type { TracerInput as TracerLike } from '@muai/core';
 export type { Logger } from './internal/logger.js';
-export { findProjectRoot, defaultModelPath, defaultDocsDirectory } from './internal/paths.js';

@@ -1,10 +1,8 @@
 import { InvalidRequestError, ModelNotFoundError } from '@muai/core';
-import type { Engine, GenerationRequest, GenerationResult, LoadedModelInfo, TensorMap } from '@muai/core';
+import type { Engine, GenerationRequest, GenerationResult, LoadedModelInfo, TensorMap, TracerInput } from '@muai/core';
 import { LruKeys } from './internal/lru.js';
 import { consoleLogger } from './internal/logger.js';
 import type { Logger } from './internal/logger.js';
-import type { TracerLike } from './monitoring-types.js';
-import { defaultModelPath } from './internal/paths.js';
 import { OptimizationManager } from './optimization-manager.js';
 import type { EngineStreamChunk, GenerationInputs, ModelEntry } from './optimization-manager.js';
 
@@ -35,8 +33,13 @@ export interface ModelManagerOptions {
   engine?: Engine | (() => Engine | Promise<Engine>);
   /** Models kept loaded at once; the least recently used is unloaded beyond it. Default 3. */
   maxLoadedModels?: number;
-  /** Model used when a request names none. Default `default` (MUAI_MODEL or <repo>/models/generated/tiny). */
+  /** Model used when a request names none. Default `default` (MUAI_MODEL, else `defaultModelPath`). */
   defaultModel?: string;
+  /**
+   * Folder of the `default` model when MUAI_MODEL is unset (the muai CLI passes @muai/models'
+   * bundled stories260K). Absent: `default` has no folder and loading it is MODEL_NOT_FOUND.
+   */
+  defaultModelPath?: string;
   /** Models loaded by `start()`. Default `monitoring.server.preload_models` from the config, else none. */
   preloadModels?: readonly string[];
   logger?: Logger;
@@ -48,7 +51,7 @@ export interface ModelManagerOptions {
    * Traces engine calls and batches (see OptimizationManagerOptions.tracer). Passed to the
    * OptimizationManager this manager creates; a given `optimizationManager` keeps its own tracer.
    */
-  tracer?: TracerLike;
+  tracer?: TracerInput;
 }
 
 /** A loaded model, as `loadModel` returns it. */
@@ -103,7 +106,7 @@ export class ModelManager {
     }
     if (!this.entries.has('default')) {
       const fromEnv = env.MUAI_MODEL;
-      this.entries.set('default', { name: 'default', path: fromEnv !== undefined && fromEnv !== '' && !configured[fromEnv] ? fromEnv : defaultModelPath() });
+      this.entries.set('default', { name: 'default', path: fromEnv !== undefined && fromEnv !== '' && !configured[fromEnv] ? fromEnv : (options.defaultModelPath ?? '') });
     }
     for (const entry of this.entries.values()) this.optimizationManager.registerModel(entry);
     const envModel = env.MUAI_MODEL;

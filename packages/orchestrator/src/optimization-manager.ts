@@ -6,16 +6,34 @@ import {
   InvalidRequestError,
   MuaiError,
   ModelNotFoundError,
+  NOOP_SPAN,
+  SpanKind,
+  combineMetricsSinks,
   throwIfAborted,
+  toTracer,
 } from '@muai/core';
-import type { Engine, GenerationRequest, GenerationResult, LoadedModelInfo, ModelSpec, StreamChunk, TensorMap } from '@muai/core';
+import type {
+  Engine,
+  FallbackRecord,
+  GenerationRequest,
+  GenerationResult,
+  LoadedModelInfo,
+  MetricsSink,
+  ModelSpec,
+  Span,
+  SpanAttributes,
+  SpanKindValue,
+  StreamChunk,
+  TensorMap,
+  Tracer,
+  TracerInput,
+} from '@muai/core';
 import { isModuleNotFound, isRequestError, messageOf } from './internal/errors.js';
-import { consoleLogger, safely } from './internal/logger.js';
+import { consoleLogger, reportOnce, safely } from './internal/logger.js';
 import type { Logger } from './internal/logger.js';
-import { defaultModelPath, looksLocal } from './internal/paths.js';
+import { looksLocal } from './internal/paths.js';
 import { StreamPump } from './internal/stream-pump.js';
-import type { FallbackRecord, FallbackSink, SpanAttributes, SpanLike, TracerLike } from './monitoring-types.js';
-import { camelCaseKeys, canonicalEngineName, normalizeOptimizationConfig } from './optimization-config.js';
+import { camelCaseKeys, canonicalEngineName, engineOrderOf, normalizeOptimizationConfig } from './optimization-config.js';
 import type { EngineSectionInput, OptimizationConfigInput, OptimizationSettings } from './optimization-config.js';
 
 /** A model the OptimizationManager can serve: the core `ModelSpec` plus an optional engine pin. */
@@ -60,8 +78,8 @@ export interface OptimizationManagerOptions {
   models?: Record<string, ModelSpec & { engine?: string }>;
   /** Where warnings go. Default: `console.warn` with a `[muai]` prefix. */
   logger?: Logger;
-  /** Counts fallbacks (e.g. a PrometheusExporter: `recordFallback(from, to, reason)`). */
-  metrics?: Partial<FallbackSink>;
+  /** Receives fallbacks and batch sizes (e.g. a PrometheusExporter, or several via `combineMetricsSinks`). */
+  metrics?: Partial<MetricsSink>;
   /** Called with every fallback, with the model name. */
   onFallback?: (record: FallbackRecord) => void;
   /** Loads engine packages; default is `import()`. Tests replace it to simulate a missing package. */
@@ -74,12 +92,14 @@ export interface OptimizationManagerOptions {
   baseDirectory?: string;
   /** Environment (for `MUAI_MODEL`). Default: `process.env`. */
   env?: Record<string, string | undefined>;
+  /** Folder of the `default` model when MUAI_MODEL is unset. Absent: loading `default` is MODEL_NOT_FOUND. */
+  defaultModelPath?: string;
   /**
    * Traces every engine attempt (span `{engine} {operation}`, e.g. `onnx generate`) and every batch
    * the batcher dispatches (span `batch {model}`); @muai/monitoring's `OTelTracer` fits. Absent: no
    * tracing work at all.
    */
-  tracer?: TracerLike;
+  tracer?: TracerInput;
 }
 
 /** Inputs of a generation through `infer`: a prompt or chat messages plus generation options. */
@@ -131,7 +151,7 @@ interface TraceSpec<T> {
   /** Engine operation of the span name: `generate`, `stream`, `infer`. */
   operation: string;
   /** Attributes known once the attempt succeeded (token usage). */
-  onValue?: (span: SpanLike, value: T) => void;
+  onValue?: (span: Span, value: T) => void;
   /** Keeps the span open after the attempt succeeded, until the promise settles (streams). */
   holdOpen?: (value: T) => Promise<void>;
   /** Called once the span of a successful attempt has ended (after `holdOpen`). */
@@ -142,11 +162,11 @@ interface TraceSpec<T> {
 interface BatchMember {
   /** Runs a function in the async context the request was submitted from (AsyncLocalStorage.snapshot). */
   inContext: <R>(fn: () => R) => R;
-  span: SpanLike | undefined;
+  span: Span;
 }
 
-/** OpenTelemetry SpanKind: INTERNAL for the in-process engine, CLIENT for an engine behind HTTP. */
-const spanKind = (engine: string): number => (engine === 'onnx' ? 0 : 2);
+/** Span kind: INTERNAL for the in-process engine, CLIENT for an engine behind HTTP. */
+const spanKind = (engine: string): SpanKindValue => (engine === 'onnx' ? SpanKind.INTERNAL : SpanKind.CLIENT);
 
 const ATTEMPT = 'muai.engine.attempt';
 const FALLBACK_REASON = 'muai.engine.fallback_reason';
@@ -167,8 +187,9 @@ function isGenerationInputs(inputs: unknown): inputs is GenerationInputs {
 }
 
 /**
- * Chooses an engine per request: engines in `engine_preference` order among the enabled ones, the
- * embedded `onnx` engine (alias `pytorch`) always last. A package that is not installed or a server
+ * Chooses an engine per request in @muai/config's engine order (see `engineOrderOf`): remote
+ * engines switched on first, then `engine_preference` among the enabled ones, the embedded `onnx`
+ * engine (alias `pytorch`) last as the fallback. A package that is not installed or a server
  * that does not answer is skipped with one warning and one counted fallback; with `fallback_on_error`
  * a failed request is retried on the next engine. Every result names `engineUsed`.
  */
@@ -176,6 +197,8 @@ export class OptimizationManager {
   readonly settings: OptimizationSettings;
   private readonly options: OptimizationManagerOptions;
   private readonly logger: Logger;
+  private readonly tracer: Tracer;
+  private readonly metrics: MetricsSink;
   private readonly slots = new Map<string, Slot>();
   private readonly models = new Map<string, ModelEntry>();
   private readonly warned = new Set<string>();
@@ -190,8 +213,10 @@ export class OptimizationManager {
     this.settings = normalizeOptimizationConfig(config);
     this.options = options;
     this.logger = options.logger ?? consoleLogger;
+    this.tracer = toTracer(options.tracer);
+    this.metrics = combineMetricsSinks([options.metrics], (error, method) => reportOnce(this.logger, this.warned, `metrics.${method}`, error));
     const env = options.env ?? process.env;
-    this.models.set('default', { name: 'default', path: env.MUAI_MODEL ?? defaultModelPath() });
+    this.models.set('default', { name: 'default', path: env.MUAI_MODEL ?? options.defaultModelPath ?? '' });
     for (const [name, spec] of Object.entries(options.models ?? {})) this.registerModel({ ...spec, name });
   }
 
@@ -203,17 +228,8 @@ export class OptimizationManager {
   /** The engines a request for `modelName` tries, in order. */
   candidates(modelName?: string): string[] {
     const pinned = modelName === undefined ? undefined : this.models.get(modelName)?.engine;
-    const list: string[] = [];
-    if (pinned !== undefined) list.push(canonicalEngineName(pinned));
-    if (this.settings.enabled) {
-      for (const name of this.settings.enginePreference) {
-        const section = this.settings.engines[name];
-        const enabled = name === 'onnx' ? true : section !== undefined ? section.enabled === true : this.options.engines?.[name] !== undefined;
-        if (enabled) list.push(name);
-      }
-    }
-    list.push('onnx');
-    return [...new Set(list)];
+    const order = engineOrderOf(this.settings, (name) => this.options.engines?.[name] !== undefined);
+    return pinned === undefined ? order : [...new Set([canonicalEngineName(pinned), ...order])];
   }
 
   /** Counters for monitoring: fallbacks, unavailable engines, requests per engine. */
@@ -286,7 +302,7 @@ export class OptimizationManager {
       if (request.signal) options.signal = request.signal;
       if (request.priority !== undefined) options.priority = request.priority;
       // The batch span parents under the engine span of the first request of its batch (see dispatchBatch).
-      if (this.options.tracer) this.batchMembers.set(routed, { inContext: AsyncLocalStorage.snapshot(), span });
+      if (this.tracer.enabled) this.batchMembers.set(routed, { inContext: AsyncLocalStorage.snapshot(), span });
       const outcome = await batcher.submit(routed, options);
       if (outcome instanceof Error) throw outcome;
       return outcome;
@@ -301,7 +317,7 @@ export class OptimizationManager {
   async *stream(request: GenerationRequest): AsyncIterable<EngineStreamChunk> {
     const modelName = request.model ?? 'default';
     const spec = this.resolve(modelName);
-    const traced = this.spanTracer() !== undefined;
+    const traced = this.tracer.enabled;
     const { value, engineUsed } = await this.run(spec, request.signal, async (engine, slot) => {
       await this.ensureLoaded(slot, engine, spec);
       const iterator = engine.stream({ ...request, model: modelName })[Symbol.asyncIterator]();
@@ -483,6 +499,9 @@ export class OptimizationManager {
 
   /** The embedded engine loads folders: a hub id or a folder that vanished is a clear MODEL_NOT_FOUND. */
   private checkLocalFolder(spec: ModelEntry): string {
+    if (spec.path === '') {
+      throw new ModelNotFoundError(spec.name, 'No folder is set for it. Set MUAI_MODEL (or models.default.path) to a model folder, or pass defaultModelPath (the muai CLI passes its bundled stories260K).');
+    }
     const base = this.options.baseDirectory ?? process.cwd();
     const path = isAbsolute(spec.path) ? spec.path : resolve(base, spec.path);
     if (existsSync(path)) return path;
@@ -490,7 +509,7 @@ export class OptimizationManager {
       throw new ModelNotFoundError(spec.name, `Its path "${spec.path}" is not a local folder, and the embedded ONNX engine loads exported folders (config.json, tokenizer.json, onnx/model.onnx). Point models.${spec.name}.path at such a folder, or serve the model with vLLM (optimization.vllm.enabled: true).`, { details: { path: spec.path } });
     }
     const hint = spec.name === 'default'
-      ? 'Generate the default model with `node tools/model-gen/generate.mjs --size tiny`, or set MUAI_MODEL to a model folder.'
+      ? 'Set MUAI_MODEL (or models.default.path) to a model folder, or restore the folder.'
       : `Check models.${spec.name}.path, or restore the folder.`;
     throw new ModelNotFoundError(spec.name, `Its folder ${path} does not exist. ${hint}`, { details: { path } });
   }
@@ -531,8 +550,7 @@ export class OptimizationManager {
   private recordFallback(record: FallbackRecord): void {
     this.counters.fallbacks += 1;
     this.counters.fallbacksByEngine[record.from] = (this.counters.fallbacksByEngine[record.from] ?? 0) + 1;
-    const sink = this.options.metrics;
-    if (sink?.recordFallback) safely(this.logger, this.warned, 'metrics.recordFallback', () => sink.recordFallback?.(record.from, record.to, record.reason));
+    this.metrics.recordFallback(record);
     const listener = this.options.onFallback;
     if (listener) safely(this.logger, this.warned, 'onFallback', () => listener(record));
   }
@@ -546,7 +564,7 @@ export class OptimizationManager {
   private async run<T>(
     spec: ModelEntry,
     signal: AbortSignal | undefined,
-    operation: (engine: Engine, slot: Slot, span?: SpanLike) => Promise<T>,
+    operation: (engine: Engine, slot: Slot, span: Span) => Promise<T>,
     capability?: 'textGeneration' | 'streaming' | 'tensorInference',
     trace?: TraceSpec<T>,
   ): Promise<{ value: T; engineUsed: string }> {
@@ -576,7 +594,7 @@ export class OptimizationManager {
               const reason = this.fallbackReason(error, name, spec.name, index === candidates.length - 1, signal);
               return reason === undefined ? undefined : { reason, to: next };
             })
-          : await operation(engine, acquired.slot);
+          : await operation(engine, acquired.slot, NOOP_SPAN);
         this.counters.requestsByEngine[name] = (this.counters.requestsByEngine[name] ?? 0) + 1;
         return { value, engineUsed: name };
       } catch (error) {
@@ -604,12 +622,6 @@ export class OptimizationManager {
     throw new MuaiError(lastError?.code ?? 'ENGINE_UNAVAILABLE', `No engine could serve model "${spec.name}" (${summary}). Enable an installed engine in optimization.engine_preference, or fix the errors above.`, { cause: lastError, details: { model: spec.name, attempts } });
   }
 
-  /** The tracer when it can make child spans. */
-  private spanTracer(): TracerLike | undefined {
-    const tracer = this.options.tracer;
-    return tracer && (tracer.traceEngineCall || tracer.withSpan) ? tracer : undefined;
-  }
-
   /** The reason `run` falls back after `error` on engine `name`, or undefined when the error ends the request. */
   private fallbackReason(error: unknown, name: string, model: string, last: boolean, signal: AbortSignal | undefined): string | undefined {
     if (signal?.aborted || isRequestError(error)) return undefined;
@@ -623,8 +635,8 @@ export class OptimizationManager {
    * falls back, the reason and the next engine; the tracer marks the error). Resolves with the
    * attempt's value as soon as it is there; with `holdOpen` the span stays open until that settles.
    */
-  private inEngineSpan<T>(engine: string, model: string, attempt: number, trace: TraceSpec<T>, body: (span?: SpanLike) => Promise<T>, fallback: (error: unknown) => { reason: string; to: string } | undefined): Promise<T> {
-    const tracer = this.spanTracer();
+  private inEngineSpan<T>(engine: string, model: string, attempt: number, trace: TraceSpec<T>, body: (span: Span) => Promise<T>, fallback: (error: unknown) => { reason: string; to: string } | undefined): Promise<T> {
+    const tracer = this.tracer;
     const detached = async (value: T): Promise<T> => {
       // Untraced (or the tracer failed before running the attempt): still drive what holdOpen drives.
       if (trace.holdOpen) {
@@ -635,25 +647,24 @@ export class OptimizationManager {
       } else trace.ended?.(value);
       return value;
     };
-    if (!tracer) return body(undefined).then(detached);
     return new Promise<T>((resolve, reject) => {
       let delivered = false;
       let deliveredValue: T | undefined;
       let attemptDone: Promise<void> | undefined;
-      const fn = (span?: SpanLike): Promise<void> => (attemptDone = runAttempt(span));
-      const runAttempt = async (span?: SpanLike): Promise<void> => {
+      const fn = (span: Span): Promise<void> => (attemptDone = runAttempt(span));
+      const runAttempt = async (span: Span): Promise<void> => {
         let value: T;
         try {
           value = await body(span);
         } catch (error) {
           const next = fallback(error);
-          if (next && span?.setAttribute) {
+          if (next) {
             span.setAttribute(FALLBACK_REASON, next.reason);
             span.setAttribute(FALLBACK_TO, next.to);
           }
           throw error;
         }
-        if (span && trace.onValue) safely(this.logger, this.warned, 'tracer span attributes', () => trace.onValue?.(span, value));
+        if (trace.onValue) safely(this.logger, this.warned, 'tracer span attributes', () => trace.onValue?.(span, value));
         delivered = true;
         deliveredValue = value;
         resolve(value);
@@ -662,16 +673,14 @@ export class OptimizationManager {
       const attributes: SpanAttributes = { [ATTEMPT]: attempt };
       let spanned: unknown;
       try {
-        spanned = tracer.traceEngineCall
-          ? tracer.traceEngineCall({ engine, operation: trace.operation, model, kind: spanKind(engine), attributes }, fn)
-          : tracer.withSpan?.(`${engine} ${trace.operation}`, { 'muai.engine.name': engine, 'muai.engine.operation': trace.operation, 'gen_ai.request.model': model, ...attributes }, fn);
+        spanned = tracer.traceEngineCall({ engine, operation: trace.operation, model, kind: spanKind(engine), attributes }, fn);
       } catch (error) {
         spanned = Promise.reject(error);
       }
       // Settles once both the attempt and the tracer's span are done (the span has ended by then).
       // A tracer that never ran `fn` (it failed) costs tracing, not the request: run untraced.
       void Promise.allSettled([spanned, attemptDone]).then(async () => {
-        if (!attemptDone) return body(undefined).then(detached).then(resolve, reject);
+        if (!attemptDone) return body(NOOP_SPAN).then(detached).then(resolve, reject);
         if (delivered) return trace.ended?.(deliveredValue as T);
         return attemptDone.then(() => undefined, reject);
       });
@@ -679,14 +688,8 @@ export class OptimizationManager {
   }
 
   /** Token usage of a generation on its engine span (GenAI attribute names). */
-  private recordUsage(span: SpanLike, result: GenerationResult): void {
-    const usage = { inputTokens: result.usage.promptTokens, outputTokens: result.usage.completionTokens, finishReasons: [result.finishReason] };
-    const tracer = this.options.tracer;
-    if (tracer?.recordUsage) tracer.recordUsage(span, usage);
-    else {
-      span.setAttribute?.('gen_ai.usage.input_tokens', usage.inputTokens);
-      span.setAttribute?.('gen_ai.usage.output_tokens', usage.outputTokens);
-    }
+  private recordUsage(span: Span, result: GenerationResult): void {
+    this.tracer.recordUsage(span, { inputTokens: result.usage.promptTokens, outputTokens: result.usage.completionTokens, finishReasons: [result.finishReason] });
   }
 
   /**
@@ -696,15 +699,11 @@ export class OptimizationManager {
    * submitted from); every member's engine span gets `muai.batch.size`.
    */
   private dispatchBatch(engine: Engine, engineName: string, model: string, inputs: readonly GenerationRequest[]): Promise<Array<GenerationResult | Error>> {
-    const tracer = this.options.tracer;
+    this.metrics.recordBatch({ size: inputs.length, model, engine: engineName });
+    // Members are remembered only while tracing (see generate).
     const first = inputs[0] === undefined ? undefined : this.batchMembers.get(inputs[0]);
-    if (!tracer || !first || (!tracer.traceBatch && !tracer.withSpan)) return engine.generateBatch(inputs);
-    for (const input of inputs) this.batchMembers.get(input)?.span?.setAttribute?.(BATCH_SIZE, inputs.length);
-    const info = { model, engine: engineName, size: inputs.length };
-    return first.inContext(() =>
-      tracer.traceBatch
-        ? tracer.traceBatch(info, () => engine.generateBatch(inputs))
-        : (tracer.withSpan as NonNullable<TracerLike['withSpan']>)(`batch ${model}`, { 'gen_ai.request.model': model, 'muai.engine.name': engineName, [BATCH_SIZE]: inputs.length }, () => engine.generateBatch(inputs)),
-    );
+    if (!first) return engine.generateBatch(inputs);
+    for (const input of inputs) this.batchMembers.get(input)?.span.setAttribute(BATCH_SIZE, inputs.length);
+    return first.inContext(() => this.tracer.traceBatch({ model, engine: engineName, size: inputs.length }, () => engine.generateBatch(inputs)));
   }
 }

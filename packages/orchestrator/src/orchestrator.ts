@@ -1,8 +1,8 @@
-import { InvalidRequestError, MuaiError, toMuaiError } from '@muai/core';
-import { consoleLogger, safely } from './internal/logger.js';
+import { InvalidRequestError, MuaiError, combineMetricsSinks, toMuaiError, toTracer } from '@muai/core';
+import type { MetricsSink, RequestRecord, Tracer, TracerInput } from '@muai/core';
+import { consoleLogger, reportOnce, safely } from './internal/logger.js';
 import type { Logger } from './internal/logger.js';
 import { ModelManager } from './model-manager.js';
-import type { AnomalyDetectorLike, FallbackSink, MetricsSink, PerformanceMonitorLike, RequestRecord, TracerLike } from './monitoring-types.js';
 import type { Retriever } from './retrieval/retriever.js';
 import { Router } from './router.js';
 import type { RoutingDecision } from './router.js';
@@ -18,6 +18,17 @@ export interface OrchestratorRequest extends WorkflowParameters {
   workflow?: string;
 }
 
+/** A performance monitor: a metrics sink whose rolling windows the anomaly detector reads (@muai/monitoring's `PerformanceMonitor` fits). */
+export interface PerformanceMonitorLike extends Partial<MetricsSink> {
+  /** A snapshot of the rolling windows; handed to the anomaly detector after every request. */
+  snapshot?(): unknown;
+}
+
+/** An anomaly detector (the seed's `anomaly_detector`). Sees the performance monitor's snapshot (or the request record) after every request. */
+export interface AnomalyDetectorLike {
+  observe(snapshot: unknown): unknown;
+}
+
 export interface OrchestratorOptions {
   /** Default: `new Router()` (default_workflow `search_qa`, threshold 0.5). */
   router?: Router;
@@ -27,10 +38,12 @@ export interface OrchestratorOptions {
   workflows?: readonly BaseWorkflow[];
   /** Retriever of the built-in search_qa workflow. Default: BM25 over the project's docs/. */
   retriever?: Retriever;
-  /** Sees every request (`recordRequest`, status ok or error). */
-  prometheusExporter?: MetricsSink & Partial<FallbackSink>;
+  /** Sees every request (`recordRequest`, status ok or error). The seed's name; `metrics` is the general form. */
+  prometheusExporter?: Partial<MetricsSink>;
+  /** Any other metrics sink that sees every request. */
+  metrics?: Partial<MetricsSink>;
   /** Spans `orchestrator.execute` > workflow > inference (> engine call, when the ModelManager has the tracer too). */
-  tracer?: TracerLike;
+  tracer?: TracerInput;
   /** Records latency, tokens and errors of every request. */
   performanceMonitor?: PerformanceMonitorLike;
   /** Sees the performance monitor's snapshot after every request. */
@@ -46,11 +59,14 @@ export interface OrchestratorOptions {
 export class Orchestrator {
   readonly router: Router;
   readonly modelManager: ModelManager;
-  readonly prometheusExporter: MetricsSink | undefined;
-  readonly tracer: TracerLike | undefined;
+  readonly prometheusExporter: Partial<MetricsSink> | undefined;
+  /** The tracer (NOOP_TRACER when none was given). */
+  readonly tracer: Tracer;
   readonly performanceMonitor: PerformanceMonitorLike | undefined;
   readonly anomalyDetector: AnomalyDetectorLike | undefined;
   private readonly workflows = new Map<string, BaseWorkflow>();
+  /** Every request record goes here: the exporter, the performance monitor and `metrics`, each isolated from the others. */
+  private readonly metrics: MetricsSink;
   private readonly logger: Logger;
   private readonly reported = new Set<string>();
 
@@ -59,10 +75,13 @@ export class Orchestrator {
     this.logger = options.logger ?? consoleLogger;
     this.modelManager = options.modelManager ?? new ModelManager({ logger: this.logger, ...(options.tracer ? { tracer: options.tracer } : {}) });
     this.prometheusExporter = options.prometheusExporter;
-    this.tracer = options.tracer;
+    this.tracer = toTracer(options.tracer);
     this.performanceMonitor = options.performanceMonitor;
     this.anomalyDetector = options.anomalyDetector;
-    const common = { logger: this.logger, ...(this.tracer ? { tracer: this.tracer } : {}) };
+    this.metrics = combineMetricsSinks([options.prometheusExporter, options.metrics, options.performanceMonitor], (error, method) =>
+      reportOnce(this.logger, this.reported, `metrics.${method}`, error),
+    );
+    const common = { logger: this.logger, tracer: this.tracer };
     this.registerWorkflow(new ChatWorkflow(this.modelManager, common));
     this.registerWorkflow(new SearchQAWorkflow(this.modelManager, { ...common, ...(options.retriever ? { retriever: options.retriever } : {}) }));
     this.registerWorkflow(new SummarizeWorkflow(this.modelManager, common));
@@ -102,12 +121,7 @@ export class Orchestrator {
       return { ...result, routing: decision };
     };
     try {
-      const tracer = this.tracer;
-      const result = tracer?.traceOrchestrator
-        ? await tracer.traceOrchestrator(() => run())
-        : tracer?.withSpan
-          ? await tracer.withSpan('orchestrator.execute', undefined, () => run())
-          : await run();
+      const result = await this.tracer.traceOrchestrator(() => run());
       this.observe({
         workflow: result.workflow,
         model: result.model,
@@ -152,12 +166,8 @@ export class Orchestrator {
   }
 
   private observe(record: RequestRecord): void {
-    const metrics = this.prometheusExporter;
-    if (metrics) safely(this.logger, this.reported, 'prometheusExporter.recordRequest', () => metrics.recordRequest(record));
+    this.metrics.recordRequest(record);
     const monitor = this.performanceMonitor;
-    if (monitor) {
-      safely(this.logger, this.reported, 'performanceMonitor.recordRequest', () => monitor.recordRequest(record));
-    }
     const detector = this.anomalyDetector;
     if (detector) {
       safely(this.logger, this.reported, 'anomalyDetector.observe', () => {

@@ -44,7 +44,7 @@ describe('OptimizationManager engine choice', () => {
     expect(manager.stats().fallbacks).toBe(1);
     expect(manager.stats().unavailable).toEqual({ vllm: 'not_installed' });
     expect(recordFallback).toHaveBeenCalledTimes(1);
-    expect(recordFallback).toHaveBeenCalledWith('vllm', 'onnx', 'not_installed');
+    expect(recordFallback).toHaveBeenCalledWith({ from: 'vllm', to: 'onnx', reason: 'not_installed', model: 'qwen_chat' });
   });
 
   it('skips an unreachable server (health not ok) with one warning', async () => {

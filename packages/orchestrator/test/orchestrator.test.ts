@@ -48,7 +48,7 @@ describe('Orchestrator', () => {
     const orchestrator = new Orchestrator({ modelManager: new ModelManager({ engine }), prometheusExporter: metrics, tracer, performanceMonitor: monitor, anomalyDetector, logger: memoryLogger() });
 
     await orchestrator.execute({ query: 'hello', workflow: 'chat' });
-    expect(spans.map((span) => span.path)).toEqual(['orchestrator.execute', 'orchestrator.execute > ChatWorkflow', 'orchestrator.execute > ChatWorkflow > model.inference']);
+    expect(spans.map((span) => span.path)).toEqual(['orchestrator.execute', 'orchestrator.execute > ChatWorkflow', 'orchestrator.execute > ChatWorkflow > chat default']);
 
     // The engine throws mid-request.
     const generate = engine.generate.bind(engine);

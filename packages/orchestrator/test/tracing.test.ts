@@ -30,7 +30,7 @@ interface RecordedSpan {
 function recordingTracer() {
   const active = new AsyncLocalStorage<RecordedSpan>();
   const spans: RecordedSpan[] = [];
-  const withSpan = <T>(name: string, attributes: SpanAttributes | undefined, fn: (span?: SpanLike) => T): T => {
+  const withSpan = <T>(name: string, attributes: SpanAttributes | undefined, fn: (span: SpanLike) => T): T => {
     const span: RecordedSpan = { id: spans.length + 1, name, parent: active.getStore()?.id, attributes: { ...attributes }, status: 'unset', ended: false };
     spans.push(span);
     const handle: SpanLike = {
@@ -216,7 +216,7 @@ describe('OptimizationManager engine-call spans', () => {
 
   it('a tracer that throws costs the tracing, not the request', async () => {
     const broken: TracerLike = {
-      traceWorkflow: (_name, fn) => fn(),
+      traceWorkflow: (_name, fn) => fn({ setAttribute: () => undefined }),
       traceEngineCall: () => {
         throw new Error('tracer bug');
       },

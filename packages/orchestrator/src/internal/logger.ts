@@ -12,14 +12,18 @@ export const consoleLogger: Logger = {
   },
 };
 
+/** Reports `error` through the logger once per `key`. */
+export function reportOnce(logger: Logger, reported: Set<string>, key: string, error: unknown): void {
+  if (reported.has(key)) return;
+  reported.add(key);
+  logger.warn(`${key} failed and was ignored: ${error instanceof Error ? error.message : String(error)}`);
+}
+
 /** Calls `fn` and swallows what it throws, reporting it once per `key` through the logger. */
 export function safely(logger: Logger, reported: Set<string>, key: string, fn: () => void): void {
   try {
     fn();
   } catch (error) {
-    if (!reported.has(key)) {
-      reported.add(key);
-      logger.warn(`${key} failed and was ignored: ${error instanceof Error ? error.message : String(error)}`);
-    }
+    reportOnce(logger, reported, key, error);
   }
 }

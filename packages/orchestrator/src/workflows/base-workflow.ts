@@ -1,14 +1,13 @@
-import { InvalidRequestError, MuaiError, toMuaiError } from '@muai/core';
-import type { GenerationRequest, GenerationResult } from '@muai/core';
+import { InvalidRequestError, MuaiError, toMuaiError, toTracer } from '@muai/core';
+import type { GenerationRequest, GenerationResult, InferenceSpanInfo, Span, Tracer, TracerInput } from '@muai/core';
 import { consoleLogger } from '../internal/logger.js';
 import type { Logger } from '../internal/logger.js';
 import type { ModelManager } from '../model-manager.js';
-import type { InferenceSpanDescription, SpanLike, TracerLike } from '../monitoring-types.js';
 import type { WorkflowParameters, WorkflowResult } from './types.js';
 
 export interface WorkflowOptions {
-  /** Traces `execute` (and model calls when the tracer has `withSpan`). */
-  tracer?: TracerLike;
+  /** Traces `execute` and model calls. A partial tracer (only `traceWorkflow`, as in the seed) is completed with no-op spans. */
+  tracer?: TracerInput;
   /** Model used when parameters name none. Default: the ModelManager's default model. */
   model?: string;
   /** Default maximum new tokens. Default 128. */
@@ -16,8 +15,8 @@ export interface WorkflowOptions {
   logger?: Logger;
 }
 
-function isTracer(value: unknown): value is TracerLike {
-  return typeof value === 'object' && value !== null && typeof (value as TracerLike).traceWorkflow === 'function';
+function isTracer(value: unknown): value is TracerInput {
+  return typeof value === 'object' && value !== null && typeof (value as TracerInput).traceWorkflow === 'function';
 }
 
 /**
@@ -29,23 +28,23 @@ export abstract class BaseWorkflow {
   /** The name the Router and the Orchestrator use (`chat`, `search_qa`, ...). */
   abstract readonly name: string;
   readonly modelManager: ModelManager;
-  readonly tracer: TracerLike | undefined;
+  /** The tracer (NOOP_TRACER when none was given). */
+  readonly tracer: Tracer;
   protected readonly options: WorkflowOptions;
   protected readonly logger: Logger;
 
   /** @param tracerOrOptions a tracer (as in the seed) or WorkflowOptions. */
-  constructor(modelManager: ModelManager, tracerOrOptions: TracerLike | WorkflowOptions = {}) {
+  constructor(modelManager: ModelManager, tracerOrOptions: TracerInput | WorkflowOptions = {}) {
     this.modelManager = modelManager;
     this.options = isTracer(tracerOrOptions) ? { tracer: tracerOrOptions } : tracerOrOptions;
-    this.tracer = this.options.tracer;
+    this.tracer = toTracer(this.options.tracer);
     this.logger = this.options.logger ?? consoleLogger;
   }
 
   async execute(parameters: WorkflowParameters): Promise<WorkflowResult> {
     try {
       this.validate(parameters);
-      if (this.tracer) return await this.tracer.traceWorkflow(this.constructor.name, () => this._executeImpl(parameters));
-      return await this._executeImpl(parameters);
+      return await this.tracer.traceWorkflow(this.constructor.name, () => this._executeImpl(parameters));
     } catch (error) {
       throw toMuaiError(error, 'INTERNAL');
     }
@@ -90,27 +89,20 @@ export abstract class BaseWorkflow {
     return loaded.info.contextLength;
   }
 
-  /** Runs one generation, inside a `model.inference` span when the tracer supports child spans. */
+  /** Runs one generation inside a GenAI inference span `{operation} {model}`. */
   protected async generate(request: GenerationRequest): Promise<GenerationResult> {
     const tracer = this.tracer;
     const model = request.model ?? this.modelManager.defaultModel;
-    const run = async (span?: SpanLike) => {
+    const info: InferenceSpanInfo = { model, operation: request.messages ? 'chat' : 'text_completion' };
+    if (request.maxTokens !== undefined) info.maxTokens = request.maxTokens;
+    if (request.temperature !== undefined) info.temperature = request.temperature;
+    if (request.topP !== undefined) info.topP = request.topP;
+    return tracer.traceInference(info, async (span: Span) => {
       const result = await this.modelManager.generate(request);
-      span?.setAttribute?.('muai.engine', result.engineUsed);
-      if (span && tracer?.recordUsage) {
-        tracer.recordUsage(span, { inputTokens: result.usage.promptTokens, outputTokens: result.usage.completionTokens, responseModel: result.model, finishReasons: [result.finishReason] });
-      }
+      span.setAttribute('muai.engine', result.engineUsed);
+      tracer.recordUsage(span, { inputTokens: result.usage.promptTokens, outputTokens: result.usage.completionTokens, responseModel: result.model, finishReasons: [result.finishReason] });
       return result;
-    };
-    if (tracer?.traceInference) {
-      const info: InferenceSpanDescription = { model, operation: request.messages ? 'chat' : 'text_completion' };
-      if (request.maxTokens !== undefined) info.maxTokens = request.maxTokens;
-      if (request.temperature !== undefined) info.temperature = request.temperature;
-      if (request.topP !== undefined) info.topP = request.topP;
-      return tracer.traceInference(info, run);
-    }
-    if (tracer?.withSpan) return tracer.withSpan('model.inference', { 'gen_ai.request.model': model }, run);
-    return run();
+    });
   }
 
   /**

@@ -1,7 +1,6 @@
-import type { ChatMessage } from '@muai/core';
+import type { ChatMessage, TracerInput } from '@muai/core';
 import { BaseWorkflow } from './base-workflow.js';
 import type { WorkflowOptions } from './base-workflow.js';
-import type { TracerLike } from '../monitoring-types.js';
 import type { ModelManager } from '../model-manager.js';
 import type { WorkflowParameters, WorkflowResult } from './types.js';
 
@@ -16,7 +15,7 @@ export class ChatWorkflow extends BaseWorkflow {
   readonly name = 'chat';
   private readonly systemPrompt: string;
 
-  constructor(modelManager: ModelManager, tracerOrOptions: TracerLike | ChatWorkflowOptions = {}) {
+  constructor(modelManager: ModelManager, tracerOrOptions: TracerInput | ChatWorkflowOptions = {}) {
     super(modelManager, tracerOrOptions);
     this.systemPrompt = (this.options as ChatWorkflowOptions).systemPrompt ?? 'You are a helpful assistant. Answer briefly.';
   }

@@ -1,9 +1,8 @@
 import { MuaiError } from '@muai/core';
-import type { ChatMessage } from '@muai/core';
+import type { ChatMessage, TracerInput } from '@muai/core';
 import { LocalRetriever } from '../retrieval/local-retriever.js';
 import type { Passage, Retriever } from '../retrieval/retriever.js';
 import type { ModelManager } from '../model-manager.js';
-import type { TracerLike } from '../monitoring-types.js';
 import { BaseWorkflow } from './base-workflow.js';
 import type { WorkflowOptions } from './base-workflow.js';
 import type { Source, WorkflowParameters, WorkflowResult } from './types.js';
@@ -54,7 +53,7 @@ export class SearchQAWorkflow extends BaseWorkflow {
   readonly retriever: Retriever;
   private readonly qaOptions: SearchQAWorkflowOptions;
 
-  constructor(modelManager: ModelManager, tracerOrOptions: TracerLike | SearchQAWorkflowOptions = {}) {
+  constructor(modelManager: ModelManager, tracerOrOptions: TracerInput | SearchQAWorkflowOptions = {}) {
     super(modelManager, tracerOrOptions);
     this.qaOptions = this.options as SearchQAWorkflowOptions;
     this.retriever = this.qaOptions.retriever ?? new LocalRetriever();
@@ -75,7 +74,7 @@ export class SearchQAWorkflow extends BaseWorkflow {
         return [];
       }
     };
-    const passages = this.tracer?.withSpan ? await this.tracer.withSpan('retrieval', { 'muai.retrieval.top_k': topK }, retrieve) : await retrieve();
+    const passages = await this.tracer.withSpan('retrieval', { 'muai.retrieval.top_k': topK }, retrieve);
     const retrievalMs = performance.now() - started;
 
     const contextLength = await this.contextLength(parameters);

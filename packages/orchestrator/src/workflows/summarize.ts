@@ -1,6 +1,5 @@
-import { InvalidRequestError } from '@muai/core';
+import { InvalidRequestError, type TracerInput } from '@muai/core';
 import type { ModelManager } from '../model-manager.js';
-import type { TracerLike } from '../monitoring-types.js';
 import { BaseWorkflow } from './base-workflow.js';
 import type { WorkflowOptions } from './base-workflow.js';
 import type { WorkflowParameters, WorkflowResult } from './types.js';
@@ -24,7 +23,7 @@ export class SummarizeWorkflow extends BaseWorkflow {
   readonly name = 'summarize';
   private readonly maxInputChars: number;
 
-  constructor(modelManager: ModelManager, tracerOrOptions: TracerLike | SummarizeWorkflowOptions = {}) {
+  constructor(modelManager: ModelManager, tracerOrOptions: TracerInput | SummarizeWorkflowOptions = {}) {
     super(modelManager, tracerOrOptions);
     this.maxInputChars = (this.options as SummarizeWorkflowOptions).maxInputChars ?? 6000;
   }
