@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { MuaiError } from '@muai/core';
+import { registerBenchCommand } from './commands/bench.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerQueryCommand } from './commands/query.js';
 import { registerRunCommand } from './commands/run.js';
@@ -10,7 +11,7 @@ import { addExamples } from './commands/examples.js';
 import packageJson from '../package.json' with { type: 'json' };
 
 /** Each command module adds its commands to the program. Add new modules here. */
-const registrations: Array<(program: Command) => void> = [registerQueryCommand, registerRunCommand, registerServeCommand, registerConfigCommands, registerDoctorCommand, registerCompletionCommand];
+const registrations: Array<(program: Command) => void> = [registerQueryCommand, registerRunCommand, registerServeCommand, registerConfigCommands, registerDoctorCommand, registerCompletionCommand, registerBenchCommand];
 
 export function createProgram(): Command {
   const program = new Command('muai')
