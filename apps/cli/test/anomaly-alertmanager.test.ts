@@ -57,6 +57,7 @@ class FaultInjectionEngine implements Engine {
   unload = this.inner.unload.bind(this.inner);
   models = this.inner.models.bind(this.inner);
   health = this.inner.health.bind(this.inner);
+  infer = this.inner.infer.bind(this.inner);
   async generate(request: GenerationRequest): Promise<GenerationResult> {
     await sleep(this.latencyMs);
     if (this.failing) throw new MuaiError('ENGINE_ERROR', 'injected failure');
