@@ -8,6 +8,7 @@ import { createDeepSpeedEngine } from '@muai/engines-deepspeed';
 import type { DeepSpeedProtocol } from '@muai/engines-deepspeed';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { createVllmEngine } from '@muai/engines-vllm';
+import { localModelPath } from './pull.js';
 
 /** Engines `muai run --engine` accepts. */
 export const RUN_ENGINES = ['onnx', 'vllm', 'deepspeed'] as const;
@@ -138,7 +139,7 @@ function prepareEngine(options: RunOptions): PreparedEngine {
       engine,
       isDefaultModel: model.isDefault,
       load: async () => {
-        await engine.load({ name, path: model.path });
+        await engine.load({ name, path: await localModelPath(model, options.model) });
         return name;
       },
       chat: () => engine.describeModel(name).hasChatTemplate === true,
