@@ -68,6 +68,14 @@ const smoke = {
     const result = await new m.SearchQAWorkflow(manager).execute({ query: 'What is AI?', maxTokens: 3 });
     if (!result.output || result.engineUsed !== 'onnx') throw new Error('orchestrator: ' + JSON.stringify(result));
     await manager.close();`,
+  '@muai/bench': `
+    const testing = await load('@muai/core/testing');
+    const engine = new testing.FakeEngine({ respond: () => 'a b c' });
+    const target = m.createEngineTarget({ engine, model: 'fake' });
+    const run = await m.runBenchmark({ target, prompts: m.randomDataset({ numPrompts: 4, inputLen: 4, outputLen: 3 }), maxConcurrency: 2 });
+    const result = m.computeResult(run, { includeRequests: true });
+    if (result.completed !== 4 || result.total_output_tokens !== 12) throw new Error('bench: ' + JSON.stringify(result));
+    if (!m.renderReport([result]).includes('uPlot')) throw new Error('bench: the report did not inline uPlot');`,
   '@muai/batcher': `
     const batcher = m.createBatcher({ batchFn: async (xs) => xs.map((x) => x * 2), maxBatchSize: 4, batchTimeoutMs: 1 });
     const out = await Promise.all([1, 2, 3].map((x) => batcher.submit(x)));
