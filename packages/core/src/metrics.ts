@@ -55,6 +55,8 @@ export interface BatchRecord {
 /** Requests waiting (not yet running) in a queue, now. */
 export interface QueueDepthRecord {
   depth: number;
+  /** Requests running (in the engine's batch) now, when the queue's owner knows it. */
+  running?: number;
   model?: string;
   engine?: string;
 }

@@ -50,6 +50,30 @@ export interface PrometheusExporterOptions {
   labelPolicies?: Readonly<Record<string, LabelPolicy>>;
   /** Variable named in the PORT_IN_USE message. Default `'MUAI_MON_PROMETHEUS_PORT'`. */
   portVariable?: string;
+  /**
+   * Also expose vLLM's series, under vLLM's names and `model_name` label, computed from the same
+   * records as the `muai_` ones: `vllm:num_requests_waiting`, `vllm:num_requests_running`,
+   * `vllm:kv_cache_usage_perc` (0-1), `vllm:time_to_first_token_seconds`,
+   * `vllm:request_time_per_output_token_seconds`, `vllm:e2e_request_latency_seconds`,
+   * `vllm:prompt_tokens_total`, `vllm:generation_tokens_total`. Routers (Gateway API Inference
+   * Extension, vLLM production-stack) and autoscalers (KEDA, HPA) read these. Default true.
+   */
+  vllmCompatible?: boolean;
+}
+
+/** Reads state at scrape time and feeds it through the exporter's MetricsSink methods. */
+export type MetricsCollector = () => void | Promise<void>;
+
+/** The vLLM-named series (see `vllmCompatible`). */
+interface VllmSeries {
+  waiting: Gauge<'model_name'>;
+  running: Gauge<'model_name'>;
+  kvUsage: Gauge<'model_name'>;
+  ttft: Histogram<'model_name'>;
+  tpot: Histogram<'model_name'>;
+  e2e: Histogram<'model_name'>;
+  promptTokens: Counter<'model_name'>;
+  generationTokens: Counter<'model_name'>;
 }
 
 /** Where the exporter's server listens. */
@@ -68,7 +92,9 @@ export class PrometheusExporter implements MetricsSink {
   readonly registry: Registry;
   /** The label guard that bounds every label value. */
   readonly labels: LabelGuard;
-  private readonly options: Required<Omit<PrometheusExporterOptions, 'defaultLabels' | 'labelPolicies'>>;
+  private readonly options: Required<Omit<PrometheusExporterOptions, 'defaultLabels' | 'labelPolicies' | 'vllmCompatible'>>;
+  private readonly vllm: VllmSeries | undefined;
+  private readonly collectors: MetricsCollector[] = [];
   private server: Server | undefined;
   private listening: ExporterAddress | undefined;
 
@@ -209,6 +235,7 @@ export class PrometheusExporter implements MetricsSink {
       labelNames: ['rule', 'severity'] as const,
       registers,
     });
+    this.vllm = options.vllmCompatible === false ? undefined : createVllmSeries(registers);
   }
 
   /** Content type of `metrics()` (Prometheus text format 0.0.4). */
@@ -216,9 +243,25 @@ export class PrometheusExporter implements MetricsSink {
     return this.registry.contentType;
   }
 
-  /** The metrics in Prometheus text format, for serving on another server's `/metrics`. */
-  metrics(): Promise<string> {
+  /** The metrics in Prometheus text format, for serving on another server's `/metrics`. Runs the collectors first. */
+  async metrics(): Promise<string> {
+    for (const collect of this.collectors) {
+      try {
+        await collect();
+      } catch {
+        // A collector that fails leaves its series at their last values; the scrape still answers.
+      }
+    }
     return this.registry.metrics();
+  }
+
+  /**
+   * Adds a collector run before every scrape: how state that lives elsewhere (an engine's scheduler
+   * and KV cache, even in a worker thread) reaches `muai_queue_depth`, `muai_kv_cache_*`,
+   * `muai_batch_size` and the vLLM gauges through this sink's methods.
+   */
+  addCollector(collect: MetricsCollector): void {
+    this.collectors.push(collect);
   }
 
   /** Records one finished request: count, latency, TTFT, TPOT, tokens. */
@@ -234,6 +277,15 @@ export class PrometheusExporter implements MetricsSink {
     if (isCount(record.promptTokens) && record.promptTokens > 0) this.promptTokens.inc({ model, engine }, record.promptTokens);
     if (isCount(record.completionTokens) && record.completionTokens > 0) {
       this.generationTokens.inc({ model, engine }, record.completionTokens);
+    }
+    const vllm = this.vllm;
+    if (vllm) {
+      const labels = { model_name: model };
+      if (isCount(record.latencyMs)) vllm.e2e.observe(labels, record.latencyMs / 1000);
+      if (isCount(record.ttftMs)) vllm.ttft.observe(labels, record.ttftMs / 1000);
+      if (isCount(record.tpotMs)) vllm.tpot.observe(labels, record.tpotMs / 1000);
+      if (isCount(record.promptTokens) && record.promptTokens > 0) vllm.promptTokens.inc(labels, record.promptTokens);
+      if (isCount(record.completionTokens) && record.completionTokens > 0) vllm.generationTokens.inc(labels, record.completionTokens);
     }
   }
 
@@ -266,7 +318,10 @@ export class PrometheusExporter implements MetricsSink {
     if (ratio === undefined && isCount(stats.usedBytes) && isCount(stats.capacityBytes) && stats.capacityBytes > 0) {
       ratio = stats.usedBytes / stats.capacityBytes;
     }
-    if (isCount(ratio)) this.cacheUsageRatio.set(labels, Math.min(1, ratio));
+    if (isCount(ratio)) {
+      this.cacheUsageRatio.set(labels, Math.min(1, ratio));
+      this.vllm?.kvUsage.set({ model_name: labels.model }, Math.min(1, ratio));
+    }
     if (isCount(stats.hits) && stats.hits > 0) this.cacheHits.inc(labels, stats.hits);
     if (isCount(stats.misses) && stats.misses > 0) this.cacheMisses.inc(labels, stats.misses);
   }
@@ -276,9 +331,14 @@ export class PrometheusExporter implements MetricsSink {
     this.observeBatchSize(record.size, record);
   }
 
-  /** MetricsSink: requests waiting now (`muai_queue_depth`). */
+  /** MetricsSink: requests waiting now (`muai_queue_depth`; with vLLM series, `vllm:num_requests_waiting` and, when given, `vllm:num_requests_running`). */
   recordQueueDepth(record: QueueDepthRecord): void {
     this.setQueueDepth(record.depth, record);
+    const vllm = this.vllm;
+    if (!vllm || record.model === undefined) return;
+    const labels = { model_name: this.labels.value('model', record.model) };
+    if (isCount(record.depth)) vllm.waiting.set(labels, record.depth);
+    if (isCount(record.running)) vllm.running.set(labels, record.running);
   }
 
   /**
@@ -393,6 +453,27 @@ export class PrometheusExporter implements MetricsSink {
       (error: unknown) => send(response, 500, 'text/plain; charset=utf-8', `Collecting metrics failed: ${error instanceof Error ? error.message : String(error)}\n`),
     );
   }
+}
+
+/** vLLM's series under vLLM's names (the `:` is vLLM's; promtool notes it, routers expect it). */
+function createVllmSeries(registers: Registry[]): VllmSeries {
+  const labelNames = ['model_name'] as const;
+  return {
+    waiting: new Gauge({ name: 'vllm:num_requests_waiting', help: 'Number of requests waiting to be processed.', labelNames, registers }),
+    running: new Gauge({ name: 'vllm:num_requests_running', help: 'Number of requests in model execution batches.', labelNames, registers }),
+    kvUsage: new Gauge({ name: 'vllm:kv_cache_usage_perc', help: 'KV-cache usage. 1 means 100 percent usage.', labelNames, registers }),
+    ttft: new Histogram({ name: 'vllm:time_to_first_token_seconds', help: 'Histogram of time to first token in seconds.', labelNames, buckets: [...TIME_TO_FIRST_TOKEN_BUCKETS], registers }),
+    tpot: new Histogram({
+      name: 'vllm:request_time_per_output_token_seconds',
+      help: 'Histogram of time_per_output_token_seconds per request.',
+      labelNames,
+      buckets: [...TIME_PER_OUTPUT_TOKEN_BUCKETS],
+      registers,
+    }),
+    e2e: new Histogram({ name: 'vllm:e2e_request_latency_seconds', help: 'Histogram of e2e request latency in seconds.', labelNames, buckets: [...REQUEST_LATENCY_BUCKETS], registers }),
+    promptTokens: new Counter({ name: 'vllm:prompt_tokens_total', help: 'Number of prefill tokens processed.', labelNames, registers }),
+    generationTokens: new Counter({ name: 'vllm:generation_tokens_total', help: 'Number of generation tokens processed.', labelNames, registers }),
+  };
 }
 
 /** Creates a PrometheusExporter; see PrometheusExporterOptions for options and defaults. */

@@ -49,6 +49,12 @@ export interface SchedulerStats {
   rebuilds: number;
   /** Largest batch decoded in one step. */
   maxBatchSeen: number;
+  /** Decode steps by batch size (`{ 3: 120 }`: 120 steps decoded 3 sequences), for a batch-size histogram. */
+  stepsBySize: Record<number, number>;
+  /** Key/value token slots the running batch holds now (rows × padded length). */
+  batchTokens: number;
+  /** The most it may hold (`maxBatchTokens`): `batchTokens / maxBatchTokens` is its KV usage. */
+  maxBatchTokens: number;
 }
 
 interface Row {
@@ -92,7 +98,15 @@ export class BatchScheduler {
   private length = 0;
   private looping = false;
   private closed = false;
-  private readonly counters: Omit<SchedulerStats, 'running' | 'waiting'> = { steps: 0, sequenceSteps: 0, prefills: 0, prefixTokensReused: 0, rebuilds: 0, maxBatchSeen: 0 };
+  private readonly counters: Omit<SchedulerStats, 'running' | 'waiting' | 'stepsBySize' | 'batchTokens' | 'maxBatchTokens'> = {
+    steps: 0,
+    sequenceSteps: 0,
+    prefills: 0,
+    prefixTokensReused: 0,
+    rebuilds: 0,
+    maxBatchSeen: 0,
+  };
+  private readonly stepsBySize: Record<number, number> = {};
   private readonly logitsToKeep = new ort.Tensor('int64', BigInt64Array.of(1n), []);
 
   constructor(model: CausalLm, options: SchedulerOptions) {
@@ -101,7 +115,14 @@ export class BatchScheduler {
   }
 
   stats(): SchedulerStats {
-    return { running: this.rows.length, waiting: this.waiting.length, ...this.counters };
+    return {
+      running: this.rows.length,
+      waiting: this.waiting.length,
+      ...this.counters,
+      stepsBySize: { ...this.stepsBySize },
+      batchTokens: this.past ? this.rows.length * this.length : 0,
+      maxBatchTokens: this.options.maxBatchTokens,
+    };
   }
 
   submit(entry: ScheduledEntry): void {
@@ -420,6 +441,7 @@ export class BatchScheduler {
     this.counters.steps++;
     this.counters.sequenceSteps += batch;
     this.counters.maxBatchSeen = Math.max(this.counters.maxBatchSeen, batch);
+    this.stepsBySize[batch] = (this.stepsBySize[batch] ?? 0) + 1;
     const logits = outputs['logits']!;
     for (let b = 0; b < batch; b++) {
       const row = rows[b]!;
