@@ -4,6 +4,7 @@ import { registerBenchCommand } from './commands/bench.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerQueryCommand } from './commands/query.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerConvertCommand } from './commands/convert.js';
 import { registerServeCommand } from './commands/serve.js';
 import { registerPullCommand } from './commands/pull.js';
 import { registerAlertsCommands } from './commands/alerts.js';
@@ -13,7 +14,7 @@ import { addExamples } from './commands/examples.js';
 import packageJson from '../package.json' with { type: 'json' };
 
 /** Each command module adds its commands to the program. Add new modules here. */
-const registrations: Array<(program: Command) => void> = [registerQueryCommand, registerRunCommand, registerServeCommand, registerConfigCommands, registerPullCommand, registerDoctorCommand, registerCompletionCommand, registerBenchCommand, registerAlertsCommands];
+const registrations: Array<(program: Command) => void> = [registerQueryCommand, registerRunCommand, registerServeCommand, registerConvertCommand, registerConfigCommands, registerPullCommand, registerDoctorCommand, registerCompletionCommand, registerBenchCommand, registerAlertsCommands];
 
 export function createProgram(): Command {
   const program = new Command('muai')

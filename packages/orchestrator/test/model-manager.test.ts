@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MuaiError } from '@muai/core';
 import { FakeEngine } from '@muai/core/testing';
-import { ModelManager, OptimizationManager, defaultModelPath } from '../src/index.js';
+import { ModelManager, OptimizationManager } from '../src/index.js';
 import { RecordingEngine, memoryLogger } from './helpers.js';
 
 const models = {
@@ -82,9 +82,18 @@ describe('ModelManager', () => {
     expect((await manager.generate({ model: 'small', prompt: 'x' })).engineUsed).toBe('onnx');
   });
 
-  it('uses MUAI_MODEL as the default model folder, and the generated tiny model otherwise', () => {
+  it('uses MUAI_MODEL as the default model folder, else the defaultModelPath option, else none (MODEL_NOT_FOUND)', async () => {
     expect(new ModelManager({ env: {}, engine: new FakeEngine() }).defaultModel).toBe('default');
-    expect(defaultModelPath()).toMatch(/models[\\/]generated[\\/]tiny$/);
+    const noDefault = new ModelManager({ env: {}, optimizationManager: new OptimizationManager(undefined, { env: {}, engines: { onnx: () => new FakeEngine({ name: 'onnx' }) } }) });
+    await expect(noDefault.loadModel('default')).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND', message: expect.stringMatching(/MUAI_MODEL/) });
+    const folder = mkdtempSync(join(tmpdir(), 'muai-default-'));
+    try {
+      const withDefault = new ModelManager({ env: {}, defaultModelPath: folder, optimizationManager: new OptimizationManager(undefined, { env: {}, engines: { onnx: () => new FakeEngine({ name: 'onnx' }) } }) });
+      expect((await withDefault.loadModel('default')).info.name).toBe('default');
+      await withDefault.close();
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
     const manager = new ModelManager({ env: { MUAI_MODEL: 'a' }, config: { models }, engine: new FakeEngine() });
     expect(manager.defaultModel).toBe('a');
   });

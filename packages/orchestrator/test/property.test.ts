@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES, MuaiError } from '@muai/core';
 import { FakeEngine } from '@muai/core/testing';
-import { ModelManager, SearchQAWorkflow, defaultModelPath } from '../src/index.js';
+import { ModelManager, SearchQAWorkflow } from '../src/index.js';
+
+const tiny = join(import.meta.dirname, '..', '..', '..', 'models', 'generated', 'tiny');
 
 /**
  * The seed's property: for any query string, a workflow without optimization returns a result or
@@ -33,8 +36,8 @@ describe('property: workflows work without optimization', () => {
     await fc.assert(fc.asyncProperty(fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.constantFrom('', ' ', '\n\t', '?', 'What is AI?')), (query) => holds(workflow, query, 8)), { numRuns: 300 });
   });
 
-  it.skipIf(!existsSync(defaultModelPath()))('holds for any string with the real embedded engine (new ModelManager())', async () => {
-    const workflow = new SearchQAWorkflow(new ModelManager());
+  it.skipIf(!existsSync(tiny))('holds for any string with the real embedded engine (the generated tiny model)', async () => {
+    const workflow = new SearchQAWorkflow(new ModelManager({ defaultModelPath: tiny }));
     await fc.assert(fc.asyncProperty(fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 40 }), fc.constantFrom('', ' ', 'What is AI?')), (query) => holds(workflow, query, 2)), { numRuns: 25 });
   });
 });

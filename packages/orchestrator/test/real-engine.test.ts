@@ -1,17 +1,21 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@muai/config';
-import { ModelManager, OptimizationManager, SearchQAWorkflow, defaultModelPath } from '../src/index.js';
+import { join } from 'node:path';
+import { LocalRetriever, ModelManager, OptimizationManager, SearchQAWorkflow } from '../src/index.js';
 
-const tiny = defaultModelPath();
+// The library takes explicit paths: the repository's generated tiny model and docs/.
+const root = join(import.meta.dirname, '..', '..', '..');
+const tiny = join(root, 'models', 'generated', 'tiny');
+const docs = join(root, 'docs');
 const hasModel = existsSync(tiny);
 
 // The tiny model is written by `node tools/model-gen/generate.mjs --size tiny`; without it these tests cannot run.
 describe.skipIf(!hasModel)(`with the real ONNX engine on ${tiny}`, () => {
-  const manager = new ModelManager();
+  const manager = new ModelManager({ defaultModelPath: tiny });
 
-  it('new ModelManager() + new SearchQAWorkflow(manager).execute({ query: "What is AI?" }) answers with sources from docs/', async () => {
-    const workflow = new SearchQAWorkflow(manager);
+  it('new ModelManager({ defaultModelPath }) + new SearchQAWorkflow(manager, { retriever }).execute({ query: "What is AI?" }) answers with sources from docs/', async () => {
+    const workflow = new SearchQAWorkflow(manager, { retriever: new LocalRetriever({ directory: docs }) });
     const result = await workflow.execute({ query: 'What is AI?', maxTokens: 16 });
     expect(result.workflow).toBe('search_qa');
     expect(result.engineUsed).toBe('onnx');
@@ -32,7 +36,7 @@ describe.skipIf(!hasModel)(`with the real ONNX engine on ${tiny}`, () => {
   it('optimization.onnx.worker_thread runs the same engine in a worker thread, with the same greedy output', async () => {
     const { config } = await loadConfig({ files: [], env: { MUAI_OPT_ONNX_WORKER_THREAD: 'true' } });
     const optimizationManager = new OptimizationManager(config.optimization);
-    const threaded = new ModelManager({ optimizationManager });
+    const threaded = new ModelManager({ optimizationManager, defaultModelPath: tiny });
     try {
       const request = { prompt: 'Hello there', maxTokens: 8, temperature: 0 };
       const inWorker = await threaded.infer('default', request);

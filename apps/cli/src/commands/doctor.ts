@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { MuaiError } from '@muai/core';
 import { describeSources, isEngineEnabled, loadConfig, resolveEngineName } from '@muai/config';
 import type { LoadedConfig, MuaiConfig } from '@muai/config';
-import { defaultModelPath } from '@muai/orchestrator';
+import { defaultModelPath } from '@muai/models';
 import packageJson from '../../package.json' with { type: 'json' };
 
 /** Outcome of one check: `fail` makes `muai doctor` exit 1; `skip` means the check does not apply. */

@@ -1,7 +1,12 @@
+import { configOption } from './config-option.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { loadConfig } from '@muai/config';
 import { InvalidRequestError } from '@muai/core';
-import { createOrchestratorFromConfig, defaultModelPath, type WorkflowResult } from '@muai/orchestrator';
+import { defaultModelPath } from '@muai/models';
+import { createOrchestratorFromConfig, type WorkflowResult } from '@muai/orchestrator';
 import { createTracer } from '@muai/monitoring';
 
 interface QueryOptions {
@@ -12,9 +17,43 @@ interface QueryOptions {
   model?: string;
 }
 
-const RANDOM_WEIGHTS_NOTE =
-  'note: the default model (models/generated/tiny) has random weights, so its text is not meaningful. ' +
-  'Point MUAI_MODEL or models.<name>.path in config/system.yaml at a real exported model for real answers.';
+/** This module's file, in the ESM build, the CJS build and the TypeScript source (tests). */
+function ownFile(): string {
+  if (typeof __filename === 'string') return __filename;
+  return fileURLToPath(import.meta.url);
+}
+
+/**
+ * The docs/ folder of the MuAI repository when this CLI runs from a checkout of it (the CLI's own
+ * package is `<repo>/apps/cli`); undefined for a CLI installed from npm, whose search_qa then
+ * answers without sources. Found from the CLI's location, never from the current directory, and
+ * never by looking for any nx.json (a user's own workspace is not ours to index).
+ */
+export function repositoryDocsDirectory(): string | undefined {
+  const readName = (folder: string): unknown => {
+    try {
+      return (JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { name?: unknown }).name;
+    } catch {
+      return undefined;
+    }
+  };
+  // The CLI package root: the nearest folder above this file (dist/ or src/commands/) named @muai/cli.
+  let cliRoot: string | undefined;
+  for (let folder = dirname(ownFile()), depth = 0; depth < 3 && cliRoot === undefined; folder = dirname(folder), depth++) {
+    if (readName(folder) === '@muai/cli') cliRoot = folder;
+  }
+  if (cliRoot === undefined) return undefined;
+  const repoRoot = resolve(cliRoot, '..', '..');
+  if (cliRoot !== join(repoRoot, 'apps', 'cli') || readName(repoRoot) !== 'muai-monorepo') return undefined;
+  const docs = join(repoRoot, 'docs');
+  return existsSync(docs) ? docs : undefined;
+}
+
+/** What the CLI gives the orchestrator that a library never guesses: the default model and the docs to search. */
+export function cliOrchestratorDefaults(): { defaultModelPath: string; docsDirectory?: string } {
+  const docsDirectory = repositoryDocsDirectory();
+  return { defaultModelPath: defaultModelPath(), ...(docsDirectory !== undefined ? { docsDirectory } : {}) };
+}
 
 function round(value: number | undefined, digits = 1): number | undefined {
   return value === undefined ? undefined : Math.round(value * 10 ** digits) / 10 ** digits;
@@ -49,12 +88,15 @@ export function registerQueryCommand(program: Command): void {
   program
     .argument('[query...]', 'a question or request, e.g. "What is AI?"')
     .option('-w, --workflow <name>', 'run this workflow (chat, search_qa, summarize) instead of routing')
-    .option('-c, --config <file...>', 'configuration files (default: config/system.yaml and config/optimization.yaml when present)')
+    .addOption(configOption())
     .option('--max-tokens <n>', 'most new tokens of the answer')
     .option('-m, --model <name>', 'configured model name to use')
     .option('--json', 'print one JSON object: workflow, output, sources, model, engine, usage, timings')
     .action(async (words: string[], options: QueryOptions) => {
       if (words.length === 0) {
+        // Options without a query did nothing: say so and fail, never exit 0 without doing the work.
+        const given = Object.keys(options).length > 0;
+        if (given) throw new InvalidRequestError('No query given. Usage: muai [options] "What is AI?" (options go before the query; see muai --help).');
         program.outputHelp();
         return;
       }
@@ -69,7 +111,7 @@ export function registerQueryCommand(program: Command): void {
       const tracer = tracing
         ? createTracer({ endpoint: tracing.endpoint, protocol: tracing.protocol, sampleRate: tracing.sample_rate, recordPrompts: tracing.record_prompts, serviceName: tracing.service_name })
         : undefined;
-      const runtime = createOrchestratorFromConfig(loaded.config, { baseDirectory: process.cwd(), ...(tracer ? { tracer } : {}) });
+      const runtime = createOrchestratorFromConfig(loaded.config, { baseDirectory: process.cwd(), ...cliOrchestratorDefaults(), ...(tracer ? { tracer } : {}) });
       try {
         const result = await runtime.orchestrator.execute({
           query,
@@ -77,7 +119,6 @@ export function registerQueryCommand(program: Command): void {
           ...(options.model ? { model: options.model } : {}),
           ...(maxTokens !== undefined ? { maxTokens } : {}),
         });
-        const usesDefaultModel = result.model === 'default' && !process.env['MUAI_MODEL'];
         if (options.json) {
           process.stdout.write(`${JSON.stringify(toJson(result))}\n`);
         } else {
@@ -88,14 +129,12 @@ export function registerQueryCommand(program: Command): void {
               process.stdout.write(`  [${source.index}] ${source.title ? `${source.title} ` : ''}(${source.source})\n`);
             }
           }
+          for (const warning of result.warnings ?? []) process.stderr.write(`muai: note: ${warning}\n`);
           const json = toJson(result);
           process.stderr.write(
             `\n[${json.workflow} via ${result.routing ? `router (${result.routing.reason})` : 'request'}] ${json.usage.completion_tokens} tokens, ` +
               `${json.timings.total_ms} ms total, ttft ${json.timings.ttft_ms ?? '-'} ms, ${json.timings.tokens_per_s ?? '-'} tokens/s, engine ${json.engine}, model ${json.model}\n`,
           );
-        }
-        if (usesDefaultModel) {
-          process.stderr.write(`${RANDOM_WEIGHTS_NOTE} (default model: ${defaultModelPath()})\n`);
         }
       } finally {
         await runtime.close();

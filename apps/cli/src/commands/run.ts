@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidRequestError, MuaiError } from '@muai/core';
 import type { Engine, GenerationRequest, GenerationResult, StreamChunk } from '@muai/core';
@@ -9,6 +7,7 @@ import type { DeepSpeedProtocol } from '@muai/engines-deepspeed';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { createVllmEngine } from '@muai/engines-vllm';
 import { localModelPath } from './pull.js';
+import { defaultModelAvailable, defaultModelInfo } from '@muai/models';
 
 /** Engines `muai run --engine` accepts. */
 export const RUN_ENGINES = ['onnx', 'vllm', 'deepspeed'] as const;
@@ -29,30 +28,18 @@ interface RunOptions {
   raw?: boolean;
 }
 
-/** The CLI's own file, in ESM and in the CJS build. */
-function ownFile(): string {
-  if (typeof __filename === 'string') return __filename;
-  return fileURLToPath(import.meta.url);
-}
+/** Where `muai run`'s model came from. */
+export type RunModelOrigin = '--model' | 'MUAI_MODEL' | 'default';
 
-/** The repository root: the nearest folder holding nx.json above `start`. */
-export function findRepoRoot(start: string): string | undefined {
-  let dir = resolve(start);
-  for (;;) {
-    if (existsSync(join(dir, 'nx.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) return undefined;
-    dir = parent;
-  }
-}
-
-/** The model `muai run` uses: --model, else MUAI_MODEL, else <repo>/models/generated/tiny. */
-export function resolveRunModel(option: string | undefined, env: NodeJS.ProcessEnv = process.env): { path: string; isDefault: boolean } {
-  if (option !== undefined && option !== '') return { path: resolve(option), isDefault: false };
+/**
+ * The model `muai run` uses: --model, else MUAI_MODEL, else the default model bundled with
+ * @muai/models (stories260K), found relative to the installed package, never the cwd.
+ */
+export function resolveRunModel(option: string | undefined, env: NodeJS.ProcessEnv = process.env): { path: string; origin: RunModelOrigin; isDefault: boolean } {
+  if (option !== undefined && option !== '') return { path: resolve(option), origin: '--model', isDefault: false };
   const fromEnv = env['MUAI_MODEL'];
-  if (fromEnv !== undefined && fromEnv !== '') return { path: resolve(fromEnv), isDefault: false };
-  const root = findRepoRoot(dirname(ownFile())) ?? findRepoRoot(process.cwd()) ?? process.cwd();
-  return { path: join(root, 'models/generated/tiny'), isDefault: true };
+  if (fromEnv !== undefined && fromEnv !== '') return { path: resolve(fromEnv), origin: 'MUAI_MODEL', isDefault: false };
+  return { path: defaultModelInfo().path, origin: 'default', isDefault: true };
 }
 
 function parseNumber(name: string, value: string | undefined, integer: boolean): number | undefined {
@@ -69,14 +56,23 @@ function round(value: number, digits: number): number {
   return Math.round(value * factor) / factor;
 }
 
+/** Said once on stderr when the bundled default model answers, so nobody mistakes it for an assistant. */
 const DEFAULT_MODEL_NOTE =
-  'note: this is the default demo model (models/generated/tiny): its weights are random, so its text is meaningless. ' +
-  'Pass --model DIR (or set MUAI_MODEL) to use a real exported model, e.g. --model ./models/my-llama (a folder with config.json, tokenizer.json, onnx/model.onnx).';
+  'note: default model stories260K, a 260K-parameter TinyStories model: it continues text as a children\'s story, it does not answer questions. ' +
+  'Pass --model DIR (or set MUAI_MODEL) for a real model (see models/README.md).';
+
+/** `model_source` of `muai run --json`: where the model came from. */
+interface ModelSource {
+  from: RunModelOrigin | 'server';
+  path?: string;
+  description?: string;
+}
 
 /** An engine ready for one `muai run`: `load()` resolves to the model name requests use. */
 interface PreparedEngine {
   engine: Engine;
   isDefaultModel: boolean;
+  source: ModelSource;
   load(): Promise<string>;
   /** Whether the prompt goes as chat messages (unless --raw). */
   chat(): boolean;
@@ -129,15 +125,18 @@ function prepareEngine(options: RunOptions): PreparedEngine {
     }
     const model = resolveRunModel(options.model);
     const name = basename(model.path);
-    if (model.isDefault && !existsSync(model.path)) {
-      throw new InvalidRequestError(
-        `The default model ${model.path} does not exist. Run \`node tools/model-gen/generate.mjs --size tiny\` at the repository root, or pass --model DIR (or set MUAI_MODEL) to use an exported model.`,
+    if (model.isDefault && !defaultModelAvailable()) {
+      throw new MuaiError(
+        'MODEL_NOT_FOUND',
+        `The default model is missing at ${model.path}: @muai/models was installed without its built files. Reinstall @muai/cli (or run \`npm run build\` in the repository), or pass --model DIR (or set MUAI_MODEL).`,
+        { details: { model: name, path: model.path } },
       );
     }
     const engine = createOnnxEngine();
     return {
       engine,
       isDefaultModel: model.isDefault,
+      source: { from: model.origin, path: model.path, ...(model.isDefault ? { description: defaultModelInfo().description } : {}) },
       load: async () => {
         await engine.load({ name, path: await localModelPath(model, options.model) });
         return name;
@@ -156,6 +155,7 @@ function prepareEngine(options: RunOptions): PreparedEngine {
     return {
       engine,
       isDefaultModel: false,
+      source: { from: 'server' },
       load: async () => {
         const served = await servedModelId(engine, options.model, 'vLLM');
         await engine.load({ name: served, path: served });
@@ -177,6 +177,7 @@ function prepareEngine(options: RunOptions): PreparedEngine {
   return {
     engine,
     isDefaultModel: false,
+    source: { from: 'server' },
     load: async () => {
       // REST: the deployment is the target and --model only names it in the output.
       const served = protocol === 'openai' ? await servedModelId(engine, options.model, 'MII') : (options.model ?? engine.deploymentName);
@@ -207,14 +208,14 @@ export function registerRunCommand(program: Command): void {
     .option('--protocol <protocol>', 'DeepSpeed-MII protocol: mii (REST gateway, plain prompts, no streaming) or openai (MII\'s OpenAI-compatible server) (default mii)')
     .option(
       '-m, --model <dir|id>',
-      'onnx: model folder (default: MUAI_MODEL, else models/generated/tiny of the repository, a random-weights demo); vllm/deepspeed openai: the served model id (default: the server\'s only model); deepspeed mii: the name shown (default the deployment)',
+      'onnx: model folder (default: MUAI_MODEL, else the bundled stories260K, a 260K-parameter story model that continues text); vllm/deepspeed openai: the served model id (default: the server\'s only model); deepspeed mii: the name shown (default the deployment)',
     )
     .option('--max-tokens <n>', 'maximum new tokens (default 128)')
     .option('--temperature <t>', 'sampling temperature; 0 is greedy (default onnx: the model\'s generation_config, else 0; remote engines: 0)')
     .option('--top-p <p>', 'nucleus sampling probability mass (default 1: off)')
     .option('--seed <s>', 'seed that makes sampling reproducible')
     .option('--stream', 'print the answer as it is generated')
-    .option('--json', 'print one JSON object: text, finish_reason, usage, engine, model, timings')
+    .option('--json', 'print one JSON object: text, finish_reason, usage, engine, model, model_source (where the model came from), token_ids (when the engine gives them), timings')
     .option('--raw', 'send the prompt as a plain completion, without the chat template')
     .action(async (prompt: string, _local: RunOptions, command: Command) => {
       // The root command (`muai "<query>"`) declares --model, --max-tokens and --json too; commander
@@ -225,7 +226,7 @@ export function registerRunCommand(program: Command): void {
       const topP = parseNumber('top-p', options.topP, false);
       const seed = parseNumber('seed', options.seed, true);
       const prepared = prepareEngine(options);
-      const { engine, isDefaultModel } = prepared;
+      const { engine, isDefaultModel, source } = prepared;
       const controller = new AbortController();
       const onSigint = (): void => controller.abort();
       process.once('SIGINT', onSigint);
@@ -272,20 +273,21 @@ export function registerRunCommand(program: Command): void {
         }
 
         if (options.json === true) {
-          if (isDefaultModel) process.stderr.write(`${DEFAULT_MODEL_NOTE}\n`);
           const output = {
             text: result.text,
             finish_reason: result.finishReason,
             usage: { prompt_tokens: result.usage.promptTokens, completion_tokens: result.usage.completionTokens },
             engine: result.engineUsed,
             model: result.model,
+            model_source: source,
+            ...(result.tokenIds ? { token_ids: result.tokenIds } : {}),
             timings: { ttft_ms: round(result.timings.ttftMs, 2), total_ms: round(result.timings.totalMs, 2), tokens_per_s: round(result.timings.tokensPerSecond, 2) },
           };
           process.stdout.write(`${JSON.stringify(output)}\n`);
           return;
         }
         if (options.stream !== true || !engine.capabilities.streaming) process.stdout.write(`${result.text}\n`);
-        if (isDefaultModel) process.stdout.write(`${DEFAULT_MODEL_NOTE}\n`);
+        if (isDefaultModel) process.stderr.write(`${DEFAULT_MODEL_NOTE}\n`);
         const { usage, timings } = result;
         process.stdout.write(
           `-- ${usage.completionTokens} tokens (prompt ${usage.promptTokens}) | ttft ${timings.ttftMs.toFixed(0)} ms | ${timings.tokensPerSecond.toFixed(1)} tokens/s | engine ${result.engineUsed} | model ${result.model} | finish ${result.finishReason}\n`,

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { loadConfig, type MuaiConfig } from '@muai/config';
 import { createPerformanceMonitor, createPrometheusExporter, createTracer, type PrometheusExporter } from '@muai/monitoring';
 import { createOrchestratorFromConfig } from '@muai/orchestrator';
+import { cliOrchestratorDefaults } from './query.js';
 import { startServer } from '@muai/server';
 import { ModelManagerEngine } from './serving-engine.js';
 import { createAnomalyWiring } from './anomaly-wiring.js';
@@ -55,6 +56,7 @@ export function registerServeCommand(program: Command): void {
       const runtime = createOrchestratorFromConfig(config, {
         env,
         baseDirectory,
+        ...cliOrchestratorDefaults(),
         logger: logging.logger,
         ...(exporter ? { prometheusExporter: exporter } : {}),
         ...(tracer ? { tracer } : {}),

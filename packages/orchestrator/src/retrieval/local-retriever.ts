@@ -1,12 +1,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join, relative } from 'node:path';
 import { throwIfAborted } from '@muai/core';
-import { defaultDocsDirectory } from '../internal/paths.js';
 import { Bm25Index } from './bm25.js';
 import type { Passage, RetrieveOptions, Retriever } from './retriever.js';
 
 export interface LocalRetrieverOptions {
-  /** Folder to index (recursively). Default: the project's `docs/` (nearest folder holding nx.json). */
+  /** Folder to index (Markdown and text files, recursively). Default: none, so no passages. */
   directory?: string;
   /** File extensions to index. Default `.md`, `.markdown`, `.txt`. */
   extensions?: readonly string[];
@@ -71,16 +70,19 @@ export function chunkDocument(source: string, content: string, maxChars: number)
 
 /**
  * The embedded retriever: a BM25 index over the Markdown and text files of a folder, built on first
- * use. A missing or empty folder gives no passages, never an error.
+ * use. A missing or empty folder, or none given, gives no passages, never an error.
  */
 export class LocalRetriever implements Retriever {
-  readonly directory: string;
+  /** The indexed folder; undefined when none was given (every search then returns nothing). */
+  readonly directory: string | undefined;
   private readonly options: LocalRetrieverOptions;
   private index?: Promise<Bm25Index<Chunk>>;
 
   constructor(options: LocalRetrieverOptions = {}) {
     this.options = options;
-    this.directory = options.directory ?? defaultDocsDirectory();
+    // A library never guesses a folder (it might index the docs of whatever project it runs in):
+    // callers pass one; the muai CLI passes the docs it ships with.
+    this.directory = options.directory;
   }
 
   async retrieve(query: string, options: RetrieveOptions = {}): Promise<Passage[]> {
@@ -107,12 +109,14 @@ export class LocalRetriever implements Retriever {
     const index = new Bm25Index<Chunk>(bm25Options);
     const extensions = new Set((this.options.extensions ?? ['.md', '.markdown', '.txt']).map((ext) => ext.toLowerCase()));
     const maxChars = this.options.maxChunkChars ?? 1200;
-    const files = await listFiles(this.directory);
+    const directory = this.directory;
+    if (directory === undefined) return index;
+    const files = await listFiles(directory);
     files.sort();
     for (const file of files) {
       if (!extensions.has(extname(file).toLowerCase())) continue;
       const content = await readFile(file, 'utf8').catch(() => '');
-      const source = relative(this.directory, file).split('\\').join('/');
+      const source = relative(directory, file).split('\\').join('/');
       for (const chunk of chunkDocument(source, content, maxChars)) index.add(chunk, `${chunk.title}\n${chunk.text}`);
     }
     return index;
