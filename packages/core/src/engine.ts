@@ -33,6 +33,11 @@ export interface LoadedModelInfo {
   kind: 'causal-lm' | 'tensor';
   /** Context window in tokens, for language models. */
   contextLength?: number;
+  /**
+   * false when the model has no chat template (a base model that continues text): send `prompt`,
+   * not `messages`. Absent: unknown, `messages` are accepted (remote servers apply their own).
+   */
+  chatTemplate?: boolean;
   /** Approximate memory held, in bytes, where known. */
   memoryBytes?: number;
 }

@@ -226,7 +226,7 @@ export class OnnxEngine implements Engine {
         kvCache,
       });
       await this.replace(spec.name, { kind: 'causal-lm', ...model, scheduler, kvCache });
-      return { name: spec.name, kind: 'causal-lm', contextLength, memoryBytes: graphBytes(folder.graphPath) };
+      return { name: spec.name, kind: 'causal-lm', contextLength, chatTemplate: tokenizer.hasChatTemplate, memoryBytes: graphBytes(folder.graphPath) };
     } catch (error) {
       await session.release().catch(() => undefined);
       throw toMuaiError(error, 'MODEL_LOAD_FAILED');
