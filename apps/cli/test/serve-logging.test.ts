@@ -39,10 +39,11 @@ describe('muai serve logging', () => {
     });
     const prompt = 'my private prompt 7f3a9c';
     const apiKey = 'sk-test-secret-41d2';
-    const response = await fetch(`${served.url}/v1/chat/completions`, {
+    // A raw prompt (/v1/completions): the generated models need no chat template for it.
+    const response = await fetch(`${served.url}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-      body: JSON.stringify({ model: 'default', messages: [{ role: 'user', content: prompt }], max_tokens: 3 }),
+      body: JSON.stringify({ model: 'default', prompt, max_tokens: 3 }),
     });
     expect(response.status).toBe(200);
     await receiver.waitForSpans(3, 20_000);
@@ -52,14 +53,14 @@ describe('muai serve logging', () => {
     expect(existsSync(logFile)).toBe(true);
     const text = readFileSync(logFile, 'utf8');
     const lines = text.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
-    const server = receiver.spans.find((span) => span.name === 'POST /v1/chat/completions')!;
+    const server = receiver.spans.find((span) => span.name === 'POST /v1/completions')!;
     const requestId = server.attributes['muai.request.id'];
     expect(typeof requestId).toBe('string');
     const requestLines = lines.filter((line) => line['reqId'] === requestId);
     expect(requestLines.length).toBeGreaterThan(0);
     for (const line of requestLines) expect(line['trace_id'], JSON.stringify(line)).toBe(server.traceId);
     const completed = requestLines.find((line) => line['msg'] === 'request completed')!;
-    expect(completed).toMatchObject({ req: { method: 'POST', url: '/v1/chat/completions' }, res: { statusCode: 200 } });
+    expect(completed).toMatchObject({ req: { method: 'POST', url: '/v1/completions' }, res: { statusCode: 200 } });
     expect(text).not.toContain(prompt);
     expect(text).not.toContain(apiKey);
     // The same lines went to standard output too, as JSON (not a terminal).
