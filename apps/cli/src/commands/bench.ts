@@ -210,7 +210,8 @@ export function registerBenchCommand(program: Command): void {
       // command's options merged with its parents'.
       await runBenchCommand(command.optsWithGlobals<BenchOptions>());
     });
-  bench
+  bench.addHelpText('after', helpExamples(BENCH_EXAMPLES));
+  const compare = bench
     .command('compare')
     .description('compare two results saved with --save-results: per-metric differences with bootstrap intervals and a verdict')
     .argument('<a>', 'baseline result (JSON)')
@@ -229,6 +230,19 @@ export function registerBenchCommand(program: Command): void {
       process.stdout.write(`${formatComparison(comparison)}\n`);
       if (options.json) process.stdout.write(`${JSON.stringify(comparison)}\n`);
     });
+  compare.addHelpText('after', helpExamples(['muai bench compare baseline.json candidate.json', 'muai bench compare a.json b.json --json | tail -1 | jq .summary']));
+}
+
+const BENCH_EXAMPLES = [
+  'muai bench --base-url http://127.0.0.1:8000 --num-prompts 200 --max-concurrency 16 --report report.html',
+  'muai bench --base-url http://127.0.0.1:8000 --endpoint /v1/chat/completions --request-rate 10 --burstiness 0.5 --goodput ttft:500 tpot:50',
+  'muai bench --model ./models/my-llama --sweep concurrency=1,2,4,8 --json   # embedded engine, no server',
+  'muai bench --base-url http://127.0.0.1:8000 --dataset-name sharegpt --dataset-path sharegpt.json --save-results a.json',
+];
+
+/** The "Examples:" section every command's help ends with (as ./examples.ts formats it). */
+function helpExamples(lines: readonly string[]): string {
+  return `\nExamples:\n${lines.map((line) => `  $ ${line}`).join('\n')}\n`;
 }
 
 async function runBenchCommand(options: BenchOptions): Promise<void> {
