@@ -6,6 +6,8 @@ import { createOrchestratorFromConfig } from '@muai/orchestrator';
 import { cliOrchestratorDefaults } from './query.js';
 import { startServer } from '@muai/server';
 import { ModelManagerEngine } from './serving-engine.js';
+import { createClusterWiring } from './cluster-wiring.js';
+import { addEngineMetrics } from './engine-metrics.js';
 import { createAnomalyWiring } from './anomaly-wiring.js';
 import { createServeLogging } from './logging.js';
 
@@ -38,10 +40,10 @@ export function registerServeCommand(program: Command): void {
 
       let exporter: PrometheusExporter | undefined;
       if (monitoring.enabled && monitoring.prometheus.enabled) {
-        exporter = createPrometheusExporter({ port: monitoring.prometheus.port, host: monitoring.prometheus.host, path: monitoring.prometheus.path });
+        exporter = createPrometheusExporter({ port: monitoring.prometheus.port, host: monitoring.prometheus.host, path: monitoring.prometheus.path, vllmCompatible: monitoring.prometheus.vllm_compatible });
       } else if (monitoring.enabled && server.expose_metrics) {
         // Metrics on the server's own /metrics only, no separate exporter port.
-        exporter = createPrometheusExporter({});
+        exporter = createPrometheusExporter({ vllmCompatible: monitoring.prometheus.vllm_compatible });
       }
       const tracer = monitoring.enabled && monitoring.tracing.enabled
         ? createTracer({ endpoint: monitoring.tracing.endpoint, protocol: monitoring.tracing.protocol, sampleRate: monitoring.tracing.sample_rate, recordPrompts: monitoring.tracing.record_prompts, serviceName: monitoring.tracing.service_name })
@@ -53,9 +55,12 @@ export function registerServeCommand(program: Command): void {
       const logging = createServeLogging({ config: monitoring.logging, formatIsDefault: loaded.sources['monitoring.logging.format'] === 'default' });
       // Relative model paths in the config resolve against the working directory.
       const baseDirectory = process.cwd();
+      // cluster.* (opt-in): state shared by replicas in Redis; see ./cluster-wiring.ts.
+      const cluster = createClusterWiring(config, { exporter });
       const runtime = createOrchestratorFromConfig(config, {
         env,
         baseDirectory,
+        ...(cluster && Object.keys(cluster.engines).length > 0 ? { engines: cluster.engines } : {}),
         ...cliOrchestratorDefaults(),
         logger: logging.logger,
         ...(exporter ? { prometheusExporter: exporter } : {}),
@@ -63,6 +68,7 @@ export function registerServeCommand(program: Command): void {
         ...(performanceMonitor ? { performanceMonitor } : {}),
         ...(anomaly ? { anomalyDetector: anomaly.orchestratorDetector } : {}),
       });
+      if (exporter) addEngineMetrics(exporter, runtime);
       if (exporter && monitoring.prometheus.enabled && monitoring.prometheus.port !== (options.port ? Number(options.port) : server.port)) {
         await exporter.startServer();
       }
@@ -89,7 +95,9 @@ export function registerServeCommand(program: Command): void {
         ...(anomaly ? { metrics: anomaly.metrics(exporter && (server.expose_metrics || !monitoring.prometheus.enabled) ? exporter : undefined), plugins: [anomaly.plugin] } : {}),
         ...(tracer ? { tracer: logging.traceRequests(tracer) } : {}),
         logger: logging.fastifyLogger,
+        ...(cluster ? { plugins: [...(anomaly ? [anomaly.plugin] : []), ...cluster.plugins] } : {}),
         onClosed: async () => {
+          await cluster?.close();
           await anomaly?.stop();
           await runtime.close();
           await exporter?.stopServer();
