@@ -31,6 +31,7 @@ import type {
 import { isModuleNotFound, isRequestError, messageOf } from './internal/errors.js';
 import { consoleLogger, reportOnce, safely } from './internal/logger.js';
 import type { Logger } from './internal/logger.js';
+import { resolveHubModel } from './internal/hub-models.js';
 import { looksLocal } from './internal/paths.js';
 import { StreamPump } from './internal/stream-pump.js';
 import { camelCaseKeys, canonicalEngineName, engineOrderOf, normalizeOptimizationConfig } from './optimization-config.js';
@@ -487,7 +488,7 @@ export class OptimizationManager {
         const toLoad: ModelSpec = { ...spec };
         delete (toLoad as ModelEntry).engine;
         if (slot.name === 'onnx' && !this.options.engines?.onnx) {
-          toLoad.path = this.checkLocalFolder(spec);
+          toLoad.path = await this.checkLocalFolder(spec);
         }
         return engine.load(toLoad);
       })();
@@ -497,17 +498,15 @@ export class OptimizationManager {
     return loading;
   }
 
-  /** The embedded engine loads folders: a hub id or a folder that vanished is a clear MODEL_NOT_FOUND. */
-  private checkLocalFolder(spec: ModelEntry): string {
+  /** The embedded engine loads folders: a Hub id becomes its downloaded snapshot (@muai/hub); a folder that vanished is a clear MODEL_NOT_FOUND. */
+  private async checkLocalFolder(spec: ModelEntry): Promise<string> {
     if (spec.path === '') {
       throw new ModelNotFoundError(spec.name, 'No folder is set for it. Set MUAI_MODEL (or models.default.path) to a model folder, or pass defaultModelPath (the muai CLI passes its bundled stories260K).');
     }
     const base = this.options.baseDirectory ?? process.cwd();
     const path = isAbsolute(spec.path) ? spec.path : resolve(base, spec.path);
     if (existsSync(path)) return path;
-    if (!looksLocal(spec.path)) {
-      throw new ModelNotFoundError(spec.name, `Its path "${spec.path}" is not a local folder, and the embedded ONNX engine loads exported folders (config.json, tokenizer.json, onnx/model.onnx). Point models.${spec.name}.path at such a folder, or serve the model with vLLM (optimization.vllm.enabled: true).`, { details: { path: spec.path } });
-    }
+    if (!looksLocal(spec.path)) return resolveHubModel(spec, this.options.importModule ?? ((specifier: string) => import(specifier)));
     const hint = spec.name === 'default'
       ? 'Set MUAI_MODEL (or models.default.path) to a model folder, or restore the folder.'
       : `Check models.${spec.name}.path, or restore the folder.`;
