@@ -76,6 +76,20 @@ const smoke = {
     const result = m.computeResult(run, { includeRequests: true });
     if (result.completed !== 4 || result.total_output_tokens !== 12) throw new Error('bench: ' + JSON.stringify(result));
     if (!m.renderReport([result]).includes('uPlot')) throw new Error('bench: the report did not inline uPlot');`,
+  '@muai/hub': `
+    const testing = await load('@muai/hub/testing');
+    const { mkdtempSync } = await load('node:fs');
+    const { tmpdir } = await load('node:os');
+    const { join } = await load('node:path');
+    const hub = await testing.startFakeHub();
+    const sha = testing.commitSha('smoke');
+    hub.addRepo({ id: 'smoke-org/tiny', refs: { main: sha }, commits: [{ sha, files: testing.readFolder(${JSON.stringify(tinyModel)}) }] });
+    try {
+      const pulled = await m.pullModel('smoke-org/tiny', { endpoint: hub.url, cacheDir: mkdtempSync(join(tmpdir(), 'muai-hub-smoke-')), offline: false });
+      if (pulled.graph !== 'onnx/model.onnx' || pulled.downloadedBytes === 0 || !m.isHubId('smoke-org/tiny')) throw new Error('hub: ' + JSON.stringify(pulled));
+    } finally {
+      await hub.close();
+    }`,
   '@muai/batcher': `
     const batcher = m.createBatcher({ batchFn: async (xs) => xs.map((x) => x * 2), maxBatchSize: 4, batchTimeoutMs: 1 });
     const out = await Promise.all([1, 2, 3].map((x) => batcher.submit(x)));
