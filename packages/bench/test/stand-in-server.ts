@@ -16,7 +16,8 @@ export interface StandInOptions {
   tokens?: number;
   /** Every n-th request (1-based) answers 500. */
   errorEvery?: number;
-  /** Prompt tokens reported in usage: words of the prompt. */
+  /** Send no usage chunk (prompt tokens in usage are the prompt's words otherwise). */
+  noUsage?: boolean;
 }
 
 export interface ServedRequest {
@@ -86,7 +87,7 @@ export async function startStandIn(options: StandInOptions): Promise<StandIn> {
           return;
         }
       }
-      res.write(`data: ${JSON.stringify({ id: 'x', choices: [], usage: { prompt_tokens: served.promptTokens, completion_tokens: tokens, total_tokens: served.promptTokens + tokens } })}\n\n`);
+      if (!options.noUsage) res.write(`data: ${JSON.stringify({ id: 'x', choices: [], usage: { prompt_tokens: served.promptTokens, completion_tokens: tokens, total_tokens: served.promptTokens + tokens } })}\n\n`);
       closed = true;
       inFlight--;
       res.end('data: [DONE]\n\n');

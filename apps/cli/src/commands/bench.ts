@@ -220,11 +220,19 @@ export function registerBenchCommand(program: Command): void {
     .action((a: string, b: string, _options: { json?: boolean }, command: Command) => {
       const options = command.optsWithGlobals<{ json?: boolean }>();
       const read = (file: string): BenchResult => {
+        let parsed: unknown;
         try {
-          return JSON.parse(readFileSync(file, 'utf8')) as BenchResult;
+          parsed = JSON.parse(readFileSync(file, 'utf8'));
         } catch (error) {
           throw new InvalidRequestError(`${file} is not a saved muai bench result (${(error as Error).message}). Write one with --save-results FILE.json.`, { cause: error });
         }
+        if (typeof parsed === 'object' && parsed !== null && 'results' in parsed) {
+          throw new InvalidRequestError(`${file} holds a sweep; muai bench compare compares two single runs (save each with --save-results).`);
+        }
+        if (typeof parsed !== 'object' || parsed === null || !('completed' in parsed)) {
+          throw new InvalidRequestError(`${file} is not a saved muai bench result (no "completed"). Write one with --save-results FILE.json.`);
+        }
+        return parsed as BenchResult;
       };
       const comparison = compareResults(read(a), read(b));
       process.stdout.write(`${formatComparison(comparison)}\n`);
@@ -302,7 +310,7 @@ async function runBenchCommand(options: BenchOptions): Promise<void> {
       tokenizer: options.tokenizer ?? options.model ?? null,
       num_prompts: numPrompts ?? null,
       duration_s: duration ?? null,
-      request_rate: requestRate === Number.POSITIVE_INFINITY ? 'inf' : requestRate,
+      request_rate: options.rampUpStrategy ? 'ramp-up' : requestRate === Number.POSITIVE_INFINITY ? 'inf' : requestRate,
       burstiness,
       max_concurrency: maxConcurrency ?? null,
       ...(options.rampUpStrategy ? { ramp_up_strategy: options.rampUpStrategy, ramp_up_start_rps: Number(options.rampUpStartRps), ramp_up_end_rps: Number(options.rampUpEndRps) } : {}),
@@ -347,8 +355,10 @@ async function runBenchCommand(options: BenchOptions): Promise<void> {
       return rest as BenchResult;
     };
     const single = points.length === 1 && !sweep;
+    // JSON has no Infinity: a rate of inf is written as "inf", as --request-rate takes it.
+    const sweepJson = sweep ? { parameter: sweep.parameter, values: sweep.values.map((value) => (value === Number.POSITIVE_INFINITY ? 'inf' : value)) } : undefined;
     if (options.saveResults) {
-      const saved = single ? points[0]!.result : { sweep: sweep!, results: points.map((point) => point.result) };
+      const saved = single ? points[0]!.result : { sweep: sweepJson, results: points.map((point) => point.result) };
       writeFile(options.saveResults, `${JSON.stringify(saved)}\n`);
     }
     if (options.csv) {
@@ -371,7 +381,7 @@ async function runBenchCommand(options: BenchOptions): Promise<void> {
       );
     }
     if (options.json) {
-      const line = single ? withoutRequests(points[0]!.result) : { sweep, results: points.map((point) => withoutRequests(point.result)) };
+      const line = single ? withoutRequests(points[0]!.result) : { sweep: sweepJson, results: points.map((point) => withoutRequests(point.result)) };
       process.stdout.write(`${JSON.stringify(line)}\n`);
     }
   } finally {
