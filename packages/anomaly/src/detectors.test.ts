@@ -211,3 +211,18 @@ describe('multi-window burn rate', () => {
     expect(state.times.length).toBeLessThan(2100);
   });
 });
+
+describe('median by selection', () => {
+  it('equals the sorted median for any window', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 3, maxLength: 61 }), (values) => {
+        const state = createMadState({ window: values.length, minSamples: values.length, k: 1e12, recomputeEvery: 1 });
+        for (const value of values) stepMad(state, value);
+        const sorted = [...values].sort((a, b) => a - b);
+        const middle = sorted.length >> 1;
+        const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+        expect(state.median).toBe(median);
+      }),
+    );
+  });
+});

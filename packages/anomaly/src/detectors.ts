@@ -44,6 +44,46 @@ function spread(moments: Moments, minStd: number, minRelativeStd: number): numbe
   return Math.max(std, minStd, Math.abs(moments.mean) * minRelativeStd);
 }
 
+/** The learnt baseline EWMA and CUSUM share: warm-up moments, then a slowly adapted mean and variance. */
+interface LearntBaseline {
+  readonly baseline: Moments;
+  readonly warmup: number;
+  readonly adapt: number;
+  readonly minStd: number;
+  readonly minRelativeStd: number;
+  mean: number;
+  variance: number;
+}
+
+/** Feeds the warm-up; true while it is still running (the sample is then not judged). */
+function warmingUp(state: LearntBaseline, value: number): boolean {
+  const baseline = state.baseline;
+  if (baseline.n >= state.warmup) return false;
+  addMoment(baseline, value);
+  if (baseline.n === state.warmup) {
+    state.mean = baseline.mean;
+    const std = spread(baseline, state.minStd, state.minRelativeStd);
+    state.variance = std * std;
+  }
+  return true;
+}
+
+function baselineStd(state: LearntBaseline): number {
+  return Math.max(Math.sqrt(state.variance), state.minStd, Math.abs(state.mean) * state.minRelativeStd);
+}
+
+/**
+ * Moves the baseline toward a sample judged normal. Only normal samples count, so a lasting
+ * anomaly is not learnt as normal; all of them count, since adapting on a biased subset (say,
+ * samples near the mean) would shrink the variance until noise alarms.
+ */
+function adaptBaseline(state: LearntBaseline, value: number): void {
+  if (state.adapt <= 0) return;
+  const delta = value - state.mean;
+  state.mean += state.adapt * delta;
+  state.variance = (1 - state.adapt) * (state.variance + state.adapt * delta * delta);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Static threshold
 
@@ -137,31 +177,19 @@ export function createEwmaState(options: EwmaOptions = {}): EwmaState {
 
 /** Score: (z − mean) / σ_z, the EWMA's distance from the baseline in its own standard deviations. */
 export function stepEwma(state: EwmaState, value: number): Verdict {
-  const baseline = state.baseline;
-  if (baseline.n < state.warmup) {
-    addMoment(baseline, value);
-    if (baseline.n === state.warmup) {
-      state.mean = baseline.mean;
-      const std = spread(baseline, state.minStd, state.minRelativeStd);
-      state.variance = std * std;
-      state.z = baseline.mean;
-    }
+  if (warmingUp(state, value)) {
+    state.z = state.mean;
     return NORMAL;
   }
   const lambda = state.lambda;
   state.z = lambda * value + (1 - lambda) * state.z;
   state.t += 1;
-  const std = Math.max(Math.sqrt(state.variance), state.minStd, Math.abs(state.mean) * state.minRelativeStd);
+  const std = baselineStd(state);
   const early = 1 - Math.pow(1 - lambda, 2 * state.t);
   const sigmaZ = std * Math.sqrt((lambda / (2 - lambda)) * early);
   const score = (state.z - state.mean) / sigmaZ;
   const anomalous = outside(state.direction, score, state.k);
-  if (!anomalous && state.adapt > 0) {
-    // Only normal samples move the baseline, so a lasting anomaly is not learnt as normal.
-    const delta = value - state.mean;
-    state.mean += state.adapt * delta;
-    state.variance = (1 - state.adapt) * (state.variance + state.adapt * delta * delta);
-  }
+  if (!anomalous) adaptBaseline(state, value);
   return { anomalous, score };
 }
 
@@ -175,7 +203,7 @@ export interface CusumOptions {
   h?: number;
   /** Samples used to learn the baseline before judging. Default 30. */
   warmup?: number;
-  /** How fast the baseline follows samples while both sums are 0 (0 freezes it). Default 0.01. */
+  /** How fast the baseline follows samples outside an alarm (0 freezes it). Default 0.01. */
   adapt?: number;
   direction?: Direction;
   minStd?: number;
@@ -196,6 +224,8 @@ export interface CusumState {
   /** Upper and lower cumulative sums, in standard deviations. */
   high: number;
   low: number;
+  /** In alarm: stays so until the watched sums fall back to H/2 (no chattering around H). */
+  alarm: boolean;
 }
 
 export function createCusumState(options: CusumOptions = {}): CusumState {
@@ -212,34 +242,25 @@ export function createCusumState(options: CusumOptions = {}): CusumState {
     variance: 0,
     high: 0,
     low: 0,
+    alarm: false,
   };
 }
 
-/** Score: the larger watched sum (S_H for above, −S_L for below), in standard deviations. */
+/** Score: the larger watched sum (S_H for above, −S_L for below), in standard deviations. Anomalous above H, held until under H/2. */
 export function stepCusum(state: CusumState, value: number): Verdict {
-  const baseline = state.baseline;
-  if (baseline.n < state.warmup) {
-    addMoment(baseline, value);
-    if (baseline.n === state.warmup) {
-      state.mean = baseline.mean;
-      const std = spread(baseline, state.minStd, state.minRelativeStd);
-      state.variance = std * std;
-    }
-    return NORMAL;
-  }
-  const std = Math.max(Math.sqrt(state.variance), state.minStd, Math.abs(state.mean) * state.minRelativeStd);
-  const x = (value - state.mean) / std;
+  if (warmingUp(state, value)) return NORMAL;
+  const x = (value - state.mean) / baselineStd(state);
   state.high = Math.max(0, state.high + x - state.k);
   state.low = Math.max(0, state.low - x - state.k);
   const watchHigh = state.direction !== 'below';
   const watchLow = state.direction !== 'above';
-  const anomalous = (watchHigh && state.high > state.h) || (watchLow && state.low > state.h);
+  // Signal above H; once signalled, hold until the sum is back under H/2, so a sum hovering at H
+  // is one alarm, not many.
+  const limit = state.alarm ? state.h / 2 : state.h;
+  const anomalous = (watchHigh && state.high > limit) || (watchLow && state.low > limit);
+  state.alarm = anomalous;
   const score = watchHigh && (!watchLow || state.high >= state.low) ? state.high : -state.low;
-  if (state.adapt > 0 && state.high === 0 && state.low === 0) {
-    const delta = value - state.mean;
-    state.mean += state.adapt * delta;
-    state.variance = (1 - state.adapt) * (state.variance + state.adapt * delta * delta);
-  }
+  if (!anomalous) adaptBaseline(state, value);
   return { anomalous, score };
 }
 
@@ -257,7 +278,7 @@ export interface MadOptions {
   margin?: number;
   /** Smallest half-width in the series' unit. Default 1e-9. */
   minWidth?: number;
-  /** Recompute median and MAD every this many baseline changes (amortizes the sort). Default 8. */
+  /** Recompute median and MAD every this many baseline changes (amortizes the O(n) walk). Default 8. */
   recomputeEvery?: number;
   direction?: Direction;
 }
@@ -277,7 +298,8 @@ export interface MadState {
   median: number;
   /** Scaled MAD (×1.4826). */
   mad: number;
-  readonly scratch: Float64Array;
+  /** The same samples as the ring, kept sorted. */
+  readonly sorted: Float64Array;
 }
 
 export function createMadState(options: MadOptions = {}): MadState {
@@ -295,31 +317,76 @@ export function createMadState(options: MadOptions = {}): MadState {
     changes: 0,
     median: Number.NaN,
     mad: Number.NaN,
-    scratch: new Float64Array(window),
+    sorted: new Float64Array(window),
   };
 }
 
-function medianOf(values: Float64Array, length: number): number {
-  const sorted = values.subarray(0, length).sort();
-  const middle = length >> 1;
-  return length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+/** First index in sorted[0..length) whose value is ≥ value (or > value with `after`). */
+function bound(sorted: Float64Array, length: number, value: number, after: boolean): number {
+  let low = 0;
+  let high = length;
+  while (low < high) {
+    const middle = (low + high) >> 1;
+    const item = sorted[middle] as number;
+    if (item < value || (after && item === value)) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
 
+/**
+ * Median and MAD from the window kept sorted: the median is read off, and the median of |x − m|
+ * is found by walking outwards from the median (two sorted runs of deviations merged), O(n/2).
+ */
 function recomputeMad(state: MadState): void {
-  const { ring, scratch, size } = state;
-  for (let index = 0; index < size; index++) scratch[index] = ring[index] as number;
-  const median = medianOf(scratch, size);
-  for (let index = 0; index < size; index++) scratch[index] = Math.abs((ring[index] as number) - median);
+  const { sorted, size } = state;
+  const middle = size >> 1;
+  const median = size % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  let right = bound(sorted, size, median, false);
+  let left = right - 1;
+  let previous = 0;
+  let current = 0;
+  for (let taken = 0; taken <= middle; taken++) {
+    const leftDeviation = left >= 0 ? median - (sorted[left] as number) : Number.POSITIVE_INFINITY;
+    const rightDeviation = right < size ? (sorted[right] as number) - median : Number.POSITIVE_INFINITY;
+    previous = current;
+    if (leftDeviation <= rightDeviation) {
+      current = leftDeviation;
+      left -= 1;
+    } else {
+      current = rightDeviation;
+      right += 1;
+    }
+  }
+  const mad = size % 2 === 1 ? current : (previous + current) / 2;
   state.median = median;
-  state.mad = 1.4826 * medianOf(scratch, size);
+  state.mad = 1.4826 * mad;
   if (state.mad === 0) {
     // Over half the samples equal the median (discrete series such as queue depths): fall back to
     // the mean absolute deviation (×1.2533 ≈ σ for normal data) so the band is not zero wide.
     let total = 0;
-    for (let index = 0; index < size; index++) total += scratch[index] as number;
+    for (let index = 0; index < size; index++) total += Math.abs((sorted[index] as number) - median);
     state.mad = (1.2533 * total) / size;
   }
   state.changes = 0;
+}
+
+/** Puts `value` into the ring and the sorted copy, evicting the oldest sample when full. */
+function addToWindow(state: MadState, value: number): void {
+  const { ring, sorted } = state;
+  if (state.size === ring.length) {
+    const old = ring[state.next] as number;
+    const at = bound(sorted, state.size, old, false);
+    // Plain loops: for windows of ~100, TypedArray.copyWithin's call overhead costs more than the moves.
+    for (let index = at; index < state.size - 1; index++) sorted[index] = sorted[index + 1] as number;
+    state.size -= 1;
+  }
+  const at = bound(sorted, state.size, value, true);
+  for (let index = state.size; index > at; index--) sorted[index] = sorted[index - 1] as number;
+  sorted[at] = value;
+  state.size += 1;
+  ring[state.next] = value;
+  state.next = (state.next + 1) % ring.length;
 }
 
 /** Score: (value − median) / (scaled MAD), the robust z-score. */
@@ -334,9 +401,7 @@ export function stepMad(state: MadState, value: number): Verdict {
   }
   if (!verdict.anomalous) {
     // Anomalous samples stay out of the baseline, so the band does not widen to swallow them.
-    state.ring[state.next] = value;
-    state.next = (state.next + 1) % state.ring.length;
-    if (state.size < state.ring.length) state.size += 1;
+    addToWindow(state, value);
     state.changes += 1;
     if (state.size >= state.minSamples && (state.changes >= state.recomputeEvery || state.size === state.minSamples)) recomputeMad(state);
   }
