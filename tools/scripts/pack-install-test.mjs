@@ -95,6 +95,12 @@ const smoke = {
     const out = await Promise.all([1, 2, 3].map((x) => batcher.submit(x)));
     if (out.join() !== '2,4,6') throw new Error('batcher: wrong results ' + out);
     await batcher.close?.();`,
+  '@muai/anomaly': `
+    const detector = m.createAnomalyDetector({ rules: [{ name: 'QueueHigh', series: 'queue_depth', detector: { kind: 'threshold', limit: 1 } }], targets: [], cooldownMs: 0 });
+    const out = detector.observe({ queue_depth: 5 }, 0);
+    detector.close();
+    if (out[0]?.status !== 'firing' || !/^[0-9a-f]{16}$/.test(out[0].alert.fingerprint)) throw new Error('anomaly: ' + JSON.stringify(out));
+    if (!m.prometheusRulesYaml().includes('alert: MuaiErrorBudgetBurnFast')) throw new Error('anomaly: no burn-rate rule');`,
 };
 
 /** A loopback port with nothing listening (the OS handed it out, then it was closed). */
