@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InvalidRequestError, ModelNotFoundError } from '@muai/core';
+import { InvalidRequestError, ModelNotFoundError, MuaiError } from '@muai/core';
 import { HubDownloadError, HubNoOnnxError } from './errors.js';
 import type { PullEvent } from './events.js';
 import { RepoCache } from './internal/cache.js';
@@ -91,7 +91,8 @@ export async function pullModel(repo: string, options: HubOptions = {}): Promise
     throw new InvalidRequestError(`"${repo}" is not a Hugging Face Hub model id. Use org/name as in the model's URL (e.g. onnx-community/SmolLM2-135M-Instruct), or pass a local folder as ./path.`);
   }
   if (options.dtype !== undefined && !(options.dtype in DTYPE_SUFFIXES)) {
-    throw new InvalidRequestError(`Unknown dtype "${options.dtype}". Use one of ${Object.keys(DTYPE_SUFFIXES).join(', ')}.`);
+    // The engine's code for the same mistake (a model setting, not a malformed request).
+    throw new MuaiError('MODEL_INVALID', `Unknown dtype "${options.dtype}". Use one of ${Object.keys(DTYPE_SUFFIXES).join(', ')}.`, { details: { dtype: options.dtype } });
   }
   const revision = options.revision ?? 'main';
   const settings = hubSettings(options, options.env ?? process.env);

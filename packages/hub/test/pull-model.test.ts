@@ -110,7 +110,7 @@ describe('pullModel', () => {
     const missing = await failure(pullModel(TINY_REPO, { ...env(), dtype: 'q4' }));
     expect(missing.code).toBe('MODEL_NOT_FOUND');
     expect(missing.message).toContain('its dtypes are fp32, fp16');
-    expect((await failure(pullModel(TINY_REPO, { ...env(), dtype: 'fp8' }))).code).toBe('INVALID_REQUEST');
+    expect((await failure(pullModel(TINY_REPO, { ...env(), dtype: 'fp8' }))).code).toBe('MODEL_INVALID');
   });
 
   it('pins a revision: a tag, a commit, and refs/<tag> in the cache', async () => {

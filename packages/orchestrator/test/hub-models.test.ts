@@ -65,3 +65,15 @@ describe('a Hub id as models.<name>.path', () => {
     expect((error as Error).message).toContain('models.hub_tiny.path');
   });
 });
+
+describe('a path that is neither a folder nor a Hub id', () => {
+  it('is MODEL_NOT_FOUND saying what the path may be, without any Hub request', async () => {
+    hub.requests.length = 0;
+    const manager = new OptimizationManager(undefined, { models: { nested: { name: 'nested', path: 'models/no/such/folder' } } });
+    const error = await manager.generate({ model: 'nested', prompt: 'hi', maxTokens: 2 }).catch((caught: unknown) => caught);
+    expect(MuaiError.hasCode(error, 'MODEL_NOT_FOUND')).toBe(true);
+    expect((error as Error).message).toContain('neither a local folder nor a Hugging Face Hub id');
+    expect(hub.requests).toHaveLength(0);
+    await manager.close();
+  });
+});

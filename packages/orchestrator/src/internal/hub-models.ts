@@ -6,6 +6,7 @@ import { isModuleNotFound, messageOf } from './errors.js';
 interface HubModule {
   pullModel(repo: string, options: { dtype?: string; onEvent?: (event: unknown) => void }): Promise<{ path: string }>;
   createProgressPrinter?(stream?: NodeJS.WritableStream): (event: unknown) => void;
+  isValidRepoId?(value: string): boolean;
 }
 
 /**
@@ -29,6 +30,13 @@ export async function resolveHubModel(spec: ModelSpec, importModule: (specifier:
     throw missing(`it failed to load: ${messageOf(error)}`);
   }
   if (typeof hub.pullModel !== 'function') throw missing('the installed copy does not export pullModel');
+  if (typeof hub.isValidRepoId === 'function' && !hub.isValidRepoId(spec.path)) {
+    throw new ModelNotFoundError(
+      spec.name,
+      `Its path "${spec.path}" is neither a local folder nor a Hugging Face Hub id (org/name). Point models.${spec.name}.path at an exported model folder (config.json, tokenizer.json, onnx/model.onnx) or at a Hub repository with ONNX files.`,
+      { details: { path: spec.path } },
+    );
+  }
   const dtype = spec.dtype ?? (spec.loadIn8bit === true ? 'q8' : undefined);
   const onEvent = typeof hub.createProgressPrinter === 'function' ? hub.createProgressPrinter(process.stderr) : undefined;
   const pulled = await hub.pullModel(spec.path, { ...(dtype !== undefined ? { dtype } : {}), ...(onEvent ? { onEvent } : {}) });
