@@ -84,16 +84,18 @@ describe('ModelManager', () => {
 
   it('uses MUAI_MODEL as the default model folder, else the defaultModelPath option, else none (MODEL_NOT_FOUND)', async () => {
     expect(new ModelManager({ env: {}, engine: new FakeEngine() }).defaultModel).toBe('default');
-    const noDefault = new ModelManager({ env: {}, optimizationManager: new OptimizationManager(undefined, { env: {}, engines: { onnx: () => new FakeEngine({ name: 'onnx' }) } }) });
+    // The embedded engine with no folder for `default`: a coded error that says what to set, before any loading.
+    const noDefault = new ModelManager({ env: {}, optimizationManager: new OptimizationManager(undefined, { env: {} }) });
     await expect(noDefault.loadModel('default')).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND', message: expect.stringMatching(/MUAI_MODEL/) });
-    const folder = mkdtempSync(join(tmpdir(), 'muai-default-'));
-    try {
-      const withDefault = new ModelManager({ env: {}, defaultModelPath: folder, optimizationManager: new OptimizationManager(undefined, { env: {}, engines: { onnx: () => new FakeEngine({ name: 'onnx' }) } }) });
-      expect((await withDefault.loadModel('default')).info.name).toBe('default');
-      await withDefault.close();
-    } finally {
-      rmSync(folder, { recursive: true, force: true });
-    }
+    await noDefault.close();
+    const loads: string[] = [];
+    const recording = new FakeEngine({ name: 'onnx' });
+    const load = recording.load.bind(recording);
+    recording.load = async (spec) => (loads.push(spec.path), load(spec));
+    const withDefault = new ModelManager({ env: {}, defaultModelPath: '/models/stories', engine: recording });
+    await withDefault.loadModel('default');
+    expect(loads).toEqual(['/models/stories']);
+    await withDefault.close();
     const manager = new ModelManager({ env: { MUAI_MODEL: 'a' }, config: { models }, engine: new FakeEngine() });
     expect(manager.defaultModel).toBe('a');
   });

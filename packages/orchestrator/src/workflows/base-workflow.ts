@@ -3,6 +3,8 @@ import type { GenerationRequest, GenerationResult, InferenceSpanInfo, Span, Trac
 import { consoleLogger } from '../internal/logger.js';
 import type { Logger } from '../internal/logger.js';
 import type { ModelManager } from '../model-manager.js';
+import { charBudget, INITIAL_CHARS_PER_TOKEN, plainPrompt, promptChars } from './prompt-fit.js';
+import type { BuiltPrompt } from './prompt-fit.js';
 import type { WorkflowParameters, WorkflowResult } from './types.js';
 
 export interface WorkflowOptions {
@@ -83,12 +85,6 @@ export abstract class BaseWorkflow {
     return request;
   }
 
-  /** The model's context window, loading the model if needed (undefined when the engine does not say). */
-  protected async contextLength(parameters: WorkflowParameters): Promise<number | undefined> {
-    const loaded = await this.modelManager.loadModel(this.modelFor(parameters));
-    return loaded.info.contextLength;
-  }
-
   /** Runs one generation inside a GenAI inference span `{operation} {model}`. */
   protected async generate(request: GenerationRequest): Promise<GenerationResult> {
     const tracer = this.tracer;
@@ -105,18 +101,48 @@ export abstract class BaseWorkflow {
     });
   }
 
+  /** Facts of the model a request goes to (loading it if needed): its window, and whether it takes chat messages. */
+  protected async modelFacts(parameters: WorkflowParameters): Promise<{ contextLength: number | undefined; chat: boolean }> {
+    const loaded = await this.modelManager.loadModel(this.modelFor(parameters));
+    return { contextLength: loaded.info.contextLength, chat: loaded.info.chatTemplate !== false };
+  }
+
   /**
-   * Calls `attempt` with a shrinking character budget while the model reports CONTEXT_LENGTH_EXCEEDED,
-   * so that long inputs are cut rather than refused. Gives up after `tries` halvings.
+   * Generates with a prompt that fits the model's window and leaves the answer its tokens: `build`
+   * gets a character budget for the whole prompt and trims what matters least to meet it. The first
+   * budget assumes INITIAL_CHARS_PER_TOKEN; when the engine reports more tokens than fit
+   * (CONTEXT_LENGTH_EXCEEDED, or a prompt that squeezed the answer), the budget is recomputed from the
+   * engine's own count and the request retried, at most 3 times. Models without a chat template
+   * (base models) get the messages as one plain prompt (see plainPrompt).
    */
-  protected async withShrinkingBudget<T>(budget: number, attempt: (budget: number) => Promise<T>, tries = 4): Promise<{ value: T; budget: number }> {
-    let current = budget;
-    for (let round = 0; ; round += 1) {
+  protected async generateFitted<P extends BuiltPrompt>(parameters: WorkflowParameters, maxChars: number, build: (budget: number) => P): Promise<{ result: GenerationResult; prompt: P; budget: number }> {
+    const { contextLength, chat } = await this.modelFacts(parameters);
+    const request = this.baseRequest(parameters, contextLength);
+    const answerTokens = request.maxTokens ?? 128;
+    let charsPerToken = INITIAL_CHARS_PER_TOKEN;
+    let budget = charBudget(contextLength, answerTokens, charsPerToken, maxChars);
+    for (let attempt = 0; ; attempt += 1) {
+      const prompt = build(budget);
+      const chars = promptChars(prompt.messages);
+      const recalibrate = (promptTokens: number | undefined): number => {
+        // The engine's count gives the real ratio; aim 10% under, and always below the last budget.
+        if (promptTokens === undefined || promptTokens <= 0 || chars === 0) return Math.floor(budget / 2);
+        charsPerToken = chars / promptTokens;
+        return Math.min(Math.floor(budget * 0.75), charBudget(contextLength, answerTokens, charsPerToken * 0.9, maxChars));
+      };
+      const inputs = chat ? { messages: prompt.messages } : { prompt: plainPrompt(prompt.messages) };
       try {
-        return { value: await attempt(current), budget: current };
+        const result = await this.generate({ ...request, ...inputs });
+        const squeezed = contextLength !== undefined && result.usage.promptTokens > contextLength - answerTokens && result.finishReason === 'length';
+        if (squeezed && attempt < 3 && budget > 0) {
+          budget = recalibrate(result.usage.promptTokens);
+          continue;
+        }
+        return { result, prompt, budget };
       } catch (error) {
-        if (!MuaiError.hasCode(error, 'CONTEXT_LENGTH_EXCEEDED') || round >= tries || current <= 0) throw error;
-        current = round === tries - 1 ? 0 : Math.floor(current / 2);
+        if (!MuaiError.hasCode(error, 'CONTEXT_LENGTH_EXCEEDED') || attempt >= 3 || budget <= 0) throw error;
+        const reported = (error as MuaiError).details['promptTokens'];
+        budget = recalibrate(typeof reported === 'number' ? reported : undefined);
       }
     }
   }

@@ -1,5 +1,6 @@
 import type { ChatMessage, TracerInput } from '@muai/core';
 import { BaseWorkflow } from './base-workflow.js';
+import { keepEnd } from './prompt-fit.js';
 import type { WorkflowOptions } from './base-workflow.js';
 import type { ModelManager } from '../model-manager.js';
 import type { WorkflowParameters, WorkflowResult } from './types.js';
@@ -9,7 +10,25 @@ export interface ChatWorkflowOptions extends WorkflowOptions {
   systemPrompt?: string;
 }
 
-/** `chat`: the query as the user's turn (after any earlier `messages`), answered by the model. */
+/**
+ * The conversation within `budget` characters: the system prompt, then as many of the most recent
+ * earlier messages as fit (the oldest go first), then the query; a query longer than the whole
+ * budget keeps its end. `historyKept` counts the earlier messages kept.
+ */
+export function fitConversation(systemPrompt: string, history: readonly ChatMessage[], query: string, budget: number): { messages: ChatMessage[]; historyKept: number; queryCut: boolean } {
+  const system: ChatMessage[] = systemPrompt ? [{ role: 'system', content: systemPrompt }] : [];
+  let remaining = budget - systemPrompt.length;
+  const content = keepEnd(query, Math.max(remaining, 0));
+  remaining -= content.length;
+  let first = history.length;
+  while (first > 0 && history[first - 1]!.content.length <= remaining) {
+    remaining -= history[first - 1]!.content.length;
+    first -= 1;
+  }
+  return { messages: [...system, ...history.slice(first), { role: 'user', content }], historyKept: history.length - first, queryCut: content !== query };
+}
+
+/** `chat`: the query as the user's turn (after any earlier `messages`), answered by the model; the oldest turns are left out when the window is full. */
 export class ChatWorkflow extends BaseWorkflow {
   static readonly workflowName = 'chat';
   readonly name = 'chat';
@@ -22,14 +41,16 @@ export class ChatWorkflow extends BaseWorkflow {
 
   protected async _executeImpl(parameters: WorkflowParameters): Promise<WorkflowResult> {
     const started = performance.now();
-    const contextLength = await this.contextLength(parameters);
-    const messages: ChatMessage[] = [];
-    if (this.systemPrompt) messages.push({ role: 'system', content: this.systemPrompt });
-    messages.push(...(parameters.messages ?? []), { role: 'user', content: parameters.query });
+    const history = [...(parameters.messages ?? [])];
     const generationStarted = performance.now();
-    const result = await this.generate({ ...this.baseRequest(parameters, contextLength), messages });
+    const { result, prompt } = await this.generateFitted(parameters, Number.POSITIVE_INFINITY, (budget) => fitConversation(this.systemPrompt, history, parameters.query, budget));
     const generationMs = performance.now() - generationStarted;
+    const dropped = history.length - prompt.historyKept;
+    const warnings: string[] = [];
+    if (dropped > 0) warnings.push(`The ${dropped} oldest of ${history.length} earlier messages were left out to fit the model's context window.`);
+    if (prompt.queryCut) warnings.push("The start of the message was cut to fit the model's context window.");
     return {
+      ...(warnings.length > 0 ? { warnings } : {}),
       workflow: this.name,
       output: result.text.trim(),
       model: result.model,

@@ -1,6 +1,7 @@
 import { InvalidRequestError, type TracerInput } from '@muai/core';
 import type { ModelManager } from '../model-manager.js';
 import { BaseWorkflow } from './base-workflow.js';
+import { keepStart } from './prompt-fit.js';
 import type { WorkflowOptions } from './base-workflow.js';
 import type { WorkflowParameters, WorkflowResult } from './types.js';
 
@@ -8,6 +9,8 @@ export interface SummarizeWorkflowOptions extends WorkflowOptions {
   /** Characters of input text sent at most (cut further if the model's window is small). Default 6000. */
   maxInputChars?: number;
 }
+
+const SYSTEM = 'Summarize the user text in a few sentences. Keep facts, drop detail.';
 
 const INSTRUCTION = /^\s*(please\s+)?(summari[sz]e|tl;?dr|sum up|condense)\b[^:\n]*?(:|\n|$)/i;
 
@@ -35,18 +38,14 @@ export class SummarizeWorkflow extends BaseWorkflow {
       throw new InvalidRequestError('There is nothing to summarize. Put the text after the instruction ("Summarize: <text>"), or pass it as `text`.');
     }
     const warnings: string[] = [];
-    const contextLength = await this.contextLength(parameters);
     const generationStarted = performance.now();
-    const { value: result, budget } = await this.withShrinkingBudget(this.maxInputChars, (budget) =>
-      this.generate({
-        ...this.baseRequest(parameters, contextLength),
-        messages: [
-          { role: 'system', content: 'Summarize the user text in a few sentences. Keep facts, drop detail.' },
-          { role: 'user', content: text.slice(0, Math.max(budget, 1)) },
-        ],
-      }),
-    );
-    if (budget < text.length) warnings.push(`The text was cut to ${budget} of ${text.length} characters to fit the model's context window.`);
+    const { result, prompt } = await this.generateFitted(parameters, this.maxInputChars + SYSTEM.length, (budget) => {
+      // The text is what can be cut (its end goes first); the instruction stays.
+      const input = keepStart(text, Math.max(budget - SYSTEM.length, 1));
+      return { messages: [{ role: 'system' as const, content: SYSTEM }, { role: 'user' as const, content: input }], inputChars: input.length };
+    });
+    const budget = prompt.inputChars;
+    if (budget < text.length) warnings.push(`The text was cut to its first ${budget} of ${text.length} characters to fit the model's context window.`);
     const workflowResult: WorkflowResult = {
       workflow: this.name,
       output: result.text.trim(),
