@@ -204,11 +204,40 @@ describe('multi-window burn rate', () => {
     );
   });
 
+  it('agrees with a naive recomputation of every window mean at every step', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 3000 }), fc.double({ min: 0, max: 1, noNaN: true })), { minLength: 1, maxLength: 400 }),
+        (steps) => {
+          const windows = [{ longMs: 20_000, shortMs: 2000, factor: 5 }, { longMs: 60_000, shortMs: 5000, factor: 2 }];
+          const state = createBurnRateState({ budget: 0.05, windows });
+          const seen: Array<[number, number]> = [];
+          let time = 0;
+          for (const [gap, ratio] of steps) {
+            time += gap;
+            seen.push([time, ratio]);
+            const mean = (windowMs: number) => {
+              const inside = seen.filter(([at]) => at > time - windowMs).map(([, value]) => value);
+              return inside.reduce((total, value) => total + value, 0) / inside.length;
+            };
+            const expected = windows.some((window) => Math.min(mean(window.longMs), mean(window.shortMs)) / 0.05 > window.factor);
+            expect(stepBurnRate(state, ratio, time).anomalous).toBe(expected);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it('forgets samples older than the longest window', () => {
     const state = createBurnRateState({ budget: 0.01, windows: [{ longMs: 10_000, shortMs: 1000, factor: 1 }] });
     for (let time = 0; time < 5_000_000; time += 1000) stepBurnRate(state, 0, time);
     expect(state.times.length - state.head).toBeLessThanOrEqual(11);
     expect(state.times.length).toBeLessThan(2100);
+    // Still right after compactions: one bad sample in ten makes the long window's mean 0.1.
+    const verdict = stepBurnRate(state, 1, 5_000_000);
+    expect(verdict.anomalous).toBe(true);
+    expect(verdict.score).toBeCloseTo(0.1 / 0.01, 6);
   });
 });
 

@@ -516,6 +516,11 @@ export interface BurnRateState {
   times: number[];
   sums: number[];
   head: number;
+  /**
+   * First index inside each window (long and short of each pair, in order). Time only moves
+   * forward, so each start only moves forward too: O(1) amortized per sample, no search.
+   */
+  readonly starts: number[];
 }
 
 export function createBurnRateState(options: BurnRateOptions): BurnRateState {
@@ -526,24 +531,19 @@ export function createBurnRateState(options: BurnRateOptions): BurnRateState {
     factor: window.factor,
   }));
   const horizonMs = Math.max(0, ...windows.map((window) => Math.max(window.longMs, window.shortMs)));
-  return { budget: options.budget, windows, horizonMs, times: [], sums: [0], head: 0 };
+  return { budget: options.budget, windows, horizonMs, times: [], sums: [0], head: 0, starts: windows.flatMap(() => [0, 0]) };
 }
 
-/** Mean of the samples newer than `timeMs - windowMs` (inclusive of the newest). */
-function windowMean(state: BurnRateState, timeMs: number, windowMs: number): number {
-  const { times, sums } = state;
-  // First index inside the window: binary search over [head, length).
-  let low = state.head;
-  let high = times.length;
-  const start = timeMs - windowMs;
-  while (low < high) {
-    const middle = (low + high) >> 1;
-    if ((times[middle] as number) <= start) low = middle + 1;
-    else high = middle;
-  }
-  const count = times.length - low;
+/** Mean of the samples newer than `timeMs - windowMs` (the newest included); advances starts[slot]. */
+function windowMean(state: BurnRateState, slot: number, timeMs: number, windowMs: number): number {
+  const { times, sums, starts } = state;
+  let start = Math.max(starts[slot] as number, state.head);
+  const edge = timeMs - windowMs;
+  while (start < times.length && (times[start] as number) <= edge) start += 1;
+  starts[slot] = start;
+  const count = times.length - start;
   if (count === 0) return 0;
-  return ((sums[times.length] as number) - (sums[low] as number)) / count;
+  return ((sums[times.length] as number) - (sums[start] as number)) / count;
 }
 
 /**
@@ -558,22 +558,26 @@ export function stepBurnRate(state: BurnRateState, value: number, timeMs: number
   while (state.head < times.length - 1 && (times[state.head] as number) <= timeMs - state.horizonMs) state.head += 1;
   if (state.head > 1024 && state.head * 2 > times.length) {
     const base = sums[state.head] as number;
-    state.times = times.slice(state.head);
-    state.sums = sums.slice(state.head).map((sum) => sum - base);
+    const shift = state.head;
+    state.times = times.slice(shift);
+    state.sums = sums.slice(shift).map((sum) => sum - base);
     state.head = 0;
+    for (let slot = 0; slot < state.starts.length; slot++) state.starts[slot] = Math.max(0, (state.starts[slot] as number) - shift);
   }
   let anomalous = false;
   let score = 0;
   const budget = state.budget > 0 ? state.budget : Number.MIN_VALUE;
-  for (const window of state.windows) {
-    const burn = Math.min(windowMean(state, timeMs, window.longMs), windowMean(state, timeMs, window.shortMs)) / budget;
+  state.windows.forEach((window, index) => {
+    const long = windowMean(state, 2 * index, timeMs, window.longMs);
+    const short = windowMean(state, 2 * index + 1, timeMs, window.shortMs);
+    const burn = Math.min(long, short) / budget;
     if (burn > window.factor) {
       if (!anomalous || burn > score) score = burn;
       anomalous = true;
     } else if (!anomalous && burn > score) {
       score = burn;
     }
-  }
+  });
   return { anomalous, score };
 }
 
