@@ -160,7 +160,7 @@ export async function pullModel(repo: string, options: HubOptions = {}): Promise
       if (pending) {
         cached = true;
       } else {
-        pending = downloadBlob(context, { subject, blobPath, metadata }).finally(() => inFlight.delete(blobPath));
+        pending = downloadBlob(context, { subject, blobPath, metadata }, cache.lockPath(metadata.etag)).finally(() => inFlight.delete(blobPath));
         inFlight.set(blobPath, pending);
       }
       await pending;

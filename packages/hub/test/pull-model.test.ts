@@ -1,6 +1,7 @@
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MuaiError } from '@muai/core';
 import { isHubId, pullModel, resolveModel } from '../src/index.js';
@@ -226,7 +227,7 @@ describe('pullModel', () => {
 
   it('reads the token file of `huggingface-cli login` when HF_TOKEN is unset', async () => {
     const home = join(cacheDir, 'hf-home');
-    await import('node:fs').then(({ mkdirSync }) => mkdirSync(home, { recursive: true }));
+    mkdirSync(home, { recursive: true });
     writeFileSync(join(home, 'token'), `${GATED_TOKEN}\n`);
     const result = await pullModel(GATED_REPO, env({ HF_HOME: home }));
     expect(result.files).toContain('onnx/model.onnx');
@@ -245,6 +246,46 @@ describe('pullModel', () => {
     expect(existsSync(join(cacheDir, 'models--test-org--pytorch-only', 'blobs'))).toBe(false);
 
     expect((await failure(pullModel('not a repo', env()))).code).toBe('INVALID_REQUEST');
+  });
+
+  it.runIf(existsSync('/dev/full'))('reports a disk that fills up while writing (ENOSPC) as disk_full, keeping nothing under the final name', async () => {
+    // /dev/full accepts the open and fails every write with ENOSPC, as a full disk does.
+    const dataFile = readFileSync(join(modelDir, 'onnx/model.onnx_data'));
+    const blob = join(repoFolder(), 'blobs', sha256(dataFile));
+    mkdirSync(dirname(blob), { recursive: true });
+    symlinkSync('/dev/full', `${blob}.incomplete`);
+    const error = await failure(pullModel(TINY_REPO, env()));
+    expect(error.code).toBe('HUB_DOWNLOAD_FAILED');
+    expect(error.details).toMatchObject({ reason: 'disk_full', file: 'onnx/model.onnx_data' });
+    expect(error.message).toContain('The disk is full while writing');
+    expect(existsSync(blob)).toBe(false);
+  });
+
+  it('waits for another process that holds the download lock, and takes over a lock whose process is gone', async () => {
+    const graph = readFileSync(join(modelDir, 'onnx/model.onnx'));
+    const lock = join(cacheDir, '.locks', 'models--test-org--tiny-llama', `${sha256(graph)}.muai-lock`);
+    mkdirSync(dirname(lock), { recursive: true });
+    // A live holder (this process's parent stands in for another muai): the pull waits until it lets go.
+    writeFileSync(lock, String(process.ppid));
+    const started = Date.now();
+    const released = new Promise<void>((done) => setTimeout(() => {
+      rmSync(lock);
+      done();
+    }, 600));
+    const result = await pullModel(TINY_REPO, env());
+    await released;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(550);
+    expect(readFileSync(join(result.path, 'onnx/model.onnx')).equals(graph)).toBe(true);
+    expect(existsSync(lock)).toBe(false);
+
+    // A holder that exited: its lock is stale and taken over at once.
+    rmSync(cacheDir, { recursive: true, force: true });
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    mkdirSync(dirname(lock), { recursive: true });
+    writeFileSync(lock, String(dead));
+    const again = await pullModel(TINY_REPO, env());
+    expect(again.downloadedBytes).toBeGreaterThan(0);
+    expect(existsSync(lock)).toBe(false);
   });
 
   it('checks free disk space before downloading', async () => {

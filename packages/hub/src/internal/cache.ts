@@ -1,5 +1,5 @@
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 
 /**
  * The Hugging Face cache layout (huggingface_hub's file_download.py), so that Python and MuAI share files:
@@ -9,13 +9,20 @@ import { dirname, join, relative } from 'node:path';
  */
 export class RepoCache {
   readonly folder: string;
+  private readonly cacheDir: string;
 
   constructor(cacheDir: string, repo: string) {
+    this.cacheDir = cacheDir;
     this.folder = join(cacheDir, `models--${repo.split('/').join('--')}`);
   }
 
   blobPath(etag: string): string {
     return join(this.folder, 'blobs', etag);
+  }
+
+  /** Lock of a blob's download, beside the ones huggingface_hub keeps in `<cache>/.locks/` (its own files are `<etag>.lock`). */
+  lockPath(etag: string): string {
+    return join(this.cacheDir, '.locks', basename(this.folder), `${etag}.muai-lock`);
   }
 
   snapshotDir(commit: string): string {

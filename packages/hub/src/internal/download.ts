@@ -4,6 +4,7 @@ import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MuaiError } from '@muai/core';
 import { HubDownloadError } from '../errors.js';
+import { withBlobLock } from './blob-lock.js';
 import type { PullEvent } from '../events.js';
 import { hubFetch, hubHeaders, networkCode, raiseForStatus } from './http.js';
 import type { FetchLike, RequestSubject } from './http.js';
@@ -106,8 +107,15 @@ export interface BlobJob {
   metadata: FileMetadata;
 }
 
-/** Downloads one blob: `<blob>.incomplete` (resumed with Range when present), verified, then renamed. */
-export async function downloadBlob(context: DownloadContext, job: BlobJob): Promise<void> {
+/**
+ * Downloads one blob: `<blob>.incomplete` (resumed with Range when present), verified, then renamed;
+ * under `lockPath`, so that a second process waits for the first instead of writing the same file.
+ */
+export async function downloadBlob(context: DownloadContext, job: BlobJob, lockPath: string): Promise<void> {
+  await withBlobLock(lockPath, () => existsSync(job.blobPath), () => downloadLocked(context, job));
+}
+
+async function downloadLocked(context: DownloadContext, job: BlobJob): Promise<void> {
   const incomplete = `${job.blobPath}.incomplete`;
   mkdirSync(dirname(job.blobPath), { recursive: true });
   for (let attempt = 0; ; attempt += 1) {
