@@ -1,6 +1,6 @@
 /** Every configuration example in docs/examples is valid for @muai/config, warning-free, and listed in its README. */
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@muai/config';
 import { repoRoot } from './cli-harness.js';
@@ -28,5 +28,14 @@ describe('docs/examples', () => {
     expect(load('observability.yaml').monitoring.tracing.enabled).toBe(true);
     expect(load('low-latency.yaml').optimization.batcher.enabled).toBe(false);
     expect(Object.keys(load('multi-model.yaml').models)).toEqual(['default', 'summarizer']);
+  });
+});
+
+describe('operations documents', () => {
+  it.each(['docs/deployment.md', 'docs/troubleshooting.md', 'deploy/README.md', 'docs/examples/README.md'])('%s links only to files that exist', (document) => {
+    const text = readFileSync(join(repoRoot, document), 'utf8');
+    const links = [...text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)].map((match) => match[1]!).filter((link) => !/^[a-z]+:/.test(link));
+    expect(links.length).toBeGreaterThan(0);
+    for (const link of links) expect(existsSync(join(repoRoot, dirname(document), link)), `${document} -> ${link}`).toBe(true);
   });
 });
