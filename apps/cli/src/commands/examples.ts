@@ -37,6 +37,25 @@ export const COMMAND_EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'muai doctor -c config/system.yaml --json    # machine-readable; exit 1 on any failure',
     'muai doctor --skip-network                  # no connection attempts to remote endpoints',
   ],
+  convert: ['muai convert llama2c stories15M.bin --tokenizer tokenizer.bin --out models/stories15M'],
+  'convert llama2c': [
+    'muai convert llama2c stories260K.bin -t tok512.bin -o models/stories260K',
+    'muai convert llama2c stories15M.bin -t tokenizer.bin -o models/stories15M --force --json',
+  ],
+  pull: [
+    'muai pull onnx-community/SmolLM2-135M-Instruct            # fp32 graph into the shared cache',
+    'muai pull onnx-community/SmolLM2-135M-Instruct --dtype q8 --json',
+  ],
+  bench: [
+    'muai bench --base-url http://127.0.0.1:8000 --num-prompts 200 --max-concurrency 8',
+    'muai bench --model models/generated/tiny --random-input-len 64 --random-output-len 16 --json',
+    'muai bench --base-url http://127.0.0.1:8000 --sweep rates=1,2,inf --save-results after.json',
+  ],
+  'bench compare': ['muai bench compare before.json after.json', 'muai bench compare before.json after.json --json'],
+  alerts: ['muai alerts test', 'muai alerts list --url http://127.0.0.1:8000', 'muai alerts rules -o deploy/prometheus/muai-anomaly-rules.yml'],
+  'alerts test': ['muai alerts test -c config/optimization.yaml', 'muai alerts test --json'],
+  'alerts list': ['muai alerts list                            # the server of monitoring.server.*', 'muai alerts list --url http://10.0.0.5:8000 --api-key "$MUAI_MON_SERVER_API_KEY" --json'],
+  'alerts rules': ['muai alerts rules > muai-rules.yml && promtool check rules muai-rules.yml', 'muai alerts rules --error-budget 0.001 -o rules.yml'],
   completion: [
     'muai completion bash > /etc/bash_completion.d/muai',
     'muai completion zsh > "${fpath[1]}/_muai"',
