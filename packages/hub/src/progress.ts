@@ -19,7 +19,8 @@ export interface ProgressPrinterOptions {
 
 /**
  * Renders `PullEvent`s: on a terminal one redrawn line per download (bar, percent, bytes, speed);
- * elsewhere (logs, CI, pipes) plain lines when a download starts and ends. Cached files stay quiet.
+ * elsewhere (logs, CI, pipes) plain lines when a download starts and ends. Cached files stay quiet:
+ * a model already in the cache prints only its closing line.
  */
 export function createProgressPrinter(stream: ProgressStream = process.stderr, options: ProgressPrinterOptions = {}): (event: PullEvent) => void {
   const prefix = options.prefix ?? 'muai: ';
@@ -28,6 +29,8 @@ export function createProgressPrinter(stream: ProgressStream = process.stderr, o
   const started = new Map<string, { at: number; from: number }>();
   let lastDraw = 0;
   let barShown = false;
+  // Said once something must be downloaded: a model that is fully cached costs one line, not two.
+  let pendingResolved: string | undefined;
 
   const clearBar = (): void => {
     if (barShown) stream.write('\r\x1b[2K');
@@ -37,9 +40,11 @@ export function createProgressPrinter(stream: ProgressStream = process.stderr, o
   return (event: PullEvent): void => {
     switch (event.type) {
       case 'resolved':
-        if (!event.offline) stream.write(`${prefix}${event.repo}@${event.revision} is commit ${event.commit.slice(0, 12)}: ${event.files.length} files\n`);
+        pendingResolved = event.offline ? undefined : `${prefix}${event.repo}@${event.revision} is commit ${event.commit.slice(0, 12)}: ${event.files.length} files\n`;
         return;
       case 'file-start': {
+        if (pendingResolved !== undefined) stream.write(pendingResolved);
+        pendingResolved = undefined;
         started.set(event.file, { at: Date.now(), from: event.resumeFrom });
         if (tty) return;
         const size = event.size !== undefined ? formatBytes(event.size) : 'unknown size';

@@ -33,6 +33,15 @@ describe('createProgressPrinter', () => {
     ]);
   });
 
+  it('prints one line for a model that is fully cached', () => {
+    let text = '';
+    const print = createProgressPrinter({ write: (chunk: string) => (text += chunk) });
+    print(download[0]!);
+    print({ type: 'file-done', file: 'onnx/model.onnx', size: 10, cached: true });
+    print({ type: 'done', repo: 'org/name', commit: 'a'.repeat(40), path: '/p', downloadedBytes: 0 });
+    expect(text).toBe('muai: org/name is cached: /p\n');
+  });
+
   it('redraws one bar line on a terminal', () => {
     const text = render(true);
     expect(text).toContain('\r\x1b[2Kmuai: onnx/model.onnx [############------------]  50% 2.0 MB/4.0 MB');

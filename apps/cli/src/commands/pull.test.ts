@@ -87,6 +87,13 @@ describe('muai pull', () => {
     expect(viaEnv.code).toBe(0);
     expect((JSON.parse(viaEnv.stdout) as { text: string }).text).toBe(folderJson.text);
     expect(hub.requests.map((request) => `${request.method} ${request.path}`)).toEqual([`GET /api/models/${REPO}/revision/main`]);
+
+    // The orchestrator's default model (`muai "query"`) takes the Hub id from MUAI_MODEL as well.
+    hub.requests.length = 0;
+    const query = await muai(['Once upon a time', '--max-tokens', '4', '--json'], { MUAI_MODEL: REPO, HF_HUB_OFFLINE: '1' });
+    expect(query.code).toBe(0);
+    expect(JSON.parse(query.stdout)).toMatchObject({ engine: 'onnx', model: 'default' });
+    expect(hub.requests).toHaveLength(0);
   });
 
   it('pins --revision and --dtype, and prints JSON', async () => {
