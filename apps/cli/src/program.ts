@@ -6,8 +6,8 @@ import { registerQueryCommand } from './commands/query.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerConvertCommand } from './commands/convert.js';
 import { registerServeCommand } from './commands/serve.js';
-import { registerPullCommand } from './commands/pull.js';
 import { registerAlertsCommands } from './commands/alerts.js';
+import { registerPullCommand } from './commands/pull.js';
 import { registerCompletionCommand } from './commands/completion.js';
 import { registerDoctorCommand } from './commands/doctor.js';
 import { addExamples } from './commands/examples.js';
@@ -21,6 +21,9 @@ export function createProgram(): Command {
     .description('MuAI: inference orchestration for Node.js')
     .version(packageJson.version, '-V, --version', 'print the version of the muai command')
     .exitOverride()
+    // Program options (the query's -c, --max-tokens, ...) only before a command name, so that
+    // `muai serve -c a.yaml -c b.yaml` gives serve its files instead of the program taking them.
+    .enablePositionalOptions()
     .showHelpAfterError();
   for (const register of registrations) register(program);
   // After every registration, so that commands added by any module get their examples in --help.

@@ -1,5 +1,5 @@
 export { createServer } from './server.js';
-export type { ServerMetrics, ServerOptions } from './server.js';
+export type { Readiness, ServerMetrics, ServerOptions } from './server.js';
 export { startServer } from './start.js';
 export type { RunningServer, StartServerOptions } from './start.js';
 export { toErrorResponse } from './errors.js';

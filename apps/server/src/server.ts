@@ -2,6 +2,7 @@ import { randomUUID, createHash, timingSafeEqual } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   InvalidRequestError,
+  LoopDetectedError,
   MuaiError,
   ModelNotFoundError,
   type ChatMessage,
@@ -33,6 +34,12 @@ export interface ServerMetrics extends Partial<MetricsSink> {
   readonly contentType: string;
 }
 
+/** What /ready answers: ready, or not with the reason (e.g. `MODEL_NOT_FOUND: ...`). */
+export interface Readiness {
+  ready: boolean;
+  reason?: string;
+}
+
 export interface ServerOptions {
   /** The engine (or orchestrator facade implementing the Engine contract) that serves generation. */
   engine: Engine;
@@ -47,8 +54,11 @@ export interface ServerOptions {
   metrics?: ServerMetrics;
   /** @muai/core tracer (an OTelTracer from @muai/monitoring); default NOOP_TRACER. Any part of one is completed with no-op spans. */
   tracer?: TracerInput;
-  /** Ready only when this says so (e.g. preload finished). Default: ready when the engine has a model. */
-  isReady?: () => boolean | Promise<boolean>;
+  /**
+   * Ready only when this says so (e.g. the default model loaded); `{ ready: false, reason }` puts
+   * the reason in /ready's body. Default: ready when the engine is healthy and has a model.
+   */
+  isReady?: () => boolean | Readiness | Promise<boolean | Readiness>;
   /** Fastify logger option. Default false (the CLI passes pino options). */
   logger?: boolean | Record<string, unknown>;
   /**
@@ -66,6 +76,9 @@ interface Prepared {
 }
 
 const now = () => Math.floor(Date.now() / 1000);
+
+/** More MuAI servers than this on one request's path is a loop even without our own entry. */
+const MAX_MUAI_HOPS = 8;
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
@@ -158,11 +171,31 @@ export function createServer(options: ServerOptions): FastifyInstance {
     return parsed.data;
   }
 
+  // This server's `Via` entry. A request whose Via already holds it has come back around a loop
+  // (servers forwarding to each other): answer LOOP_DETECTED instead of forwarding it again.
+  const hop = `1.1 muai-${randomUUID().slice(0, 8)}`;
+  function hopsOf(request: FastifyRequest): string[] {
+    const header = request.headers.via;
+    const entries = (Array.isArray(header) ? header.join(',') : (header ?? '')).split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
+    if (entries.includes(hop) || entries.filter((entry) => / muai-/.test(entry)).length >= MAX_MUAI_HOPS) {
+      throw new LoopDetectedError(
+        `This request has already passed through this server (Via: ${entries.join(', ')}): two MuAI servers forward to each other, or a remote engine endpoint points back here. Point optimization.vllm.endpoints / optimization.deepspeed.endpoints at the real inference server.`,
+        { details: { via: entries } },
+      );
+    }
+    return [...entries, hop];
+  }
+
   function prepareCompletion(raw: unknown): Prepared {
     const body = parse(completionBody, raw);
     const model = resolveModel(body.model);
     const prompt = typeof body.prompt === 'string' ? body.prompt : (body.prompt[0] ?? '');
     return { request: { ...common(body), model, prompt }, model, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
+  }
+
+  function withHops(prepared: Prepared, request: FastifyRequest): Prepared {
+    prepared.request.via = hopsOf(request);
+    return prepared;
   }
 
   function prepareChat(raw: unknown): Prepared {
@@ -349,21 +382,44 @@ export function createServer(options: ServerOptions): FastifyInstance {
 
   app.post('/v1/completions', async (request, reply) => {
     const handlerStarted = performance.now();
-    return traceRequest('/v1/completions', request, reply, () => respond('completion', prepareCompletion(request.body), request, reply, handlerStarted));
+    return traceRequest('/v1/completions', request, reply, () => respond('completion', withHops(prepareCompletion(request.body), request), request, reply, handlerStarted));
   });
   app.post('/v1/chat/completions', async (request, reply) => {
     const handlerStarted = performance.now();
-    return traceRequest('/v1/chat/completions', request, reply, () => respond('chat', prepareChat(request.body), request, reply, handlerStarted));
+    return traceRequest('/v1/chat/completions', request, reply, () => respond('chat', withHops(prepareChat(request.body), request), request, reply, handlerStarted));
   });
   app.get('/v1/models', async () => ({
     object: 'list',
     data: engine.models().map((id) => ({ id, object: 'model', created: 0, owned_by: 'muai' })),
   }));
-  app.get('/health', async () => ({ status: 'ok' }));
-  app.get('/ready', async (_request, reply) => {
-    const ready = options.isReady ? await options.isReady() : engine.models().length > 0;
-    await reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'loading', models: engine.models() });
+  // Liveness: 200 while the process serves; the body says whether the engines are healthy (e.g. a
+  // remote engine marked unavailable and skipped) so that a dashboard can tell degraded from ok.
+  app.get('/health', async () => {
+    const health = await engineHealth();
+    return { status: health.ok ? 'ok' : 'degraded', models: health.models, ...(health.detail ? { detail: health.detail } : {}) };
   });
+  // Readiness: 503 until the default model is loaded, and with the reason when it cannot be.
+  app.get('/ready', async (_request, reply) => {
+    const readiness = await readinessOf();
+    await reply.status(readiness.ready ? 200 : 503).send({ status: readiness.ready ? 'ready' : readiness.reason ? 'unavailable' : 'loading', models: engine.models(), ...(readiness.reason ? { reason: readiness.reason } : {}) });
+  });
+  async function engineHealth() {
+    try {
+      return await engine.health();
+    } catch (error) {
+      return { ok: false, models: [] as readonly string[], detail: `engine health check failed: ${error instanceof Error ? error.message : String(error)}` };
+    }
+  }
+
+  async function readinessOf(): Promise<Readiness> {
+    if (options.isReady) {
+      const answer = await options.isReady();
+      return typeof answer === 'boolean' ? { ready: answer } : answer;
+    }
+    const health = await engineHealth();
+    return health.ok && engine.models().length > 0 ? { ready: true } : { ready: false, ...(health.detail ? { reason: health.detail } : {}) };
+  }
+
   for (const plugin of options.plugins ?? []) void app.register(plugin);
   app.get('/metrics', async (_request, reply) => {
     if (!options.metrics) {

@@ -245,7 +245,8 @@ export const optimizationSchema = z.strictObject({
 export const prometheusSchema = z.strictObject({
   enabled: z.boolean().default(false),
   port: port.default(9090),
-  host: z.string().min(1).default('0.0.0.0'),
+  /** Interface the exporter binds: loopback by default (safer); `0.0.0.0` lets a Prometheus on another host scrape it. */
+  host: z.string().min(1).default('127.0.0.1'),
   path: z.string().startsWith('/').default('/metrics'),
   /** Also expose vLLM's series (`vllm:num_requests_waiting`, ...) that routers and autoscalers read. */
   vllm_compatible: z.boolean().default(true),

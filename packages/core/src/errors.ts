@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   RATE_LIMITED: 429,
   CACHE_FULL: 503,
   REQUEST_TIMEOUT: 504,
+  LOOP_DETECTED: 508,
   PORT_IN_USE: 500,
   HUB_UNAUTHORIZED: 500,
   HUB_NO_ONNX: 500,
@@ -171,6 +172,14 @@ export class PortInUseError extends MuaiError {
       details: { port, variable, ...options.details },
     });
     this.name = 'PortInUseError';
+  }
+}
+
+/** A request came back to a MuAI server it already passed through (two servers pointing at each other). */
+export class LoopDetectedError extends MuaiError {
+  constructor(message: string, options: MuaiErrorOptions = {}) {
+    super('LOOP_DETECTED', message, options);
+    this.name = 'LoopDetectedError';
   }
 }
 

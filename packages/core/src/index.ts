@@ -9,6 +9,7 @@ export {
   RequestTimeoutError,
   RequestAbortedError,
   PortInUseError,
+  LoopDetectedError,
   CapabilityUnsupportedError,
   toMuaiError,
   throwIfAborted,

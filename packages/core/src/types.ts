@@ -37,6 +37,12 @@ export interface GenerationRequest extends SamplingParameters {
   stopTokenIds?: readonly number[];
   /** Cancels the request; the engine frees its memory at once. */
   signal?: AbortSignal;
+  /**
+   * The HTTP `Via` entries of the MuAI servers this request has passed through (e.g.
+   * `1.1 muai-3f2a9c`). Remote engines send them on, so a server that sees its own entry come back
+   * answers LOOP_DETECTED instead of forwarding the request in a circle.
+   */
+  via?: readonly string[];
   /** Scheduling priority where a queue exists (higher first). Default 0. */
   priority?: number;
 }

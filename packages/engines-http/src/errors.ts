@@ -107,6 +107,11 @@ export function errorFromStatus(status: number, bodyText: string, context: Error
       code = 'ENGINE_ERROR';
       hint = 'The path does not exist on this server; check that the endpoint URL points at the right kind of server.';
     }
+  } else if (status === 508 || body.code === 'LOOP_DETECTED') {
+    // A MuAI server further on saw its own Via entry: the endpoints form a loop. Passed on as is, so
+    // the first server's caller learns the cause instead of a generic engine error.
+    code = 'LOOP_DETECTED';
+    hint = 'Endpoints of MuAI servers point at each other; point optimization.vllm.endpoints (or deepspeed) at the real inference server.';
   } else if (status === 429) {
     code = 'QUEUE_FULL';
     hint = 'The server is overloaded; retry later or add endpoints.';

@@ -66,6 +66,16 @@ export interface HttpRequest {
   accept?: string;
   /** What the `prefix-affinity` routing policy hashes (the prompt, or chat messages joined). */
   routingKey?: string;
+  /** Extra headers of this request (e.g. `via`, see `hopHeaders`). */
+  headers?: Record<string, string>;
+}
+
+/**
+ * The `Via` header that carries a request's hop chain (GenerationRequest.via) to the next server,
+ * so that MuAI servers pointing at each other detect the loop instead of recursing.
+ */
+export function hopHeaders(via: readonly string[] | undefined): Record<string, string> {
+  return via && via.length > 0 ? { via: via.join(', ') } : {};
 }
 
 /** An open response; the endpoint stays claimed until `finish` is called. */
@@ -202,6 +212,7 @@ export class HttpClient {
         method: request.method ?? (request.body === undefined ? 'GET' : 'POST'),
         signal,
         headers: this.headers({
+          ...request.headers,
           ...(request.body !== undefined ? { 'content-type': 'application/json' } : {}),
           ...(request.accept ? { accept: request.accept } : {}),
         }),

@@ -1,4 +1,4 @@
-export { HttpClient } from './http-client.js';
+export { HttpClient, hopHeaders } from './http-client.js';
 export type { HttpClientOptions, HttpRequest, OpenResponse } from './http-client.js';
 export { DEFAULT_LOAD_FACTOR, DEFAULT_PREFIX_LENGTH, EndpointPool, hash32, normalizeEndpoint } from './endpoint-pool.js';
 export type { EndpointPoolOptions, EndpointProbe, EndpointState, EndpointLease, RoutingOptions, RoutingPolicy, SharedCooldowns } from './endpoint-pool.js';

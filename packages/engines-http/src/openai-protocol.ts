@@ -2,6 +2,7 @@ import { InvalidRequestError, MuaiError, throwIfAborted } from '@muai/core';
 import type { FinishReason, GenerationRequest, GenerationResult, StreamChunk, Timings, Usage } from '@muai/core';
 import { malformedResponseError } from './errors.js';
 import type { HttpClient } from './http-client.js';
+import { hopHeaders } from './http-client.js';
 import { parseSse } from './sse.js';
 
 /**
@@ -179,6 +180,7 @@ export class OpenAiProtocolClient {
       signal: request.signal,
       model,
       routingKey: routingKeyOf(request),
+      headers: hopHeaders(request.via),
     });
     const choice = Array.isArray(body.choices) ? body.choices[0] : undefined;
     if (!choice) throw malformedResponseError(this.context(endpoint, path), '`choices` is missing or empty');
@@ -213,6 +215,7 @@ export class OpenAiProtocolClient {
       signal: request.signal,
       model,
       routingKey: routingKeyOf(request),
+      headers: hopHeaders(request.via),
       accept: 'text/event-stream',
     });
     let firstAt: number | undefined;
@@ -335,7 +338,7 @@ export class OpenAiProtocolClient {
     const started = performance.now();
     let response: { endpoint: string; body: CompletionBody };
     try {
-      response = await this.http.json<CompletionBody>({ path: '/v1/completions', body, model, routingKey: routingKeyOf(first) });
+      response = await this.http.json<CompletionBody>({ path: '/v1/completions', body, model, routingKey: routingKeyOf(first), headers: hopHeaders(first.via) });
     } catch (error) {
       if (MuaiError.hasCode(error, 'INVALID_REQUEST') || MuaiError.hasCode(error, 'CONTEXT_LENGTH_EXCEEDED')) {
         await Promise.all(indexes.map(one));

@@ -1,3 +1,4 @@
+import { configOption } from './config-option.js';
 import type { Command } from 'commander';
 import { MuaiError } from '@muai/core';
 import { describeSources, loadConfig } from '@muai/config';
@@ -58,7 +59,7 @@ export function registerConfigCommands(program: Command): void {
   config
     .command('validate')
     .description('check configuration files and MUAI_* variables; exit 1 listing every problem')
-    .option('-c, --config <file...>', 'configuration files, applied in order (default: MUAI_CONFIG, else config/system.yaml and config/optimization.yaml)')
+    .addOption(configOption())
     .option('--strict', 'treat unknown MUAI_* variables as errors')
     .action((_options: ConfigFileOptions, command: Command) => {
       const options = commandOptions<ConfigFileOptions>(command);
@@ -74,7 +75,7 @@ export function registerConfigCommands(program: Command): void {
   config
     .command('print')
     .description('print the effective configuration and where each value came from')
-    .option('-c, --config <file...>', 'configuration files, applied in order (default: MUAI_CONFIG, else config/system.yaml and config/optimization.yaml)')
+    .addOption(configOption())
     .option('--strict', 'treat unknown MUAI_* variables as errors')
     .option('--json', 'print {config, sources, files, warnings} as JSON')
     .action((_options: PrintOptions, command: Command) => {

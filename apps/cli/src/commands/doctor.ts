@@ -1,3 +1,4 @@
+import { configOption } from './config-option.js';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, connect } from 'node:net';
@@ -271,7 +272,7 @@ export function registerDoctorCommand(program: Command): void {
   program
     .command('doctor')
     .description('check Node, onnxruntime-node, the config and its sources, models, ports and remote endpoints; exit 1 on any failure')
-    .option('-c, --config <file...>', 'configuration files, as for muai serve (default: MUAI_CONFIG, else config/system.yaml and config/optimization.yaml)')
+    .addOption(configOption())
     .option('--json', 'print {ok, checks: [{name, status, detail, fix}]} as JSON')
     .option('--prometheus-url <url>', 'also check that this Prometheus server is reachable')
     .option('--skip-network', 'do not connect to remote engines, the OTLP collector or alert receivers')

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '@muai/config';
 import { InvalidRequestError } from '@muai/core';
 import { defaultModelPath } from '@muai/models';
+import { DEFAULT_MODEL_NOTE } from './run.js';
 import { createOrchestratorFromConfig, type WorkflowResult } from '@muai/orchestrator';
 import { createTracer } from '@muai/monitoring';
 
@@ -113,6 +114,8 @@ export function registerQueryCommand(program: Command): void {
         : undefined;
       const runtime = createOrchestratorFromConfig(loaded.config, { baseDirectory: process.cwd(), ...cliOrchestratorDefaults(), ...(tracer ? { tracer } : {}) });
       try {
+        // The bundled model answers when nothing else was named: MUAI_MODEL and models.default take precedence.
+        const usesBundledModel = !process.env['MUAI_MODEL'] && !(loaded.config.models as Record<string, unknown> | undefined)?.['default'];
         const result = await runtime.orchestrator.execute({
           query,
           ...(options.workflow ? { workflow: options.workflow } : {}),
@@ -130,6 +133,7 @@ export function registerQueryCommand(program: Command): void {
             }
           }
           for (const warning of result.warnings ?? []) process.stderr.write(`muai: note: ${warning}\n`);
+          if (usesBundledModel && result.model === 'default') process.stderr.write(`${DEFAULT_MODEL_NOTE}\n`);
           const json = toJson(result);
           process.stderr.write(
             `\n[${json.workflow} via ${result.routing ? `router (${result.routing.reason})` : 'request'}] ${json.usage.completion_tokens} tokens, ` +

@@ -1,15 +1,18 @@
+import { configOption } from './config-option.js';
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfig, type MuaiConfig } from '@muai/config';
 import { createPerformanceMonitor, createPrometheusExporter, createTracer, type PrometheusExporter } from '@muai/monitoring';
 import { createOrchestratorFromConfig } from '@muai/orchestrator';
 import { cliOrchestratorDefaults } from './query.js';
-import { startServer } from '@muai/server';
+import { startServer, type Readiness } from '@muai/server';
+import { MuaiError } from '@muai/core';
 import { ModelManagerEngine } from './serving-engine.js';
 import { createClusterWiring } from './cluster-wiring.js';
 import { addEngineMetrics } from './engine-metrics.js';
 import { createAnomalyWiring } from './anomaly-wiring.js';
 import { createServeLogging } from './logging.js';
+import { assertNoSelfLoop } from './self-loop.js';
 
 interface ServeOptions {
   config?: string[];
@@ -23,7 +26,7 @@ export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description('run the OpenAI-compatible server (POST /v1/chat/completions, /v1/completions; /health, /ready, /metrics)')
-    .option('-c, --config <file...>', 'configuration files (system.yaml, optimization.yaml, or one merged file)')
+    .addOption(configOption())
     .option('--host <host>', 'interface to bind (default monitoring.server.host, 127.0.0.1)')
     .option('--port <port>', 'port (default monitoring.server.port, 8000; 0 picks a free one)')
     .option('-m, --model <dir>', 'model folder served as "default" (default: MUAI_MODEL, else the generated tiny model)')
@@ -37,6 +40,8 @@ export function registerServeCommand(program: Command): void {
       const config = withServerDefaults(loaded.config);
       const monitoring = config.monitoring;
       const server = monitoring.server;
+      // A server must never call itself: refuse remote endpoints that are this server's own address.
+      assertNoSelfLoop(config, options.host ?? server.host, options.port !== undefined ? Number(options.port) : server.port);
 
       let exporter: PrometheusExporter | undefined;
       if (monitoring.enabled && monitoring.prometheus.enabled) {
@@ -72,16 +77,25 @@ export function registerServeCommand(program: Command): void {
       if (exporter && monitoring.prometheus.enabled && monitoring.prometheus.port !== (options.port ? Number(options.port) : server.port)) {
         await exporter.startServer();
       }
-      let ready = server.preload_models.length === 0;
-      const preload = runtime.modelManager.preload(server.preload_models).then(
+      // Ready once the models it serves have loaded: the preload list, else the default model (a
+      // server whose default model cannot load is not ready, and /ready says why).
+      const engine = new ModelManagerEngine(runtime.modelManager);
+      const preloadModels = server.preload_models.length > 0 ? server.preload_models : [runtime.modelManager.defaultModel];
+      let readiness: Readiness = { ready: false };
+      void runtime.modelManager.preload(preloadModels).then(
         () => {
-          ready = true;
+          readiness = { ready: true };
+          for (const model of preloadModels) engine.modelLoaded(model);
         },
-        (error: unknown) => process.stderr.write(`muai: preloading failed, /ready stays 503: ${error instanceof Error ? error.message : String(error)}\n`),
+        (error: unknown) => {
+          const reason = MuaiError.isInstance(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+          readiness = { ready: false, reason };
+          for (const model of preloadModels) engine.modelFailed(model, reason);
+          process.stderr.write(`muai: loading ${preloadModels.join(', ')} failed, /ready answers 503: ${reason}\n`);
+        },
       );
-      void preload;
       const running = await startServer({
-        engine: new ModelManagerEngine(runtime.modelManager),
+        engine,
         defaultModel: runtime.modelManager.defaultModel,
         host: options.host ?? server.host,
         port: options.port !== undefined ? Number(options.port) : server.port,
@@ -89,7 +103,7 @@ export function registerServeCommand(program: Command): void {
         bodyLimitBytes: server.body_limit_bytes,
         limits: { maxTokensLimit: server.max_tokens_limit, maxPromptChars: server.max_prompt_tokens * 16 },
         drainTimeoutMs: server.drain_timeout_ms,
-        isReady: () => ready,
+        isReady: () => readiness,
         handleSignals: true,
         ...(exporter && (server.expose_metrics || !monitoring.prometheus.enabled) ? { metrics: exporter } : {}),
         ...(anomaly ? { metrics: anomaly.metrics(exporter && (server.expose_metrics || !monitoring.prometheus.enabled) ? exporter : undefined), plugins: [anomaly.plugin] } : {}),
@@ -107,7 +121,9 @@ export function registerServeCommand(program: Command): void {
       });
       anomaly?.start();
       const onnxMode = config.optimization.onnx.worker_thread === true ? 'ONNX Runtime in a worker thread' : 'ONNX Runtime in process';
-      process.stderr.write(`muai: serving on ${running.url} (OpenAI-compatible: ${running.url}/v1; health ${running.url}/health; ${onnxMode})\n`);
+      const exporterAddress = exporter?.address();
+      const metricsAt = exporterAddress ? `metrics http://${exporterAddress.host}:${exporterAddress.port}${monitoring.prometheus.path}` : exporter && (server.expose_metrics || !monitoring.prometheus.enabled) ? `metrics ${running.url}/metrics` : 'metrics off';
+      process.stderr.write(`muai: serving on ${running.url} (OpenAI-compatible: ${running.url}/v1; health ${running.url}/health; ${metricsAt}; ${onnxMode})\n`);
       // Keep running until SIGTERM/SIGINT: startServer drains and exits.
       await new Promise<void>(() => {});
     });

@@ -26,6 +26,8 @@ export class ModelManagerEngine implements Engine {
   readonly name = 'muai';
   readonly capabilities: EngineCapabilities = { textGeneration: true, streaming: true, batching: true, embeddings: false, tensorInference: true };
 
+  private readonly failures = new Map<string, string>();
+
   constructor(private readonly manager: ModelManager) {}
 
   async load(model: ModelSpec): Promise<LoadedModelInfo> {
@@ -41,8 +43,21 @@ export class ModelManagerEngine implements Engine {
     return this.manager.modelNames();
   }
 
+  /** Not ok while a model failed to load (see `modelFailed`) or an engine is marked unavailable and skipped; `detail` says which. */
   async health(): Promise<EngineHealth> {
-    return { ok: true, models: this.manager.loaded() };
+    const problems = [...this.failures].map(([model, reason]) => `model "${model}" failed to load: ${reason}`);
+    for (const [engine, reason] of Object.entries(this.manager.optimizationManager.stats().unavailable)) problems.push(`engine "${engine}" unavailable (${reason})`);
+    return { ok: problems.length === 0, models: this.manager.loaded(), ...(problems.length > 0 ? { detail: problems.join('; ') } : {}) };
+  }
+
+  /** Records that loading `model` failed (health reports it until it loads). */
+  modelFailed(model: string, reason: string): void {
+    this.failures.set(model, reason);
+  }
+
+  /** Records that `model` loaded. */
+  modelLoaded(model: string): void {
+    this.failures.delete(model);
   }
 
   generate(request: GenerationRequest): Promise<GenerationResult> {

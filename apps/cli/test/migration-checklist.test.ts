@@ -1,0 +1,185 @@
+// The original guide's "Migration Checklist", run the way the guide and docs/migration-guide.md tell
+// a user to: config files, MUAI_* variables, `muai serve`, HTTP. Each runnable item is a test here;
+// items about people and process (deploy to staging, train the team) are not runnable. The vLLM
+// server is a stand-in speaking vLLM's documented protocol (vLLM itself needs a GPU and Python).
+import { spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startStandInOpenAiServer, type StandInOpenAiServer } from '@muai/engines-http/testing';
+import { cliBin, repoRoot, runCli, spawnServe, tinyModel, type ServedCli } from './cli-harness.js';
+
+let dir: string;
+const servers: ServedCli[] = [];
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'muai-checklist-'));
+});
+
+afterAll(async () => {
+  for (const served of servers) {
+    served.child.kill('SIGTERM');
+    await served.exited;
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function serve(options: Parameters<typeof spawnServe>[0]): Promise<ServedCli> {
+  const served = await spawnServe(options);
+  servers.push(served);
+  return served;
+}
+
+function write(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** A completion on the default model (a base model without a chat template: `prompt`, as the guide's curl). */
+async function complete(url: string, prompt = 'Once upon a time'): Promise<Response> {
+  return fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'default', prompt, max_tokens: 4 }),
+  });
+}
+
+/** Runs the built CLI to its end (for commands that must refuse to start). */
+function runToExit(args: readonly string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [cliBin, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (data: Buffer) => (output += data.toString()));
+    child.stderr.on('data', (data: Buffer) => (output += data.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      done({ code, output });
+    });
+  });
+}
+
+describe('migration checklist: configuration', () => {
+  it('"Create optimization configuration file": the example files validate, one -c per file', async () => {
+    const system = join(dir, 'system.yaml');
+    const optimization = join(dir, 'optimization.yaml');
+    copyFileSync(join(repoRoot, 'config/system.yaml'), system);
+    copyFileSync(join(repoRoot, 'config/optimization.example.yaml'), optimization);
+    const result = await runCli(['config', 'validate', '-c', system, '-c', optimization]);
+    expect(result.code, result.stderr).toBe(0);
+  });
+
+  it('`muai --config FILE "query"` runs the query (the query is not taken as a second file)', async () => {
+    const file = write('plain.yaml', 'optimization:\n  fallback_on_error: true\n');
+    const withQuery = await runCli(['--config', file, '--max-tokens', '2', '--json', 'What is AI?']);
+    expect(withQuery.code, withQuery.stderr).toBe(0);
+    expect(JSON.parse(withQuery.stdout.trim().split('\n').at(-1) ?? '{}')).toMatchObject({ engine: 'onnx' });
+    // Options but no query: an error, never a silent exit 0.
+    const noQuery = await runCli(['--config', file]);
+    expect(noQuery.code).toBe(1);
+    expect(noQuery.stderr).toContain('No query given');
+  });
+});
+
+describe('migration checklist: baseline, metrics, health', () => {
+  it('"Test with PyTorch only (baseline)": engine_preference [pytorch] serves on the embedded engine', async () => {
+    const viaEnv = await runToExit(['--json', '--max-tokens', '2', 'What is AI?'], { MUAI_OPT_ENGINE_PREFERENCE: 'pytorch' });
+    expect(viaEnv.code, viaEnv.output).toBe(0);
+    expect(viaEnv.output).toContain('"engine":"onnx"');
+  });
+
+  it('"Enable Prometheus metrics" / "Verify metrics endpoint": `muai serve -c a.yaml -c b.yaml` honours both files; the exporter binds loopback and the startup line says where', async () => {
+    const port = await freePort();
+    const system = write('serve-system.yaml', 'router:\n  default_workflow: chat\n');
+    const optimization = write('serve-optimization.yaml', `monitoring:\n  enabled: true\n  prometheus:\n    enabled: true\n    port: ${port}\n`);
+    const served = await serve({ args: ['-c', system, '-c', optimization], env: { MUAI_MON_PROMETHEUS_ENABLED: 'true' }, waitReady: true });
+    expect(served.logs()).toContain(`metrics http://127.0.0.1:${port}/metrics`);
+    expect((await complete(served.url)).status).toBe(200);
+    const scrape = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(scrape.status).toBe(200);
+    expect(await scrape.text()).toContain('muai_requests_total{');
+  });
+
+  it('"Test health/readiness endpoints": /health and /ready answer 200 with JSON once the default model is loaded', async () => {
+    const served = await serve({ waitReady: true });
+    const health = await fetch(`${served.url}/health`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toMatchObject({ status: 'ok' });
+    const ready = await fetch(`${served.url}/ready`);
+    expect(await ready.json()).toMatchObject({ status: 'ready' });
+  });
+
+  it('/ready is 503 with the reason when the default model cannot load (not 200 while every request fails)', async () => {
+    const served = await serve({ env: { MUAI_MODEL: join(dir, 'no-such-model'), MUAI_MON_SERVER_PRELOAD_MODELS: '' } });
+    const deadline = Date.now() + 20_000;
+    let body: { status?: string; reason?: string } = {};
+    while (Date.now() < deadline) {
+      const ready = await fetch(`${served.url}/ready`);
+      body = (await ready.json()) as typeof body;
+      if (body.status === 'unavailable') {
+        expect(ready.status).toBe(503);
+        break;
+      }
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    expect(body.reason).toContain('MODEL_NOT_FOUND');
+    const health = await (await fetch(`${served.url}/health`)).json();
+    expect(health).toMatchObject({ status: 'degraded' });
+  });
+});
+
+describe('migration checklist: vLLM (stand-in speaking vLLM\'s protocol)', () => {
+  let vllm: StandInOpenAiServer;
+  beforeAll(async () => {
+    vllm = await startStandInOpenAiServer({ models: ['default'] });
+  });
+  afterAll(async () => {
+    await vllm.close();
+  });
+
+  it('"Enable vLLM" / "Test vLLM inference": Option A, MUAI_OPT_VLLM_ENABLED=true with MUAI_OPT_VLLM_ENDPOINTS, sends requests to vLLM', async () => {
+    const served = await serve({ env: { MUAI_OPT_VLLM_ENABLED: 'true', MUAI_OPT_VLLM_ENDPOINTS: vllm.url }, waitReady: true });
+    const before = vllm.requests.filter((request) => request.path.startsWith('/v1/')  && request.method === 'POST').length;
+    expect((await complete(served.url)).status).toBe(200);
+    const after = vllm.requests.filter((request) => request.path.startsWith('/v1/')  && request.method === 'POST').length;
+    expect(after).toBe(before + 1);
+    // The hop chain travels with the request, so a server in a loop can recognise itself.
+    expect(String(vllm.requests.at(-1)?.headers.via)).toMatch(/^1\.1 muai-[0-9a-f]{8}$/);
+  });
+
+  it('refuses to start when vLLM is enabled without an endpoint on muai serve\'s own port (the request loop of the guide\'s merged config)', async () => {
+    const port = await freePort();
+    const result = await runToExit(['serve', '--port', String(port)], { MUAI_OPT_VLLM_ENABLED: 'true', MUAI_OPT_VLLM_PORT: String(port), MUAI_MON_PROMETHEUS_ENABLED: 'false' });
+    expect(result.code).toBe(1);
+    expect(result.output).toContain('CONFIG_INVALID');
+    expect(result.output).toContain('optimization.vllm.port');
+  });
+
+  it('two servers whose vLLM endpoints point at each other answer promptly with a coded error instead of recursing', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    // Each preloads a local model pinned to the embedded engine, so that neither probes the other
+    // before both listen; "default" goes to vLLM only (no fallback), i.e. to the other server.
+    const system = write('loop-system.yaml', `models:\n  local:\n    path: ${JSON.stringify(tinyModel)}\n    engine: onnx\n`);
+    const env = (other: number) => ({ MUAI_OPT_VLLM_ENABLED: 'true', MUAI_OPT_VLLM_ENDPOINTS: `http://127.0.0.1:${other}`, MUAI_OPT_FALLBACK_ON_ERROR: 'false', MUAI_OPT_ENGINE_PREFERENCE: 'vllm', MUAI_MON_SERVER_PRELOAD_MODELS: 'local' });
+    const a = await serve({ args: ['-c', system, '--port', String(portA)], env: env(portB), waitReady: true });
+    await serve({ args: ['-c', system, '--port', String(portB)], env: env(portA), waitReady: true });
+    const started = Date.now();
+    const response = await complete(a.url);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(response.status).toBe(508);
+    expect(JSON.stringify(await response.json())).toContain('LOOP_DETECTED');
+  });
+});
+
+describe('migration checklist: batching', () => {
+  it('"Enable dynamic batching" / "Test batch processing": concurrent requests are batched and muai_batch_size has samples', async () => {
+    const served = await serve({ env: { MUAI_OPT_BATCHER_ENABLED: 'true', MUAI_OPT_BATCHER_BATCH_TIMEOUT_MS: '20' }, waitReady: true });
+    const responses = await Promise.all(Array.from({ length: 4 }, (_, index) => complete(served.url, `question ${index}`)));
+    expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200]);
+    const metrics = await (await fetch(`${served.url}/metrics`)).text();
+    const count = /muai_batch_size_count\{[^}]*\} (\d+)/.exec(metrics);
+    expect(Number(count?.[1] ?? 0)).toBeGreaterThan(0);
+  });
+});
