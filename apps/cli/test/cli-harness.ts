@@ -44,7 +44,7 @@ export interface ServedCli {
 }
 
 /**
- * Spawns the built `muai serve --port 0 ...args` (preloading the default model, Prometheus's own
+ * Spawns the built `muai serve --port 0 ...args` (preloading the default model, MUAI_MODEL = the generated tiny model unless `env` says otherwise, Prometheus's own
  * port off) and resolves once it prints its URL; with `waitReady` also once /ready answers 200.
  */
 export async function spawnServe(options: { args?: readonly string[]; env?: Record<string, string>; waitReady?: boolean } = {}): Promise<ServedCli> {
@@ -52,7 +52,9 @@ export async function spawnServe(options: { args?: readonly string[]; env?: Reco
   if (!existsSync(join(repoRoot, 'apps/cli/dist/index.js'))) throw new Error('apps/cli is not built: run `npm run build`');
   const child = spawn(process.execPath, [cliBin, 'serve', '--port', '0', ...(options.args ?? [])], {
     cwd: repoRoot,
-    env: { ...process.env, MUAI_MON_SERVER_PRELOAD_MODELS: 'default', MUAI_MON_PROMETHEUS_ENABLED: 'false', ...options.env },
+    // The served tests compare with the generated tiny model (its vocabulary, its chat template); the
+    // bundled default (stories260K) has its own tests (default-model.test.ts).
+    env: { ...process.env, MUAI_MODEL: tinyModel, MUAI_MON_SERVER_PRELOAD_MODELS: 'default', MUAI_MON_PROMETHEUS_ENABLED: 'false', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let logs = '';

@@ -27,12 +27,13 @@ describe('muai "What is AI?" (the orchestrator on the embedded engine)', () => {
     expect(result.timings.total_ms).toBeGreaterThan(0);
   });
 
-  it('honours --workflow and says plainly that the default model is random', async () => {
+  it('honours --workflow and says plainly what the default model is (stories260K, not an assistant)', async () => {
     const { code, stdout, stderr } = await capture(['summarize', 'this', '--workflow', 'chat', '--max-tokens', '4']);
     expect(code).toBe(0);
     expect(stdout.trim().length).toBeGreaterThan(0);
     expect(stderr).toContain('[chat via');
-    expect(stderr).toContain('random weights');
+    expect(stderr).toMatch(/default model stories260K, a 260K-parameter TinyStories model/);
+    expect(stderr).not.toContain('random');
   });
 
   it('an unknown workflow is a coded error with exit 1', async () => {

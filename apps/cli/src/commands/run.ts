@@ -57,7 +57,7 @@ function round(value: number, digits: number): number {
 }
 
 /** Said once on stderr when the bundled default model answers, so nobody mistakes it for an assistant. */
-const DEFAULT_MODEL_NOTE =
+export const DEFAULT_MODEL_NOTE =
   'note: default model stories260K, a 260K-parameter TinyStories model: it continues text as a children\'s story, it does not answer questions. ' +
   'Pass --model DIR (or set MUAI_MODEL) for a real model (see models/README.md).';
 
