@@ -183,3 +183,10 @@ describe('migration checklist: batching', () => {
     expect(Number(count?.[1] ?? 0)).toBeGreaterThan(0);
   });
 });
+
+describe('migration checklist: features this version does not have', () => {
+  it('a config that enables the tuner is not accepted silently: muai serve warns at startup', async () => {
+    const served = await serve({ env: { MUAI_OPT_TUNER_ENABLED: 'true' } });
+    expect(served.logs()).toContain('optimization.tuner.enabled is true, but auto-tuning is not available');
+  });
+});
