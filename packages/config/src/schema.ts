@@ -286,7 +286,7 @@ export const serverSchema = z.strictObject({
 export const loggingSchema = z.strictObject({
   level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
   format: z.enum(['json', 'pretty']).default('json'),
-  /** Write logs to this file instead of standard error. */
+  /** Also write logs (JSON lines, rotated by size and daily) to this file. `muai serve` uses `logs/muai.log` when unset; `-` means standard output only. */
   file: z.string().min(1).optional(),
 });
 
