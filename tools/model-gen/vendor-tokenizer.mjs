@@ -12,7 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const source = process.argv[2] ?? '/work/shared/models/tiny-random-llama-fp16/tokenizer.json';
+const source = process.argv[2] ?? new URL('../../packages/engines-onnx/test/fixtures/models/tiny-random-llama-fp16/tokenizer.json', import.meta.url).pathname;
 const tok = JSON.parse(readFileSync(source, 'utf8'));
 if (tok.model?.type !== 'BPE' || tok.model.byte_fallback !== true) {
   throw new Error(`${source}: expected a BPE tokenizer with byte_fallback`);

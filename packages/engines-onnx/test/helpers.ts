@@ -7,8 +7,8 @@ import type { OnnxEngine } from '../src/index.js';
 import type { CausalLm } from '../src/internal/decoder.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
-// The shared real models sit beside the checkout (../shared), locally and in CI; MUAI_SHARED_MODELS overrides.
-export const SHARED_MODELS = process.env['MUAI_SHARED_MODELS'] ?? resolve(REPO_ROOT, '../shared/models');
+// Real exporter outputs (fp16 llama with contrib ops, DistilBERT), copied in with their SOURCE notes.
+export const SHARED_MODELS = resolve(import.meta.dirname, 'fixtures/models');
 export const LLAMA_FP16 = resolve(SHARED_MODELS, 'tiny-random-llama-fp16');
 export const DISTILBERT = resolve(SHARED_MODELS, 'tiny-distilbert-cls');
 export const TINY = resolve(REPO_ROOT, 'models/generated/tiny');

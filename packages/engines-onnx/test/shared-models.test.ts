@@ -7,7 +7,7 @@ import { TextAssembler } from '../src/internal/text-assembler.js';
 import { TextTokenizer } from '../src/internal/text-tokenizer.js';
 import { DISTILBERT, LLAMA_FP16, expectCode, loadedModel, maxAbsDiff, transformersGreedy } from './helpers.js';
 
-// From /work/shared/models/tiny-random-llama-fp16/SOURCE.md.
+// From test/fixtures/models/tiny-random-llama-fp16/SOURCE.md.
 const LLAMA_REFERENCE = [
   30016, 7356, 9023, 25068, 22665, 2507, 5236, 14142, 2550, 12800, 2033, 4239, 9745, 10641, 15242, 10110, 13653, 25148, 18190, 28667, 18975, 29267, 6471,
   29077, 8575, 1494, 18237, 20149, 3710, 10641, 15242, 10110,

@@ -6,7 +6,7 @@ import { defaultModelPath, STORIES260K_RUNC_REFERENCE } from '@muai/models';
 import { registerRunCommand, resolveRunModel } from './run.js';
 
 const repoRoot = resolve(import.meta.dirname, '../../../..');
-const llama = resolve(repoRoot, '../shared/models/tiny-random-llama-fp16');
+const llama = resolve(repoRoot, 'packages/engines-onnx/test/fixtures/models/tiny-random-llama-fp16');
 
 /** Runs `muai run ...args` on a program holding only the run command, with captured output. */
 async function run(...args: string[]): Promise<{ stdout: string; stderr: string; error?: unknown }> {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { TextAssembler } from './text-assembler.js';
 import { TextTokenizer } from './text-tokenizer.js';
 
-const LLAMA = resolvePath(import.meta.dirname, '../../../../../shared/models/tiny-random-llama-fp16');
+const LLAMA = resolvePath(import.meta.dirname, '../../test/fixtures/models/tiny-random-llama-fp16');
 
 /** A toy vocabulary: each id is a piece of text. */
 function toy(pieces: string[]): (ids: number[]) => string {
