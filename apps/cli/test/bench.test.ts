@@ -85,6 +85,19 @@ describe('muai bench against muai serve', () => {
     expect(html).not.toMatch(/<script[^>]+src=|<link[^>]+href=/);
   }, 60_000);
 
+  it('--tokenizer DIR sizes random prompts in the model\'s tokens: the server counts the same', async () => {
+    const save = join(dir, 'tokenized.json');
+    const { code } = await runCli(['bench', '--base-url', served.url, '--num-prompts', '6', '--random-input-len', '20', '--random-output-len', '2', '--tokenizer', tinyModel, '--save-results', save, '--no-progress']);
+    expect(code).toBe(0);
+    const saved = JSON.parse(readFileSync(save, 'utf8')) as BenchResult;
+    for (const record of saved.requests!) {
+      expect(record.usageFromServer).toBe(true);
+      // At most the target, short by less than one word's tokens.
+      expect(record.promptTokens).toBeLessThanOrEqual(20);
+      expect(record.promptTokens).toBeGreaterThanOrEqual(16);
+    }
+  }, 60_000);
+
   it('a sweep gives one result per point; compare reads two saved results', async () => {
     const { code, stdout } = await runCli(['bench', '--base-url', served.url, '--num-prompts', '8', '--sweep', 'concurrency=1,2', '--random-input-len', '8', '--random-output-len', '4', '--json', '--save-results', join(dir, 'sweep.json'), '--no-progress']);
     expect(code).toBe(0);

@@ -57,6 +57,7 @@ interface BenchOptions {
   seed: string;
   goodput?: string[];
   percentiles?: string;
+  metricPercentiles?: string;
   ignoreEos?: boolean;
   temperature: string;
   requestTimeout: string;
@@ -114,6 +115,7 @@ function loadDataset(options: BenchOptions, numPrompts: number, seed: number, co
         ...counted,
       });
     case 'prefix-repetition':
+    case 'prefix_repetition':
       return sharedPrefixDataset({
         numPrefixes: positiveInt('prefix-repetition-num-prefixes', options.prefixRepetitionNumPrefixes)!,
         suffixesPerPrefix: positiveInt('prefix-repetition-suffixes-per-prefix', options.prefixRepetitionSuffixesPerPrefix)!,
@@ -197,6 +199,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--seed <n>', 'seed of datasets and arrivals', '0')
     .option('--goodput <slo...>', 'SLOs in ms for goodput: ttft:MS tpot:MS e2el:MS')
     .option('--percentiles <list>', 'extra percentiles besides median, p90, p99, e.g. 25,75,99.9')
+    .option('--metric-percentiles <list>', "vLLM's name for --percentiles")
     .option('--ignore-eos', 'send ignore_eos (vLLM) so outputs reach max_tokens')
     .option('--temperature <t>', 'sampling temperature sent', '0')
     .option('--request-timeout <s>', 'a request with no data for this long fails', '300')
@@ -263,7 +266,7 @@ async function runBenchCommand(options: BenchOptions): Promise<void> {
   const maxConcurrency = positiveInt('max-concurrency', options.maxConcurrency);
   const requestRate = positive('request-rate', options.requestRate)!;
   const burstiness = positive('burstiness', options.burstiness)!;
-  const percentiles = options.percentiles?.split(',').map((p) => number('percentiles', p, (n) => n > 0 && n < 100, 'percentiles in (0, 100)')!) ?? [];
+  const percentiles = (options.percentiles ?? options.metricPercentiles)?.split(',').map((p) => number('percentiles', p, (n) => n > 0 && n < 100, 'percentiles in (0, 100)')!) ?? [];
   const goodput = parseGoodput(options.goodput ?? []);
   const sweep: Sweep | undefined = options.sweep ? parseSweep(options.sweep) : undefined;
   if (options.rampUpStrategy !== undefined && options.rampUpStrategy !== 'linear' && options.rampUpStrategy !== 'exponential') {
