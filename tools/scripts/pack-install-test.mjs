@@ -2,10 +2,13 @@
 // Proof of "teams adopt them one at a time": packs every publishable package with `npm pack`,
 // installs each one alone into an empty temporary project (workspace siblings it depends on come
 // from their packed tarballs, third-party dependencies from the registry/npm cache), then imports
-// it both as ESM and as CommonJS and calls it. Run after `npm run build`.
+// it both as ESM and as CommonJS and calls it. The apps are packed too: @muai/cli is installed
+// alone into an empty folder (no repository around) and `muai "What is AI?"`, `muai run` and
+// `muai serve` (one completion, then SIGTERM) run there on the default model it brings along.
+// Run after `npm run build`.
 //
 //   node tools/scripts/pack-install-test.mjs [package-dir-name ...]
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,6 +18,14 @@ const tinyModel = join(root, 'models/generated/tiny');
 
 /** What each package's smoke test does once installed alone. `m` is the imported module. */
 const smoke = {
+  '@muai/models': `
+    if (!m.defaultModelAvailable()) throw new Error('models: the bundled default model is missing at ' + m.defaultModelPath());
+    if (!m.defaultModelPath().includes('node_modules')) throw new Error('models: the default model is not inside the installed package: ' + m.defaultModelPath());
+    const fs = await load('node:fs');
+    const config = JSON.parse(fs.readFileSync(m.defaultModelPath() + '/config.json', 'utf8'));
+    if (config.vocab_size !== 512 || config.max_position_embeddings !== 512 || !fs.existsSync(m.defaultModelPath() + '/LICENSE')) throw new Error('models: unexpected default model ' + JSON.stringify(config));`,
+  '@muai/server': `
+    if (typeof m.createServer !== 'function' || typeof m.startServer !== 'function') throw new Error('server: createServer/startServer missing');`,
   '@muai/core': `
     const error = new m.QueueFullError(3);
     if (error.code !== 'QUEUE_FULL' || !m.MuaiError.isInstance(error)) throw new Error('core: bad error');
@@ -116,7 +127,7 @@ const closedPortSource = `const closedPort = async () => {
 
 function workspacePackages() {
   const found = new Map();
-  for (const group of ['packages']) {
+  for (const group of ['packages', 'apps']) {
     for (const dir of readdirSync(join(root, group))) {
       const manifestPath = join(root, group, dir, 'package.json');
       if (!existsSync(manifestPath)) continue;
@@ -180,7 +191,79 @@ for (const name of tested) {
     console.error(`FAIL ${name}: ${error.stderr || error.message}`);
   }
 }
-const untested = [...packages.keys()].filter((name) => !smoke[name]);
+/** Runs `muai ...args` from the installed CLI with MUAI_MODEL and MUAI_CONFIG unset. */
+function cliEnvironment() {
+  const env = { ...process.env, MUAI_MON_PROMETHEUS_ENABLED: 'false' };
+  delete env.MUAI_MODEL;
+  delete env.MUAI_CONFIG;
+  return env;
+}
+
+/** `muai serve --port 0` from `bin`: one greedy completion on the default model, then SIGTERM must drain and exit 0. */
+async function serveOnce(bin, cwd) {
+  const child = spawn(bin, ['serve', '--port', '0'], { cwd, env: cliEnvironment(), stdio: ['ignore', 'pipe', 'pipe'] });
+  let logs = '';
+  child.stdout.on('data', (data) => (logs += data));
+  const exited = new Promise((done) => child.once('exit', (code) => done(code)));
+  try {
+    const url = await new Promise((resolveUrl, reject) => {
+      const timer = setTimeout(() => reject(new Error(`muai serve printed no URL in 60 s: ${logs}`)), 60_000);
+      child.stderr.on('data', (data) => {
+        logs += data;
+        const match = /serving on (http:\/\/\S+?) /.exec(logs);
+        if (match) {
+          clearTimeout(timer);
+          resolveUrl(match[1]);
+        }
+      });
+      void exited.then((code) => reject(new Error(`muai serve exited with ${code}: ${logs}`)));
+    });
+    const response = await fetch(`${url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'default', prompt: 'Once upon a time', max_tokens: 8, temperature: 0 }),
+    });
+    const body = await response.json();
+    if (response.status !== 200 || !String(body.choices?.[0]?.text).startsWith(', there was a little girl')) {
+      throw new Error(`serve: /v1/completions answered ${response.status} ${JSON.stringify(body)}`);
+    }
+    child.kill('SIGTERM');
+    const code = await exited;
+    if (code !== 0) throw new Error(`serve: exit code ${code} after SIGTERM: ${logs}`);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+}
+
+/** @muai/cli installed alone into an empty folder: the three ways a user starts, on the bundled default model. */
+async function cliSmoke() {
+  const project = join(work, 'muai-cli-user');
+  execFileSync('mkdir', ['-p', project]);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'cli-user', private: true }));
+  writeFileSync(join(project, '.npmrc'), 'onnxruntime-node-install=skip\nfund=false\naudit=false\n');
+  const needed = [...closure('@muai/cli')].map((dependency) => tarballs.get(dependency));
+  const started = Date.now();
+  run('npm', ['install', '--prefer-offline', '--no-package-lock', '--ignore-scripts=false', ...needed], project);
+  const bin = join(project, 'node_modules', '.bin', 'muai');
+  const muai = (args) => execFileSync(bin, args, { cwd: project, env: cliEnvironment(), encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  const answer = muai(['What is AI?', '--max-tokens', '24']);
+  if (!/[a-z]+ [a-z]+/i.test(answer)) throw new Error(`cli: muai "What is AI?" printed ${JSON.stringify(answer)}`);
+  const story = muai(['run', 'Once upon a time', '--max-tokens', '12', '--temperature', '0']);
+  if (!story.startsWith(', there was a little girl named Lily')) throw new Error(`cli: muai run printed ${JSON.stringify(story)}`);
+  await serveOnce(bin, project);
+  console.log(`ok   @muai/cli installed alone (${needed.length} tarball(s)) into an empty folder: muai "What is AI?", muai run and muai serve work on the bundled default model (${Date.now() - started} ms)`);
+}
+
+if (packages.has('@muai/cli') && (only.length === 0 || only.some((o) => '@muai/cli'.endsWith(o)))) {
+  try {
+    await cliSmoke();
+  } catch (error) {
+    failures += 1;
+    console.error(`FAIL @muai/cli: ${error.stderr || error.message}`);
+  }
+}
+
+const untested = [...packages.keys()].filter((name) => !smoke[name] && name !== '@muai/cli');
 if (untested.length > 0 && only.length === 0) {
   console.error(`FAIL no pack-and-install smoke test for: ${untested.join(', ')} (add one to tools/scripts/pack-install-test.mjs)`);
   failures += untested.length;
