@@ -2,7 +2,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { InvalidRequestError } from '@muai/core';
+import { InvalidRequestError, RequestAbortedError } from '@muai/core';
 import type { BenchPrompt } from './dataset.js';
 import { BenchTargetInvalidError, BenchTargetUnreachableError } from './errors.js';
 import type { BenchTarget, SendOutcome } from './target.js';
@@ -152,11 +152,13 @@ export class OpenAiTarget implements BenchTarget {
     const outcome = await this.exchange({ prompt: 'Hello', maxTokens: 2 }, combined, false, true);
     const where = this.url.href;
     if (outcome.status === 'ok') return;
+    if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });
+    const budget = `within ${this.options.preflightTimeoutMs ?? 30_000} ms`;
     if (outcome.httpStatus === undefined) {
-      if (timeout.aborted) throw new BenchTargetUnreachableError(where, `no answer within ${this.options.preflightTimeoutMs ?? 30_000} ms`);
-      throw new BenchTargetUnreachableError(where, outcome.error ?? 'no answer');
+      throw new BenchTargetUnreachableError(where, timeout.aborted ? `no answer ${budget}` : (outcome.error ?? 'no answer'));
     }
-    throw new BenchTargetInvalidError(where, outcome.error ?? `HTTP ${outcome.httpStatus}`, { details: { status: outcome.httpStatus } });
+    const reason = timeout.aborted ? `it answered HTTP ${outcome.httpStatus} but the stream did not end ${budget}` : (outcome.error ?? `HTTP ${outcome.httpStatus}`);
+    throw new BenchTargetInvalidError(where, reason, { details: { status: outcome.httpStatus } });
   }
 
   send(prompt: BenchPrompt, signal: AbortSignal, keepText: boolean): Promise<SendOutcome> {
@@ -207,7 +209,8 @@ export class OpenAiTarget implements BenchTarget {
         let sawEvent = false;
         res.on('data', (chunk: string) => {
           const now = performance.now();
-          buffer += chunk;
+          // SSE allows CRLF and CR line ends; most servers send LF only, so check before replacing.
+          buffer += chunk.includes('\r') ? chunk.replace(/\r\n?/g, '\n') : chunk;
           let start = 0;
           for (;;) {
             const end = buffer.indexOf('\n\n', start);

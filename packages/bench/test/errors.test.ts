@@ -108,6 +108,37 @@ describe('bad targets fail the preflight with a code, before any load', () => {
     }
   });
 
+  it('a stream that starts and never ends: BENCH_TARGET_INVALID after the preflight timeout', async () => {
+    const { server, url } = await listen((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices": [{"text": "a"}]}\n\n');
+    });
+    try {
+      const error = await preflightError({ baseUrl: url, model: 'm', preflightTimeoutMs: 400 });
+      expect(error.code).toBe('BENCH_TARGET_INVALID');
+      expect(error.message).toContain('did not end within 400 ms');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('accepts CRLF line ends (SSE allows them)', async () => {
+    const { server, url } = await listen((_req, res) =>
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).end('data: {"choices": [{"text": "a"}]}\r\n\r\ndata: {"choices": [{"text": "b"}]}\r\n\r\ndata: [DONE]\r\n\r\n'),
+    );
+    try {
+      const target = createOpenAiTarget({ baseUrl: url, model: 'm' });
+      await target.preflight();
+      const outcome = await target.send({ prompt: 'x', maxTokens: 2 }, new AbortController().signal, true);
+      expect(outcome.text).toBe('ab');
+      expect(outcome.chunkTimes).toHaveLength(2);
+      await target.close();
+    } finally {
+      server.close();
+    }
+  });
+
   it('rejects a bad --endpoint and --base-url at once', () => {
     expect(() => createOpenAiTarget({ baseUrl: 'http://x', endpoint: '/v1/embeddings' as '/v1/completions' })).toThrow(/--endpoint/);
     expect(() => createOpenAiTarget({ baseUrl: 'not a url' })).toThrow(/--base-url/);
