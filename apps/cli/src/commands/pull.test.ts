@@ -3,7 +3,6 @@ import { existsSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { commitSha, readFolder, startFakeHub } from '@muai/hub/testing';
 import type { FakeHub } from '@muai/hub/testing';
 
 const repoRoot = resolve(import.meta.dirname, '../../../..');
@@ -15,8 +14,8 @@ let hub: FakeHub;
 let modelDir: string;
 let home: string;
 let cacheDir: string;
-const first = commitSha('cli first');
-const latest = commitSha('cli latest');
+let first: string;
+let latest: string;
 
 beforeAll(async () => {
   if (!existsSync(join(repoRoot, 'apps/cli/dist/index.js'))) throw new Error('apps/cli is not built: run `npx nx build @muai/cli`');
@@ -25,6 +24,10 @@ beforeAll(async () => {
   const generate = join(repoRoot, 'tools/model-gen/generate.mjs');
   execFileSync(process.execPath, [generate, '--size', 'tiny', '--out', modelDir, '--external-data'], { stdio: 'ignore' });
   execFileSync(process.execPath, [generate, '--size', 'tiny', '--out', modelDir, '--dtype', 'fp16'], { stdio: 'ignore' });
+  // Loaded like pull.ts loads @muai/hub: on demand (lint forbids mixing static and lazy imports of a package).
+  const { commitSha, readFolder, startFakeHub } = await import('@muai/hub/testing');
+  first = commitSha('cli first');
+  latest = commitSha('cli latest');
   const files = readFolder(modelDir);
   hub = await startFakeHub();
   hub.addRepo({ id: REPO, refs: { main: latest, 'v1.0': first }, commits: [{ sha: first, files }, { sha: latest, files }] });
