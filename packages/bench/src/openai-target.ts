@@ -30,6 +30,7 @@ export interface OpenAiTargetOptions {
 }
 
 const DONE = '[DONE]';
+const CLOSED_EARLY = 'the connection closed before the stream ended';
 
 /** Parsed facts of one SSE `data:` payload. */
 interface EventFacts {
@@ -258,8 +259,10 @@ export class OpenAiTarget implements BenchTarget {
           else if (strict && !sawDone) finish('error', 'the stream ended without "data: [DONE]"');
           else finish('ok');
         });
-        res.on('error', (error) => finish('error', error.message));
-        res.on('aborted', () => finish('error', 'the server closed the stream early'));
+        // Node reports a connection that broke mid-response as an 'aborted' error, or only as 'close'
+        // (which, after 'end', does nothing).
+        res.on('error', (error) => finish('error', error.message === 'aborted' ? CLOSED_EARLY : error.message));
+        res.on('close', () => finish('error', CLOSED_EARLY));
       });
       req.setTimeout(timeoutMs, () => {
         req.destroy();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MuaiError } from '@muai/core';
-import { createOpenAiTarget, promptFileDataset, shareGptDataset } from '../src/index.js';
+import { computeResult, createOpenAiTarget, promptFileDataset, randomDataset, runBenchmark, shareGptDataset } from '../src/index.js';
 import { startStandIn } from './stand-in-server.js';
 import type { StandIn } from './stand-in-server.js';
 
@@ -134,6 +134,30 @@ describe('bad targets fail the preflight with a code, before any load', () => {
       expect(outcome.text).toBe('ab');
       expect(outcome.chunkTimes).toHaveLength(2);
       await target.close();
+    } finally {
+      server.close();
+    }
+  });
+
+  it('during a run, a connection that breaks mid-stream is a counted failure, not a hang', async () => {
+    let count = 0;
+    const { server, url } = await listen((req, res) => {
+      req.resume();
+      count++;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: {"choices": [{"text": "a"}]}\n\n');
+      // Every second request: the socket dies after the first chunk.
+      if (count % 2 === 0) setTimeout(() => res.socket?.destroy(), 5);
+      else setTimeout(() => res.end('data: {"choices": [{"text": "b"}]}\n\ndata: [DONE]\n\n'), 5);
+    });
+    try {
+      const target = createOpenAiTarget({ baseUrl: url, model: 'm' });
+      const run = await runBenchmark({ target, prompts: randomDataset({ numPrompts: 10, inputLen: 2, outputLen: 2 }), maxConcurrency: 1 });
+      await target.close();
+      const result = computeResult(run);
+      expect(result.completed).toBe(5);
+      expect(result.failed).toBe(5);
+      expect(Object.keys(result.errors)).toEqual(['the connection closed before the stream ended']);
     } finally {
       server.close();
     }
