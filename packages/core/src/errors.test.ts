@@ -70,10 +70,21 @@ describe('FakeEngine (core/testing)', () => {
     const stopped = await engine.generate({ prompt: 'x', stop: ['three'] });
     expect(stopped.text).toBe('one two ');
     expect(stopped.finishReason).toBe('stop');
+    // Cancelled before it started: rejected, nothing ran. Cancelled while running: ends with 'abort'.
     const controller = new AbortController();
     controller.abort();
-    const aborted = await engine.generate({ prompt: 'x', signal: controller.signal });
-    expect(aborted.finishReason).toBe('abort');
+    await expect(engine.generate({ prompt: 'x', signal: controller.signal })).rejects.toMatchObject({ code: 'REQUEST_ABORTED' });
+    const slow = new FakeEngine({ respond: () => 'one two three four five', delayMs: 5 });
+    const running = new AbortController();
+    const chunks: string[] = [];
+    let finish: string | undefined;
+    for await (const chunk of slow.stream({ prompt: 'x', signal: running.signal })) {
+      chunks.push(chunk.text);
+      if (chunks.length === 2) running.abort();
+      finish = chunk.finishReason ?? finish;
+    }
+    expect(finish).toBe('abort');
+    expect(chunks.join('')).toBe('one two ');
     await expect(engine.infer('m', {})).rejects.toMatchObject({ code: 'CAPABILITY_UNSUPPORTED' });
   });
 });

@@ -35,7 +35,11 @@ export interface GenerationRequest extends SamplingParameters {
   stop?: readonly string[];
   /** Token ids that end generation. */
   stopTokenIds?: readonly number[];
-  /** Cancels the request; the engine frees its memory at once. */
+  /**
+   * Cancels the request; the engine frees its memory at once. Already aborted when the request
+   * arrives: rejected with REQUEST_ABORTED, nothing runs. Aborted while running: the result (or the
+   * stream's final chunk) ends with finishReason `abort` and the text produced so far.
+   */
   signal?: AbortSignal;
   /**
    * The HTTP `Via` entries of the MuAI servers this request has passed through (e.g.

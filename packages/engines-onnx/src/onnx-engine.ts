@@ -1,7 +1,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CapabilityUnsupportedError, InvalidRequestError, MuaiError, ModelNotFoundError, toMuaiError } from '@muai/core';
+import { CapabilityUnsupportedError, InvalidRequestError, MuaiError, ModelNotFoundError, throwIfAborted, toMuaiError } from '@muai/core';
 import type {
   Engine,
   EngineCapabilities,
@@ -529,6 +529,8 @@ export class OnnxEngine implements Engine {
     tokenIds: number[],
     push: (item: StreamChunk | 'end' | MuaiError) => void,
   ): { model: CausalLm; state: { finishReason: FinishReason | undefined }; giveUp(): void; finish(delivered: number): FinalChunk } {
+    // Cancelled before it arrived: nothing runs (the contract in @muai/core's GenerationRequest.signal).
+    throwIfAborted(request.signal);
     const start = performance.now();
     const { model, sequence } = this.prepare(request);
     const scheduler = (this.loaded.get(model.name) as Extract<LoadedModel, { kind: 'causal-lm' }>).scheduler;

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { MuaiError } from '@muai/core';
+import { MuaiError, throwIfAborted } from '@muai/core';
 import type {
   Engine,
   EngineCapabilities,
@@ -124,6 +124,7 @@ export class OnnxWorkerEngine implements Engine {
   }
 
   async generate(request: GenerationRequest): Promise<GenerationResult> {
+    throwIfAborted(request?.signal); // cancelled before it arrived: nothing is sent to the worker
     return (await this.call('generate', [stripSignal(request)], request?.signal)) as GenerationResult;
   }
 
@@ -256,6 +257,7 @@ export class OnnxWorkerEngine implements Engine {
   }
 
   private async *streamChunks(request: GenerationRequest): AsyncGenerator<StreamChunk> {
+    throwIfAborted(request?.signal);
     const unavailable = this.unavailable();
     if (unavailable !== undefined) throw unavailable;
     const queue: Array<StreamChunk | 'end' | MuaiError> = [];

@@ -1,4 +1,4 @@
-import { CapabilityUnsupportedError, ModelNotFoundError } from '../errors.js';
+import { CapabilityUnsupportedError, InvalidRequestError, ModelNotFoundError, throwIfAborted } from '../errors.js';
 import type { Engine, EngineCapabilities, EngineHealth, LoadedModelInfo, ModelSpec } from '../engine.js';
 import type { GenerationRequest, GenerationResult, StreamChunk, TensorMap } from '../types.js';
 
@@ -78,7 +78,9 @@ export class FakeEngine implements Engine {
 
   async *stream(request: GenerationRequest): AsyncIterable<StreamChunk> {
     this.calls.push(request);
+    throwIfAborted(request.signal);
     if (this.options.failWith) throw this.options.failWith;
+    if (request.prompt === undefined && request.messages === undefined) throw new InvalidRequestError('Send `prompt` or `messages`.');
     if (request.model !== undefined && this.loaded.size > 0 && !this.loaded.has(request.model)) {
       throw new ModelNotFoundError(request.model, 'Load it first with engine.load().');
     }

@@ -1,3 +1,5 @@
 export { FakeEngine } from './fake-engine.js';
 export type { FakeEngineOptions } from './fake-engine.js';
 export { InMemoryMetricsSink } from './in-memory-metrics.js';
+export { describeEngineConformance } from './conformance.js';
+export type { ConformanceSubject, ConformanceTestApi } from './conformance.js';
