@@ -84,10 +84,10 @@ export async function fileMetadata(context: DownloadContext, subject: RequestSub
       continue;
     }
     const etag = normalizeEtag(response.headers.get('x-linked-etag')) ?? normalizeEtag(response.headers.get('etag'));
-    if (etag === undefined) {
+    if (etag === undefined || !/^[A-Za-z0-9._-]+$/.test(etag) || etag.startsWith('.')) {
       throw new HubDownloadError(
         'protocol',
-        `${current} answered without an ETag, so "${subject.file}" cannot be cached or verified. Check that HF_ENDPOINT (${context.settings.endpoint}) is a Hugging Face Hub or a mirror of it.`,
+        `${current} answered without a usable ETag (${etag ?? 'none'}), so "${subject.file}" cannot be cached or verified. Check that HF_ENDPOINT (${context.settings.endpoint}) is a Hugging Face Hub or a mirror of it.`,
         { details: { url: current } },
       );
     }
