@@ -203,6 +203,7 @@ export class OpenAiTarget implements BenchTarget {
             finish('error', `${what}: ${snippet(body) || '(empty body)'}`);
           });
           res.on('error', (error) => finish('error', error.message));
+          res.on('close', () => finish('error', `HTTP ${outcome.httpStatus}: ${CLOSED_EARLY}`));
           return;
         }
         let buffer = '';
