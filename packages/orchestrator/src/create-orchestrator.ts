@@ -32,7 +32,7 @@ export interface CreateOrchestratorOptions {
   retriever?: Retriever;
   /** Folder the default retriever indexes. Default: none (search_qa answers without sources); the muai CLI passes the docs it ships with. */
   docsDirectory?: string;
-  /** Folder of the `default` model when MUAI_MODEL is unset (the muai CLI passes @muai/models' defaultModelPath()). */
+  /** Folder of the `default` model when MUAI_MODEL is unset. Default: the model bundled with @muai/models (stories260K). */
   defaultModelPath?: string;
   /** Models kept loaded at once. Default 3. */
   maxLoadedModels?: number;

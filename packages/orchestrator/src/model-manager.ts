@@ -1,4 +1,5 @@
 import { InvalidRequestError, ModelNotFoundError } from '@muai/core';
+import { defaultModelPath as bundledDefaultModelPath } from '@muai/models';
 import type { Engine, GenerationRequest, GenerationResult, LoadedModelInfo, TensorMap, TracerInput } from '@muai/core';
 import { LruKeys } from './internal/lru.js';
 import { consoleLogger } from './internal/logger.js';
@@ -36,8 +37,8 @@ export interface ModelManagerOptions {
   /** Model used when a request names none. Default `default` (MUAI_MODEL, else `defaultModelPath`). */
   defaultModel?: string;
   /**
-   * Folder of the `default` model when MUAI_MODEL is unset (the muai CLI passes @muai/models'
-   * bundled stories260K). Absent: `default` has no folder and loading it is MODEL_NOT_FOUND.
+   * Folder of the `default` model when MUAI_MODEL is unset. Default: the model bundled with
+   * @muai/models (stories260K), found from that installed package, never from the cwd.
    */
   defaultModelPath?: string;
   /** Models loaded by `start()`. Default `monitoring.server.preload_models` from the config, else none. */
@@ -106,7 +107,7 @@ export class ModelManager {
     }
     if (!this.entries.has('default')) {
       const fromEnv = env.MUAI_MODEL;
-      this.entries.set('default', { name: 'default', path: fromEnv !== undefined && fromEnv !== '' && !configured[fromEnv] ? fromEnv : (options.defaultModelPath ?? '') });
+      this.entries.set('default', { name: 'default', path: fromEnv !== undefined && fromEnv !== '' && !configured[fromEnv] ? fromEnv : (options.defaultModelPath ?? bundledDefaultModelPath()) });
     }
     for (const entry of this.entries.values()) this.optimizationManager.registerModel(entry);
     const envModel = env.MUAI_MODEL;

@@ -12,6 +12,7 @@ import {
   throwIfAborted,
   toTracer,
 } from '@muai/core';
+import { defaultModelPath as bundledDefaultModelPath } from '@muai/models';
 import type {
   Engine,
   FallbackRecord,
@@ -93,7 +94,7 @@ export interface OptimizationManagerOptions {
   baseDirectory?: string;
   /** Environment (for `MUAI_MODEL`). Default: `process.env`. */
   env?: Record<string, string | undefined>;
-  /** Folder of the `default` model when MUAI_MODEL is unset. Absent: loading `default` is MODEL_NOT_FOUND. */
+  /** Folder of the `default` model when MUAI_MODEL is unset. Default: the model bundled with @muai/models (stories260K). */
   defaultModelPath?: string;
   /**
    * Traces every engine attempt (span `{engine} {operation}`, e.g. `onnx generate`) and every batch
@@ -217,7 +218,7 @@ export class OptimizationManager {
     this.tracer = toTracer(options.tracer);
     this.metrics = combineMetricsSinks([options.metrics], (error, method) => reportOnce(this.logger, this.warned, `metrics.${method}`, error));
     const env = options.env ?? process.env;
-    this.models.set('default', { name: 'default', path: env.MUAI_MODEL ?? options.defaultModelPath ?? '' });
+    this.models.set('default', { name: 'default', path: env.MUAI_MODEL ?? options.defaultModelPath ?? bundledDefaultModelPath() });
     for (const [name, spec] of Object.entries(options.models ?? {})) this.registerModel({ ...spec, name });
   }
 

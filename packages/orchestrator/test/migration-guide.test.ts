@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@muai/config';
+import { defaultModelPath } from '../src/index.js';
 
 /**
  * Runs every ```ts block of docs/migration-guide.md against the code, so that the guide cannot drift.
@@ -12,8 +13,6 @@ import { loadConfig } from '@muai/config';
  * config/system.yaml and config/optimization.yaml (taken from the guide's own YAML blocks).
  */
 const root = resolve(import.meta.dirname, '../../..');
-// The library has no default model of its own: the guide's blocks run on the generated tiny model.
-const tiny = join(root, 'models', 'generated', 'tiny');
 const guidePath = join(root, 'docs', 'migration-guide.md');
 const guide = readFileSync(guidePath, 'utf8');
 const workDir = join(import.meta.dirname, '.guide');
@@ -74,7 +73,7 @@ describe('docs/migration-guide.md', () => {
     }
   });
 
-  it.skipIf(!existsSync(tiny))('every ts block runs against the code', () => {
+  it.skipIf(!existsSync(defaultModelPath()))('every ts block runs against the code', () => {
     rmSync(workDir, { recursive: true, force: true });
     mkdirSync(join(workDir, 'config'), { recursive: true });
     const minimal = yamlBlocks.find((block) => block.code.includes('config/optimization.yaml - minimal'));
@@ -88,7 +87,7 @@ describe('docs/migration-guide.md', () => {
       `import { sharedVitestConfig } from '${resolve(root, 'vitest.shared.ts').split('\\').join('/')}';\nexport default sharedVitestConfig(import.meta.dirname, { include: ['*.guide.ts'], testTimeout: 120000 });\n`,
     );
     const env: NodeJS.ProcessEnv = { ...process.env, MUAI_MON_PROMETHEUS_PORT: '0' };
-    env.MUAI_MODEL = tiny;
+    delete env.MUAI_MODEL;
     delete env.VITEST;
     delete env.VITEST_POOL_ID;
     delete env.VITEST_WORKER_ID;

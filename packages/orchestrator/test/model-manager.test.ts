@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MuaiError } from '@muai/core';
 import { FakeEngine } from '@muai/core/testing';
-import { ModelManager, OptimizationManager } from '../src/index.js';
+import { ModelManager, OptimizationManager, defaultModelPath } from '../src/index.js';
 import { RecordingEngine, memoryLogger } from './helpers.js';
 
 const models = {
@@ -82,20 +82,21 @@ describe('ModelManager', () => {
     expect((await manager.generate({ model: 'small', prompt: 'x' })).engineUsed).toBe('onnx');
   });
 
-  it('uses MUAI_MODEL as the default model folder, else the defaultModelPath option, else none (MODEL_NOT_FOUND)', async () => {
+  it('uses MUAI_MODEL as the default model folder, else the defaultModelPath option, else the model bundled with @muai/models', async () => {
     expect(new ModelManager({ env: {}, engine: new FakeEngine() }).defaultModel).toBe('default');
-    // The embedded engine with no folder for `default`: a coded error that says what to set, before any loading.
-    const noDefault = new ModelManager({ env: {}, optimizationManager: new OptimizationManager(undefined, { env: {} }) });
-    await expect(noDefault.loadModel('default')).rejects.toMatchObject({ code: 'MODEL_NOT_FOUND', message: expect.stringMatching(/MUAI_MODEL/) });
-    await noDefault.close();
     const loads: string[] = [];
     const recording = new FakeEngine({ name: 'onnx' });
     const load = recording.load.bind(recording);
     recording.load = async (spec) => (loads.push(spec.path), load(spec));
     const withDefault = new ModelManager({ env: {}, defaultModelPath: '/models/stories', engine: recording });
     await withDefault.loadModel('default');
-    expect(loads).toEqual(['/models/stories']);
+    const bundled = new ModelManager({ env: {}, engine: recording });
+    await bundled.loadModel('default');
+    // Never a folder found from the cwd: the option, else the model bundled with @muai/models.
+    expect(loads).toEqual(['/models/stories', defaultModelPath()]);
+    expect(defaultModelPath()).toMatch(/[\\/]models[\\/]dist[\\/]default-model[\\/]stories260K$/);
     await withDefault.close();
+    await bundled.close();
     const manager = new ModelManager({ env: { MUAI_MODEL: 'a' }, config: { models }, engine: new FakeEngine() });
     expect(manager.defaultModel).toBe('a');
   });
