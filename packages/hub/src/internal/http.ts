@@ -79,7 +79,7 @@ export async function raiseForStatus(response: Response, settings: HubSettings, 
     throw new HubUnauthorizedError(repo, settings.endpoint, settings.token !== undefined, { details });
   }
   if (errorCode === 'RepoNotFound' || (response.status === 404 && file === undefined && errorCode === '')) {
-    throw new ModelNotFoundError(repo, `The Hugging Face Hub at ${settings.endpoint} has no model repository "${repo}". Check the id (org/name, as in the model's URL).${tokenHint}`, { details: { repo, ...details } });
+    throw new ModelNotFoundError(repo, `The Hugging Face Hub at ${settings.endpoint} has no model repository "${repo}". Check the id (org/name, as in the model's URL); for a local folder, check its path (./${repo} is always read as a folder).${tokenHint}`, { details: { repo, ...details } });
   }
   if (errorCode === 'RevisionNotFound') {
     throw new ModelNotFoundError(repo, `Revision "${revision}" does not exist in "${repo}". Pass a branch, tag or commit of the repository with --revision.`, { details: { repo, revision, ...details } });
