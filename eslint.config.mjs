@@ -28,15 +28,17 @@ export default [
             { sourceTag: 'type:config', onlyDependOnLibsWithTags: ['type:core'] },
             { sourceTag: 'type:cache', onlyDependOnLibsWithTags: ['type:core'] },
             { sourceTag: 'type:lib', onlyDependOnLibsWithTags: ['type:core'] },
+            // The tuner drives @muai/bench (a type:lib) for its offline search.
+            { sourceTag: 'type:tuner', onlyDependOnLibsWithTags: ['type:core', 'type:lib'] },
             { sourceTag: 'type:engine-utils', onlyDependOnLibsWithTags: ['type:core'] },
             { sourceTag: 'type:engine', onlyDependOnLibsWithTags: ['type:core', 'type:cache', 'type:engine-utils'] },
             {
               sourceTag: 'type:orchestrator',
-              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:engine', 'type:engine-utils'],
+              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:tuner', 'type:engine', 'type:engine-utils'],
             },
             {
               sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:engine', 'type:engine-utils', 'type:orchestrator', 'type:app'],
+              onlyDependOnLibsWithTags: ['type:core', 'type:config', 'type:cache', 'type:lib', 'type:tuner', 'type:engine', 'type:engine-utils', 'type:orchestrator', 'type:app'],
             },
           ],
         },

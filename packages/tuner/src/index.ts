@@ -1,0 +1,12 @@
+export { OnlineTuner, createOnlineTuner, DEFAULT_BOUNDS } from './online-tuner.js';
+export type { OnlineTunerOptions, OnlineTunerState } from './online-tuner.js';
+export { LatencyModel } from './latency-model.js';
+export type { LatencyFit, LatencyModelOptions } from './latency-model.js';
+export { TUNER_PARAMETERS } from './types.js';
+export type { ParameterBounds, TunerDecision, TunerObjective, TunerParameter, TunerSettings, TunerSignal, TunerSlo } from './types.js';
+export { runSearch, validateSearch, gridPoints, paretoFront, scoreOf, violationsOf } from './search.js';
+export type { SearchBudget, SearchConstraints, SearchOptions, SearchPoint, SearchResult, SearchSpace, Trial, TrialMeasure } from './search.js';
+export { runBenchTrial, measureOf } from './bench-trial.js';
+export type { BenchTrialOptions } from './bench-trial.js';
+export { renderTuneReport, searchResultJson } from './report.js';
+export { writeSettingsToYaml, lineDiff, SETTING_KEYS } from './yaml-settings.js';

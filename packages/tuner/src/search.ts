@@ -1,0 +1,251 @@
+import { InvalidRequestError } from '@muai/core';
+import type { TunerObjective } from './types.js';
+
+/** Candidate values per knob (e.g. `{ max_batch_size: [1, 4, 16], threads: [1, 2] }`), tried in this order. */
+export type SearchSpace = Record<string, readonly number[]>;
+
+/** One point of the space: a value per knob. */
+export type SearchPoint = Record<string, number>;
+
+/** What one trial measured. Latencies in ms, rates per second. */
+export interface TrialMeasure {
+  /** Completed requests per second. */
+  requestThroughput: number;
+  /** Generated tokens per second. */
+  outputThroughput: number;
+  /** Requests per second that met every SLO (DistServe's goodput); null without SLOs. */
+  goodput: number | null;
+  p99LatencyMs: number;
+  p99TtftMs: number | null;
+  /** Resident memory of the serving process during the trial, MiB, when known. */
+  memoryMb?: number;
+  failed: number;
+}
+
+/** Upper limits a chosen point must respect; unset means unchecked. */
+export interface SearchConstraints {
+  maxP99LatencyMs?: number;
+  maxTtftMs?: number;
+  maxMemoryMb?: number;
+}
+
+export interface Trial {
+  /** 1-based. */
+  index: number;
+  point: SearchPoint;
+  measure: TrialMeasure;
+  /** Wall time of the trial, ms. */
+  durationMs: number;
+  feasible: boolean;
+  /** Why it broke a constraint (empty when feasible). */
+  violations: string[];
+  score: number;
+}
+
+/** Where to stop: after this many trials or this much wall time, whichever first. */
+export interface SearchBudget {
+  trials?: number;
+  timeMs?: number;
+}
+
+export interface SearchOptions {
+  space: SearchSpace;
+  /** 'brute': every point of the grid; 'quick': coordinate hill climbing from `start` with early stop. */
+  mode: 'brute' | 'quick';
+  objective: TunerObjective;
+  constraints?: SearchConstraints;
+  budget?: SearchBudget;
+  /** Starting point of the quick search (the current settings); default: the first value of each knob. */
+  start?: SearchPoint;
+  /** Quick search stops when a full pass over the knobs gains less than this fraction. Default 0.02. */
+  minGain?: number;
+  /** Runs one trial. */
+  evaluate: (point: SearchPoint, index: number) => Promise<TrialMeasure>;
+  /** Called after every trial. */
+  onTrial?: (trial: Trial, planned: number) => void;
+  /** Clock, ms. Default performance.now. */
+  now?: () => number;
+  signal?: AbortSignal;
+}
+
+export interface SearchResult {
+  mode: 'brute' | 'quick';
+  objective: TunerObjective;
+  constraints: SearchConstraints;
+  space: SearchSpace;
+  /** Points in the full grid. */
+  gridSize: number;
+  trials: Trial[];
+  /** The best feasible trial, or undefined when none met the constraints. */
+  best: Trial | undefined;
+  /** Trials no other trial beats on both throughput (higher) and p99 latency (lower). */
+  pareto: Trial[];
+  /** Why the search ended. */
+  stoppedBy: 'exhausted' | 'converged' | 'budget-trials' | 'budget-time' | 'aborted';
+  durationMs: number;
+}
+
+/** Throws InvalidRequestError when the space, constraints, objective or budget cannot give a result; runs before any trial. */
+export function validateSearch(options: Pick<SearchOptions, 'space' | 'objective' | 'constraints' | 'budget' | 'start'>): void {
+  const problems: string[] = [];
+  const names = Object.keys(options.space);
+  if (names.length === 0) problems.push('the search space is empty: give at least one knob with candidate values');
+  for (const name of names) {
+    const values = options.space[name] ?? [];
+    if (values.length === 0) problems.push(`knob ${name} has no candidate values`);
+    if (values.some((value) => !Number.isFinite(value))) problems.push(`knob ${name} has a value that is not a number`);
+    const start = options.start?.[name];
+    if (start !== undefined && !values.includes(start)) problems.push(`the start value of ${name} (${start}) is not among its candidates ${values.join(', ')}`);
+  }
+  const constraints = options.constraints ?? {};
+  for (const [key, value] of Object.entries(constraints)) {
+    if (value !== undefined && !(typeof value === 'number' && value > 0 && Number.isFinite(value))) problems.push(`constraint ${key} must be a number > 0 (got ${String(value)})`);
+  }
+  if (constraints.maxTtftMs !== undefined && constraints.maxP99LatencyMs !== undefined && constraints.maxTtftMs > constraints.maxP99LatencyMs) {
+    // TTFT is part of the end-to-end latency: a TTFT bound above the latency bound can never bind, which is almost always a unit mix-up.
+    problems.push(`--max-ttft (${constraints.maxTtftMs} ms) is above --max-p99-latency (${constraints.maxP99LatencyMs} ms): the first token cannot arrive after the whole response; check the units`);
+  }
+  if (options.objective === 'goodput' && constraints.maxP99LatencyMs === undefined && constraints.maxTtftMs === undefined) {
+    problems.push('objective goodput counts requests within an SLO: give --max-p99-latency or --max-ttft');
+  }
+  const budget = options.budget ?? {};
+  if (budget.trials !== undefined && !(Number.isInteger(budget.trials) && budget.trials >= 1)) problems.push(`the trial budget must be an integer >= 1 (got ${String(budget.trials)})`);
+  if (budget.timeMs !== undefined && !(budget.timeMs > 0)) problems.push(`the time budget must be > 0 (got ${String(budget.timeMs)})`);
+  if (problems.length > 0) throw new InvalidRequestError(`Cannot start the search: ${problems.join('; ')}.`, { details: { problems } });
+}
+
+/** Every point of the grid, the last knob varying fastest. */
+export function gridPoints(space: SearchSpace): SearchPoint[] {
+  let points: SearchPoint[] = [{}];
+  for (const [name, values] of Object.entries(space)) {
+    const next: SearchPoint[] = [];
+    for (const point of points) for (const value of values) next.push({ ...point, [name]: value });
+    points = next;
+  }
+  return points;
+}
+
+/** Which limits a measure breaks. */
+export function violationsOf(measure: TrialMeasure, constraints: SearchConstraints): string[] {
+  const violations: string[] = [];
+  if (measure.requestThroughput <= 0) violations.push('no request completed');
+  if (constraints.maxP99LatencyMs !== undefined && measure.p99LatencyMs > constraints.maxP99LatencyMs) violations.push(`p99 latency ${measure.p99LatencyMs.toFixed(1)} ms > ${constraints.maxP99LatencyMs} ms`);
+  if (constraints.maxTtftMs !== undefined && (measure.p99TtftMs ?? Infinity) > constraints.maxTtftMs) violations.push(`p99 TTFT ${measure.p99TtftMs?.toFixed(1) ?? 'unknown'} ms > ${constraints.maxTtftMs} ms`);
+  if (constraints.maxMemoryMb !== undefined && measure.memoryMb !== undefined && measure.memoryMb > constraints.maxMemoryMb) violations.push(`memory ${measure.memoryMb.toFixed(0)} MiB > ${constraints.maxMemoryMb} MiB`);
+  return violations;
+}
+
+/** Higher is better: output tokens/s, minus p99 latency, or goodput (requests/s within the SLOs). */
+export function scoreOf(measure: TrialMeasure, objective: TunerObjective): number {
+  if (objective === 'latency') return -measure.p99LatencyMs;
+  if (objective === 'goodput') return measure.goodput ?? 0;
+  return measure.outputThroughput;
+}
+
+/** Trials not dominated on (request throughput ↑, p99 latency ↓), sorted by latency. */
+export function paretoFront(trials: readonly Trial[]): Trial[] {
+  const front = trials.filter(
+    (a) =>
+      a.measure.requestThroughput > 0 &&
+      !trials.some(
+        (b) =>
+          b !== a &&
+          b.measure.requestThroughput >= a.measure.requestThroughput &&
+          b.measure.p99LatencyMs <= a.measure.p99LatencyMs &&
+          (b.measure.requestThroughput > a.measure.requestThroughput || b.measure.p99LatencyMs < a.measure.p99LatencyMs),
+      ),
+  );
+  return front.sort((a, b) => a.measure.p99LatencyMs - b.measure.p99LatencyMs);
+}
+
+const keyOf = (point: SearchPoint): string => JSON.stringify(Object.entries(point).sort(([a], [b]) => a.localeCompare(b)));
+
+/**
+ * Runs trials over the space and picks the best feasible point. Brute tries the whole grid (in
+ * order, until the budget ends). Quick is coordinate hill climbing as Triton Model Analyzer's
+ * quick mode: from the start point, try each knob's neighbouring candidates one knob at a time,
+ * move to any that scores better, and stop when a whole pass gains less than `minGain`.
+ */
+export async function runSearch(options: SearchOptions): Promise<SearchResult> {
+  validateSearch(options);
+  const now = options.now ?? (() => performance.now());
+  const startedAt = now();
+  const constraints = options.constraints ?? {};
+  const budget = options.budget ?? {};
+  const grid = gridPoints(options.space);
+  const trials: Trial[] = [];
+  const seen = new Map<string, Trial>();
+  let stoppedBy: SearchResult['stoppedBy'] = 'exhausted';
+  const planned = options.mode === 'brute' ? Math.min(grid.length, budget.trials ?? Infinity) : Math.min(grid.length, budget.trials ?? Infinity);
+
+  const outOfBudget = (): SearchResult['stoppedBy'] | undefined => {
+    if (options.signal?.aborted) return 'aborted';
+    if (budget.trials !== undefined && trials.length >= budget.trials) return 'budget-trials';
+    if (budget.timeMs !== undefined && now() - startedAt >= budget.timeMs) return 'budget-time';
+    return undefined;
+  };
+  /** Runs (or recalls) one point; undefined when the budget is spent. */
+  const trial = async (point: SearchPoint): Promise<Trial | undefined> => {
+    const known = seen.get(keyOf(point));
+    if (known !== undefined) return known;
+    const stop = outOfBudget();
+    if (stop !== undefined) {
+      stoppedBy = stop;
+      return undefined;
+    }
+    const began = now();
+    const measure = await options.evaluate(point, trials.length + 1);
+    const violations = violationsOf(measure, constraints);
+    const result: Trial = { index: trials.length + 1, point, measure, durationMs: now() - began, feasible: violations.length === 0, violations, score: scoreOf(measure, options.objective) };
+    trials.push(result);
+    seen.set(keyOf(point), result);
+    options.onTrial?.(result, planned);
+    return result;
+  };
+  /** Feasible beats infeasible; then the score. */
+  const better = (a: Trial, b: Trial | undefined): boolean => b === undefined || (a.feasible !== b.feasible ? a.feasible : a.score > b.score);
+
+  if (options.mode === 'brute') {
+    for (const point of grid) if ((await trial(point)) === undefined) break;
+  } else {
+    const names = Object.keys(options.space);
+    const start: SearchPoint = {};
+    for (const name of names) start[name] = options.start?.[name] ?? options.space[name]![0]!;
+    let current = await trial(start);
+    const minGain = options.minGain ?? 0.02;
+    stoppedBy = 'converged';
+    search: while (current !== undefined) {
+      const passStart = current;
+      for (const name of names) {
+        const values = options.space[name]!;
+        const at = values.indexOf(current.point[name]!);
+        // Walk one way while it keeps improving, then the other way (a 1-D hill climb per knob).
+        for (const direction of [1, -1]) {
+          for (let index = at + direction; index >= 0 && index < values.length; index += direction) {
+            const candidate = await trial({ ...current.point, [name]: values[index]! });
+            if (candidate === undefined) break search;
+            if (!better(candidate, current)) break;
+            current = candidate;
+          }
+        }
+      }
+      const gain = passStart.feasible === current.feasible && passStart.score !== 0 ? (current.score - passStart.score) / Math.abs(passStart.score) : current === passStart ? 0 : Infinity;
+      if (current === passStart || gain < minGain) break;
+    }
+    if (stoppedBy === 'converged' && trials.length === grid.length) stoppedBy = 'exhausted';
+  }
+  let best: Trial | undefined;
+  for (const candidate of trials) if (candidate.feasible && better(candidate, best)) best = candidate;
+  return {
+    mode: options.mode,
+    objective: options.objective,
+    constraints,
+    space: options.space,
+    gridSize: grid.length,
+    trials,
+    best,
+    pareto: paretoFront(trials),
+    stoppedBy,
+    durationMs: now() - startedAt,
+  };
+}

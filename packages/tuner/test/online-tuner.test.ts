@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { ConfigInvalidError } from '@muai/core';
+import { createOnlineTuner, DEFAULT_BOUNDS, LatencyModel, TUNER_PARAMETERS } from '../src/index.js';
+import type { TunerParameter, TunerSignal } from '../src/index.js';
+
+function signal(p99: number, rps = 10, extra: Partial<TunerSignal> = {}): TunerSignal {
+  return { requests: 100, requestsPerSecond: rps, tokensPerSecond: rps * 20, latencyMs: { p99, p50: p99 / 2 }, ttftMs: { p99: null }, tpotMs: { p99: null }, ...extra };
+}
+
+const arbitrarySignal = fc.record({
+  requests: fc.integer({ min: 0, max: 1000 }),
+  requestsPerSecond: fc.double({ min: 0, max: 1000, noNaN: true }),
+  tokensPerSecond: fc.double({ min: 0, max: 1e5, noNaN: true }),
+  latencyMs: fc.record({ p99: fc.option(fc.double({ min: 0, max: 1e5, noNaN: true }), { nil: null }), p50: fc.option(fc.double({ min: 0, max: 1e5, noNaN: true }), { nil: null }) }),
+  ttftMs: fc.record({ p99: fc.option(fc.double({ min: 0, max: 1e5, noNaN: true }), { nil: null }) }),
+  tpotMs: fc.record({ p99: fc.option(fc.double({ min: 0, max: 1e4, noNaN: true }), { nil: null }) }),
+  batchSize: fc.record({ mean: fc.option(fc.double({ min: 0, max: 256, noNaN: true }), { nil: null }) }),
+});
+
+const parameters = fc.subarray([...TUNER_PARAMETERS], { minLength: 1 });
+
+describe('OnlineTuner', () => {
+  it('never leaves its bounds, whatever the signals (property)', () => {
+    fc.assert(
+      fc.property(parameters, fc.array(arbitrarySignal, { maxLength: 60 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 0, max: 40 }), (knobs, signals, low, span) => {
+        const bounds = { max_batch_size: { min: low, max: low + span }, batch_timeout_ms: { min: low - 1, max: low + span } };
+        const tuner = createOnlineTuner({ parameters: knobs, initial: { max_batch_size: 1000, batch_timeout_ms: -5 }, bounds, slo: { p99LatencyMs: 500, ttftMs: 100 }, objective: 'goodput' });
+        const inBounds = (): void => {
+          for (const [name, value] of Object.entries(tuner.settings())) {
+            const b = { ...DEFAULT_BOUNDS[name as TunerParameter], ...bounds[name as keyof typeof bounds] };
+            expect(Number.isInteger(value)).toBe(true);
+            expect(value).toBeGreaterThanOrEqual(b.min);
+            expect(value).toBeLessThanOrEqual(b.max);
+          }
+        };
+        inBounds();
+        for (const s of signals) {
+          tuner.step(s);
+          inBounds();
+        }
+      }),
+    );
+  });
+
+  it('does not oscillate on a steady signal: each knob moves one way only (property)', () => {
+    fc.assert(
+      fc.property(parameters, fc.double({ min: 0, max: 5000, noNaN: true }), fc.double({ min: 0.1, max: 100, noNaN: true }), (knobs, p99, rps) => {
+        const tuner = createOnlineTuner({ parameters: knobs, initial: { max_batch_size: 16, batch_timeout_ms: 50, max_concurrency: 8, cache_max_memory_mb: 512 }, slo: { p99LatencyMs: 500 } });
+        const history: Array<Record<string, number>> = [tuner.settings() as Record<string, number>];
+        for (let i = 0; i < 80; i++) {
+          tuner.step(signal(p99, rps));
+          history.push(tuner.settings() as Record<string, number>);
+        }
+        for (const knob of knobs) {
+          const series = history.map((h) => h[knob]!);
+          const ups = series.slice(1).some((v, i) => v > series[i]!);
+          const downs = series.slice(1).some((v, i) => v < series[i]!);
+          expect(ups && downs).toBe(false);
+        }
+      }),
+    );
+  });
+
+  it('decreases the latency knobs multiplicatively on a breach (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 2, max: 128 }), fc.integer({ min: 1, max: 500 }), fc.double({ min: 1.01, max: 20, noNaN: true }), (batch, wait, over) => {
+        const tuner = createOnlineTuner({ parameters: ['max_batch_size', 'batch_timeout_ms', 'cache_max_memory_mb'], initial: { max_batch_size: batch, batch_timeout_ms: wait, cache_max_memory_mb: 512 }, slo: { p99LatencyMs: 200 } });
+        const decisions = tuner.step(signal(200 * over));
+        const after = tuner.settings();
+        expect(after.max_batch_size).toBe(Math.max(1, Math.min(batch - 1, Math.floor(batch * 0.8))));
+        expect(after.batch_timeout_ms).toBe(Math.max(0, Math.min(wait - 1, Math.floor(wait * 0.8))));
+        expect(after.cache_max_memory_mb).toBe(512);
+        expect(decisions.every((d) => d.direction === 'down' && d.reason.includes('SLO breached'))).toBe(true);
+      }),
+    );
+  });
+
+  it('increases one knob at a time while the SLO holds, holds inside the hysteresis band, and cools down after a decrease', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_batch_size', 'batch_timeout_ms'], initial: { max_batch_size: 8, batch_timeout_ms: 20 }, slo: { p99LatencyMs: 100 } });
+    expect(tuner.step(signal(50))).toMatchObject([{ parameter: 'max_batch_size', direction: 'up', from: 8, to: 10 }]);
+    expect(tuner.step(signal(50))).toMatchObject([{ parameter: 'batch_timeout_ms', direction: 'up', from: 20, to: 25 }]);
+    expect(tuner.step(signal(90))).toMatchObject([{ direction: 'hold' }]);
+    expect(tuner.step(signal(150)).map((d) => d.direction)).toEqual(['down', 'down']);
+    expect(tuner.step(signal(50))[0]!.reason).toContain('cooling down');
+    expect(tuner.step(signal(50))[0]!.reason).toContain('cooling down');
+    expect(tuner.step(signal(50))[0]!.direction).toBe('up');
+  });
+
+  it('reverts a change after which the objective score fell, and does not retry it at once', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 8 }, slo: { p99LatencyMs: 100 }, objective: 'throughput' });
+    tuner.step(signal(50, 10));
+    expect(tuner.settings().max_batch_size).toBe(10);
+    const decisions = tuner.step(signal(50, 5));
+    expect(decisions).toMatchObject([{ parameter: 'max_batch_size', direction: 'revert', from: 10, to: 8 }]);
+    expect(tuner.settings().max_batch_size).toBe(8);
+    expect(tuner.step(signal(50, 5))[0]!.direction).toBe('hold');
+    expect(tuner.state().decisions).toHaveLength(3);
+  });
+
+  it('holds on a window with too few requests', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 8 }, slo: { p99LatencyMs: 100 } });
+    expect(tuner.step({ ...signal(1000), requests: 2 })).toMatchObject([{ direction: 'hold' }]);
+    expect(tuner.settings().max_batch_size).toBe(8);
+  });
+
+  it('uses the batch latency model to refuse a wait that would pass the SLO', () => {
+    const tuner = createOnlineTuner({ parameters: ['batch_timeout_ms'], initial: { batch_timeout_ms: 20, max_batch_size: 16 }, slo: { p99LatencyMs: 100 } });
+    // Windows whose mean batch latency is 4 ms per request + 10 ms: a batch of 16 takes ~74 ms.
+    for (const size of [2, 4, 8, 12]) tuner.step(signal(50, 10, { latencyMs: { p99: 50, p50: 10 + 4 * size }, batchSize: { mean: size } }));
+    const state = tuner.state();
+    expect(state.latencyModel?.slope).toBeCloseTo(4, 5);
+    expect(state.latencyModel?.intercept).toBeCloseTo(10, 5);
+    // The fits were also checked at each step: 74 ms + 20 ms wait > 80 ms (0.8 × SLO) so no raise.
+    const last = tuner.step(signal(50, 10, { latencyMs: { p99: 50, p50: 58 }, batchSize: { mean: 12 } }));
+    expect(last[0]!.reason).toContain('predicted batch latency');
+  });
+
+  it('rejects invalid options with every problem listed', () => {
+    expect(() => createOnlineTuner({ parameters: [], initial: {}, decreaseFactor: 2, bounds: { max_batch_size: { min: 5, max: 1 } } })).toThrow(ConfigInvalidError);
+    try {
+      createOnlineTuner({ parameters: [], initial: {}, decreaseFactor: 2 });
+    } catch (error) {
+      expect((error as ConfigInvalidError).problems.map((p) => p.path)).toEqual(['tuner.parameters', 'tuner.decreaseFactor']);
+    }
+  });
+});
+
+describe('LatencyModel', () => {
+  it('recovers a line by least squares and floors negative slopes', () => {
+    const model = new LatencyModel({ minSamples: 3 });
+    for (const n of [1, 2, 3, 4, 5]) model.add(n, 3 * n + 7);
+    expect(model.fit()).toMatchObject({ samples: 5 });
+    expect(model.predict(10)).toBeCloseTo(37, 6);
+    expect(model.largestSizeWithin(37)).toBe(10);
+    const falling = new LatencyModel({ minSamples: 3 });
+    for (const n of [1, 2, 3]) falling.add(n, 10 - n);
+    expect(falling.fit()?.slope).toBe(0);
+  });
+  it('answers nothing with one batch size only', () => {
+    const model = new LatencyModel();
+    for (let i = 0; i < 10; i++) model.add(4, 20);
+    expect(model.fit()).toBeUndefined();
+  });
+});

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { InvalidRequestError } from '@muai/core';
+import { gridPoints, lineDiff, paretoFront, renderTuneReport, runSearch, searchResultJson, validateSearch, writeSettingsToYaml } from '../src/index.js';
+import type { SearchPoint, TrialMeasure } from '../src/index.js';
+
+/** A smooth synthetic response surface with one peak at batch 16, threads 2. */
+function surface(point: SearchPoint): TrialMeasure {
+  const batch = point['max_batch_size']!;
+  const threads = point['threads'] ?? 1;
+  const throughput = Math.max(1, 100 - (Math.log2(batch) - 4) ** 2 * 6 - (threads - 2) ** 2 * 5);
+  const latency = 20 * batch + 30 / threads;
+  return { requestThroughput: throughput / 10, outputThroughput: throughput, goodput: latency <= 400 ? throughput / 10 : 0, p99LatencyMs: latency, p99TtftMs: latency / 4, failed: 0 };
+}
+
+const space = { max_batch_size: [1, 2, 4, 8, 16, 32, 64], threads: [1, 2, 3, 4] };
+
+describe('runSearch', () => {
+  it('brute tries the whole grid and picks the best feasible point', async () => {
+    const result = await runSearch({ space, mode: 'brute', objective: 'throughput', evaluate: async (point) => surface(point) });
+    expect(result.trials).toHaveLength(28);
+    expect(result.best?.point).toEqual({ max_batch_size: 16, threads: 2 });
+    expect(result.stoppedBy).toBe('exhausted');
+  });
+
+  it('quick climbs from the start point to the same optimum with far fewer trials', async () => {
+    const result = await runSearch({ space, mode: 'quick', objective: 'throughput', start: { max_batch_size: 1, threads: 1 }, evaluate: async (point) => surface(point) });
+    expect(result.best?.point).toEqual({ max_batch_size: 16, threads: 2 });
+    expect(result.trials.length).toBeLessThan(14);
+    expect(result.stoppedBy).toBe('converged');
+  });
+
+  it('respects constraints: the chosen point meets them, infeasible trials are marked', async () => {
+    const result = await runSearch({ space, mode: 'brute', objective: 'throughput', constraints: { maxP99LatencyMs: 200 }, evaluate: async (point) => surface(point) });
+    expect(result.best?.measure.p99LatencyMs).toBeLessThanOrEqual(200);
+    expect(result.best?.point.max_batch_size).toBe(8);
+    expect(result.trials.filter((t) => !t.feasible).every((t) => t.violations[0]!.startsWith('p99 latency'))).toBe(true);
+  });
+
+  it('stops at the trial budget', async () => {
+    const result = await runSearch({ space, mode: 'brute', objective: 'latency', budget: { trials: 5 }, evaluate: async (point) => surface(point) });
+    expect(result.trials).toHaveLength(5);
+    expect(result.stoppedBy).toBe('budget-trials');
+  });
+
+  it('refuses bad input before any trial', async () => {
+    let trials = 0;
+    const evaluate = async (point: SearchPoint): Promise<TrialMeasure> => {
+      trials++;
+      return surface(point);
+    };
+    await expect(runSearch({ space: {}, mode: 'quick', objective: 'throughput', evaluate })).rejects.toThrow(/search space is empty/);
+    await expect(runSearch({ space: { max_batch_size: [] }, mode: 'brute', objective: 'throughput', evaluate })).rejects.toThrow(/no candidate values/);
+    await expect(runSearch({ space, mode: 'brute', objective: 'throughput', constraints: { maxP99LatencyMs: 100, maxTtftMs: 500 }, evaluate })).rejects.toThrow(/check the units/);
+    await expect(runSearch({ space, mode: 'brute', objective: 'goodput', evaluate })).rejects.toThrow(/--max-p99-latency or --max-ttft/);
+    await expect(runSearch({ space, mode: 'brute', objective: 'throughput', constraints: { maxMemoryMb: -1 }, evaluate })).rejects.toBeInstanceOf(InvalidRequestError);
+    expect(trials).toBe(0);
+    expect(() => validateSearch({ space, objective: 'throughput', start: { threads: 7 } })).toThrow(/not among its candidates/);
+  });
+});
+
+describe('pareto, report, yaml', () => {
+  it('the Pareto front holds only non-dominated trials', async () => {
+    const result = await runSearch({ space: { max_batch_size: [1, 2, 4, 8, 16, 32] }, mode: 'brute', objective: 'throughput', evaluate: async (point) => surface(point) });
+    const front = paretoFront(result.trials);
+    for (const a of front) for (const b of result.trials) expect(b.measure.requestThroughput > a.measure.requestThroughput && b.measure.p99LatencyMs < a.measure.p99LatencyMs).toBe(false);
+    expect(front.map((t) => t.point.max_batch_size)).toEqual([1, 2, 4, 8, 16]);
+    expect(gridPoints({ a: [1, 2], b: [3] })).toEqual([{ a: 1, b: 3 }, { a: 2, b: 3 }]);
+  });
+
+  it('the HTML report is self-contained and shows every trial, the front and the chosen point', async () => {
+    const result = await runSearch({ space, mode: 'quick', objective: 'throughput', evaluate: async (point) => surface(point) });
+    const html = renderTuneReport(result);
+    expect(html).not.toMatch(/<script|<link|src=/);
+    expect(html.match(/<tr class=/g)).toHaveLength(result.trials.length);
+    expect(html).toContain('Chosen:</b> trial #');
+    expect(html).toContain('<polyline');
+    const json = searchResultJson(result);
+    expect(json.pareto).toEqual(result.pareto.map((t) => t.index));
+    expect(JSON.parse(JSON.stringify(json)).chosen.point).toEqual(result.best?.point);
+  });
+
+  it('writes settings into YAML keeping comments and unrelated keys, and diffs', () => {
+    const before = '# my settings\noptimization:\n  batcher:\n    enabled: true # keep me\n    max_batch_size: 8\n  vllm:\n    enabled: false\nmonitoring:\n  enabled: true\n';
+    const { text, skipped } = writeSettingsToYaml(before, { max_batch_size: 16, batch_timeout_ms: 20, threads: 2, concurrency: 4 });
+    expect(skipped).toEqual(['concurrency']);
+    expect(text).toContain('# my settings');
+    expect(text).toContain('enabled: true # keep me');
+    expect(text).toContain('max_batch_size: 16');
+    expect(text).toContain('batch_timeout_ms: 20');
+    expect(text).toMatch(/onnx:\n {4}threads: 2/);
+    expect(text).toContain('monitoring:\n  enabled: true');
+    const diff = lineDiff(before, text);
+    expect(diff).toContain('-     max_batch_size: 8');
+    expect(diff).toContain('+     max_batch_size: 16');
+    expect(lineDiff(before, before)).toBe('');
+    expect(writeSettingsToYaml('', { max_batch_size: 4 }).text).toBe('optimization:\n  batcher:\n    max_batch_size: 4\n');
+    expect(() => writeSettingsToYaml('a: [1,', { max_batch_size: 4 })).toThrow(/valid YAML/);
+  });
+});
