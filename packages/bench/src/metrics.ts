@@ -124,6 +124,12 @@ export interface BenchResult {
   configuration: Record<string, unknown>;
   machine: Record<string, string | number>;
   time_series: TimeSeries;
+  /** vLLM also puts these at the top level: copied from `configuration` when it has them. */
+  model_id?: unknown;
+  num_prompts?: unknown;
+  request_rate?: unknown;
+  burstiness?: unknown;
+  max_concurrency?: unknown;
   /** Per-request data: only in saved results (--save-results), not in --json. */
   requests?: RequestRecord[];
 }
@@ -243,6 +249,9 @@ export function computeResult(run: RunRecord, options: ComputeOptions = {}): Ben
     }
     result.request_goodput = good / duration;
     result.goodput = result.request_goodput;
+  }
+  for (const key of ['model_id', 'num_prompts', 'request_rate', 'burstiness', 'max_concurrency'] as const) {
+    if (result.configuration[key] !== undefined) result[key] = result.configuration[key];
   }
   if (options.includeRequests) result.requests = requests;
   return result;

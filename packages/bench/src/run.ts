@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { InvalidRequestError } from '@muai/core';
 import { arrivalTimes } from './arrivals.js';
@@ -289,5 +289,7 @@ export function machineFacts(): Record<string, string | number> {
     arch: process.arch,
     cpus: list.length,
     cpu_model: list[0]?.model ?? 'unknown',
+    // Other work on the machine skews every latency: keep the load the run started under.
+    loadavg_1m: Math.round(loadavg()[0]! * 100) / 100,
   };
 }

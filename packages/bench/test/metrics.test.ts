@@ -82,6 +82,9 @@ describe('computeResult', () => {
     expect(result.max_concurrent_requests).toBe(4);
     expect(result.generator_cpu_ms_per_request).toBe(2);
     expect(formatResult(result)).toContain('Successful requests:                             3');
+    const configured = computeResult(runOf(requests), { configuration: { request_rate: 'inf', max_concurrency: 4, dataset_name: 'random' } });
+    expect([configured.request_rate, configured.max_concurrency]).toEqual(['inf', 4]);
+    expect(configured).not.toHaveProperty('dataset_name');
   });
 
   it('goodput counts requests meeting every SLO (TPOT of a one-token answer counts as 0)', () => {
