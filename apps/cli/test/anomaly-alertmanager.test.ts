@@ -192,8 +192,9 @@ describe('anomaly alerts in a real Alertmanager', () => {
   const url = () => server!.url;
 
   it('a steady load raises nothing (as long as the injections below together)', async () => {
+    // 24 s: the three injection tests below take about 23 s together.
     const steady = load(url(), 2);
-    await sleep(16_000);
+    await sleep(24_000);
     const { ok, failed } = await steady.stop();
     expect(ok).toBeGreaterThan(100);
     expect(failed).toBe(0);
@@ -201,7 +202,7 @@ describe('anomaly alerts in a real Alertmanager', () => {
     expect(wiring!.detector.alerts()).toEqual([]);
     const listed = (await (await fetch(`${url()}/v1/alerts`)).json()) as { data: unknown[] };
     expect(listed.data).toEqual([]);
-  }, 30_000);
+  }, 40_000);
 
   it('a latency spike fires MuaiLatencyP99High and resolves after recovery', async () => {
     const traffic = load(url(), 2);
@@ -233,6 +234,10 @@ describe('anomaly alerts in a real Alertmanager', () => {
     engine.latencyMs = 1500;
     const flood = load(url(), 40);
     const fired = await waitFor('MuaiQueueBacklog', has('MuaiQueueBacklog'), 6000);
+    // Each push says endsAt = now + 4 × resend_interval_ms (4 s): still active after 5 s proves
+    // the firing alert is re-sent before Alertmanager would expire it.
+    await sleep(5000);
+    expect(has('MuaiQueueBacklog')(await amAlerts())).toBe(true);
     await flood.stop();
     engine.latencyMs = 20;
     const resolved = await waitFor('MuaiQueueBacklog resolved', lacks('MuaiQueueBacklog'), 8000);

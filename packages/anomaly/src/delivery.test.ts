@@ -5,6 +5,7 @@ import type { AlertNotification } from './alert.js';
 import { AnomalyDetector } from './anomaly-detector.js';
 import {
   AlertDispatcher,
+  createAlertmanagerTarget,
   createAlertmanagerWebhookTarget,
   createSlackTarget,
   createWebhookTarget,
@@ -158,6 +159,33 @@ describe('delivery to loopback receivers', () => {
     expect(outcomes).toEqual(['dropped', 'dropped']);
     dispatcher.close();
     release();
+  });
+
+  it('Alertmanager API v2: an array of postable alerts; firing ones re-sent with endsAt ahead, resolved ones with endsAt = resolve time', async () => {
+    const sink = await receiver([{ status: 200 }]);
+    const target = createAlertmanagerTarget({ url: `${sink.url}/`, resendIntervalMs: 100, resolvedResendMs: 400 });
+    const dispatcher = new AlertDispatcher([target], memoryLogger());
+    dispatcher.dispatch(notification);
+    await new Promise((resolve) => setTimeout(resolve, 550));
+    const firing = sink.received.map((request) => request.body as Array<{ labels: Record<string, string>; startsAt: string; endsAt: string }>);
+    expect(sink.received.every((request) => request.url === '/api/v2/alerts')).toBe(true);
+    expect(firing.length).toBeGreaterThanOrEqual(3);
+    for (const [index, body] of firing.entries()) {
+      expect(body).toHaveLength(1);
+      expect(body[0]?.labels.alertname).toBe('MuaiLatencyP99High');
+      expect(body[0]?.startsAt).toBe('2023-11-14T22:13:20.000Z');
+      // endsAt = send time + 4 × 100 ms.
+      expect(Date.parse(body[0]?.endsAt ?? '') - (sink.received[index]?.at ?? 0)).toBeGreaterThan(300);
+    }
+    const resolvedAt = Date.now();
+    dispatcher.dispatch({ ...notification, status: 'resolved', alert: { ...notification.alert, state: 'resolved', endsAt: resolvedAt } });
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = sink.received.slice(firing.length).map((request) => (request.body as Array<{ endsAt: string }>)[0]?.endsAt);
+    // The resolve itself plus re-sends for ~400 ms, all with endsAt = the resolve time; then nothing.
+    expect(after.length).toBeGreaterThanOrEqual(2);
+    expect(after.length).toBeLessThanOrEqual(6);
+    expect(new Set(after)).toEqual(new Set([new Date(resolvedAt).toISOString()]));
+    dispatcher.close();
   });
 
   it('parses Retry-After as seconds or an HTTP date', () => {

@@ -15,7 +15,7 @@ export const SERIES = Object.freeze({
   requests_per_second: 'finished requests per second',
   tokens_per_second: 'generated tokens per second',
   error_rate: 'errors / (requests − aborted), 0 to 1',
-  queue_depth: 'requests waiting or in flight, last sample',
+  queue_depth: 'requests waiting or in flight (MuAI: the highest over the monitor window)',
   kv_cache_usage: 'fraction of the KV cache budget in use, 0 to 1',
   engine_fallbacks_per_second: 'engine fallbacks per second',
   vllm_num_requests_waiting: 'vLLM: requests waiting (vllm:num_requests_waiting)',

@@ -13,7 +13,9 @@ export function seriesFromSnapshot(snapshot: PerformanceSnapshot): Record<string
     tokens_per_second: snapshot.tokensPerSecond,
     // No finished request in the window says nothing about errors; 0 keeps the burn windows honest.
     error_rate: snapshot.errorRate,
-    queue_depth: snapshot.queueDepth.current ?? 0,
+    // The window's highest depth: the last sample flaps when a wave of requests completes at once.
+    // With no sample in the window, the last one (0 once traffic has stopped).
+    queue_depth: snapshot.queueDepth.max ?? snapshot.queueDepth.current ?? 0,
   };
   if (snapshot.latencyMs.p50 !== null) values.latency_p50_ms = snapshot.latencyMs.p50;
   if (snapshot.latencyMs.p99 !== null) values.latency_p99_ms = snapshot.latencyMs.p99;
