@@ -14,6 +14,7 @@ import type {
   BatchFunction,
   Batcher,
   BatcherEvent,
+  BatcherLimits,
   BatcherOptions,
   BatcherStats,
   CloseOptions,
@@ -164,17 +165,18 @@ function median(sorted: number[]): number {
 
 class DynamicBatcher<I, O> implements Batcher<I, O> {
   private readonly batchFn: BatchFunction<I, O>;
-  private readonly maxBatchSize: number;
-  private readonly batchTimeoutMs: number;
+  private maxBatchSize: number;
+  private batchTimeoutMs: number;
   private readonly maxQueueSize: number;
   private readonly requestTimeoutMs: number | undefined;
   private readonly priorityLevels: number;
   private readonly defaultPriority: number;
-  private readonly maxConcurrentBatches: number;
+  private maxConcurrentBatches: number;
+  private readonly preferredBatchSizes: readonly number[];
   /** preferredAtOrBelow[n] = largest preferred size <= n, or 0 (index 0..maxBatchSize). */
-  private readonly preferredAtOrBelow: Int32Array;
+  private preferredAtOrBelow: Int32Array;
   /** isPreferred[n] = 1 when reaching n waiting requests should send a batch at once. */
-  private readonly isPreferred: Uint8Array;
+  private isPreferred: Uint8Array;
 
   private readonly levels: Deque<PendingRequest<I, O>>[] = [];
   private readonly liveByLevel: number[] = [];
@@ -221,15 +223,10 @@ class DynamicBatcher<I, O> implements Batcher<I, O> {
     this.priorityLevels = options.priorityLevels ?? BATCHER_DEFAULTS.priorityLevels;
     this.defaultPriority = options.defaultPriority ?? BATCHER_DEFAULTS.defaultPriority;
     this.maxConcurrentBatches = options.maxConcurrentBatches ?? BATCHER_DEFAULTS.maxConcurrentBatches;
-    this.preferredAtOrBelow = new Int32Array(this.maxBatchSize + 1);
-    this.isPreferred = new Uint8Array(this.maxBatchSize + 1);
-    for (const size of options.preferredBatchSizes ?? []) this.isPreferred[size] = 1;
-    this.isPreferred[this.maxBatchSize] = 1;
-    let best = 0;
-    for (let n = 0; n <= this.maxBatchSize; n++) {
-      if (this.isPreferred[n] === 1 && n < this.maxBatchSize) best = n;
-      this.preferredAtOrBelow[n] = best;
-    }
+    this.preferredBatchSizes = [...(options.preferredBatchSizes ?? [])];
+    this.preferredAtOrBelow = new Int32Array(0);
+    this.isPreferred = new Uint8Array(0);
+    this.buildPreferred();
     for (let level = 0; level < this.priorityLevels; level++) {
       this.levels.push(new Deque<PendingRequest<I, O>>(Math.min(64, this.maxQueueSize)));
       this.liveByLevel.push(0);
@@ -304,6 +301,35 @@ class DynamicBatcher<I, O> implements Batcher<I, O> {
     return promise;
   }
 
+  setLimits(limits: BatcherLimits): void {
+    const problems: ConfigProblem[] = [];
+    const check = (ok: boolean, path: string, value: unknown, expected: string): void => {
+      if (!ok) problems.push({ source: 'setLimits', path, value, expected });
+    };
+    if (limits.maxBatchSize !== undefined) check(isPositiveInteger(limits.maxBatchSize), 'maxBatchSize', limits.maxBatchSize, 'an integer >= 1');
+    if (limits.batchTimeoutMs !== undefined)
+      check(typeof limits.batchTimeoutMs === 'number' && Number.isFinite(limits.batchTimeoutMs) && limits.batchTimeoutMs >= 0, 'batchTimeoutMs', limits.batchTimeoutMs, 'a finite number of milliseconds >= 0');
+    if (limits.maxConcurrentBatches !== undefined) check(isPositiveInteger(limits.maxConcurrentBatches), 'maxConcurrentBatches', limits.maxConcurrentBatches, 'an integer >= 1');
+    if (problems.length > 0) throw new ConfigInvalidError(problems);
+    if (limits.maxBatchSize !== undefined && limits.maxBatchSize !== this.maxBatchSize) {
+      this.maxBatchSize = limits.maxBatchSize;
+      this.buildPreferred();
+    }
+    if (limits.batchTimeoutMs !== undefined) this.batchTimeoutMs = limits.batchTimeoutMs;
+    if (limits.maxConcurrentBatches !== undefined) this.maxConcurrentBatches = limits.maxConcurrentBatches;
+    // Executing batches keep their size; waiting requests are re-judged against the new limits now
+    // (a shorter wait or a smaller batch may make a batch due), and the timer is re-armed.
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    this.schedulePump();
+  }
+
+  limits(): Required<BatcherLimits> {
+    return { maxBatchSize: this.maxBatchSize, batchTimeoutMs: this.batchTimeoutMs, maxConcurrentBatches: this.maxConcurrentBatches };
+  }
+
   flush(): void {
     this.flushRemaining = this.queued;
     this.pump();
@@ -368,6 +394,19 @@ class DynamicBatcher<I, O> implements Batcher<I, O> {
     this.rejected++;
     if (this.listeners.length > 0) this.emit({ type: 'rejected', reason, queueDepth: this.queued });
     return Promise.reject(error);
+  }
+
+  /** Preferred sizes above maxBatchSize are ignored until maxBatchSize grows again. */
+  private buildPreferred(): void {
+    this.preferredAtOrBelow = new Int32Array(this.maxBatchSize + 1);
+    this.isPreferred = new Uint8Array(this.maxBatchSize + 1);
+    for (const size of this.preferredBatchSizes) if (size <= this.maxBatchSize) this.isPreferred[size] = 1;
+    this.isPreferred[this.maxBatchSize] = 1;
+    let best = 0;
+    for (let n = 0; n <= this.maxBatchSize; n++) {
+      if (this.isPreferred[n] === 1 && n < this.maxBatchSize) best = n;
+      this.preferredAtOrBelow[n] = best;
+    }
   }
 
   private schedulePump(): void {

@@ -7,6 +7,7 @@ export type {
   BatchSettledEvent,
   Batcher,
   BatcherEvent,
+  BatcherLimits,
   BatcherOptions,
   BatcherStats,
   CloseOptions,

@@ -186,6 +186,13 @@ export interface CloseOptions {
   cancelQueued?: boolean;
 }
 
+/** Limits that `setLimits` may change while the batcher runs. */
+export interface BatcherLimits {
+  maxBatchSize?: number;
+  batchTimeoutMs?: number;
+  maxConcurrentBatches?: number;
+}
+
 /** A dynamic batcher. */
 export interface Batcher<I, O> {
   /**
@@ -195,6 +202,14 @@ export interface Batcher<I, O> {
    * (ENGINE_ERROR with the original as `cause`, or the engine's own MuaiError).
    */
   submit(input: I, options?: SubmitOptions): Promise<O>;
+  /**
+   * Changes limits while running (an auto-tuner's knobs). Executing batches are not touched and no
+   * request is dropped or failed: waiting requests are dispatched under the new limits. Throws
+   * ConfigInvalidError (nothing changed) for an invalid value.
+   */
+  setLimits(limits: BatcherLimits): void;
+  /** The limits in force. */
+  limits(): Required<BatcherLimits>;
   /** Sends every waiting request now (in batches of at most maxBatchSize, as concurrency allows). */
   flush(): void;
   /** Counters and gauges at this moment. */

@@ -395,3 +395,52 @@ describe('events', () => {
     expect(seen).toHaveLength(2);
   });
 });
+
+describe('setLimits', () => {
+  it('changes limits between batches without dropping or failing a request in flight or waiting', async () => {
+    const engine = controllableEngine<number, number>();
+    const batcher = createBatcher({ batchFn: engine.batchFn, maxBatchSize: 4, batchTimeoutMs: 1000, preferredBatchSizes: [3] });
+    const results = [1, 2, 3, 4, 5, 6].map((x) => track(batcher.submit(x)));
+    await settleMicrotasks();
+    expect(engine.calls.map((c) => c.inputs)).toEqual([[1, 2, 3, 4]]);
+    // The executing batch keeps its size; the two waiting requests now make a full batch of 2.
+    batcher.setLimits({ maxBatchSize: 2, batchTimeoutMs: 5 });
+    expect(batcher.limits()).toEqual({ maxBatchSize: 2, batchTimeoutMs: 5, maxConcurrentBatches: 1 });
+    engine.calls[0]!.resolve([10, 20, 30, 40]);
+    await settleMicrotasks();
+    expect(engine.calls.map((c) => c.inputs)).toEqual([[1, 2, 3, 4], [5, 6]]);
+    engine.calls[1]!.resolve([50, 60]);
+    await settleMicrotasks();
+    expect(results.map((r) => r.status)).toEqual(['resolved', 'resolved', 'resolved', 'resolved', 'resolved', 'resolved']);
+    expect(batcher.stats()).toMatchObject({ failed: 0, aborted: 0, timedOut: 0 });
+  });
+
+  it('re-arms the wait: a shorter timeout sends a waiting request sooner', async () => {
+    const engine = controllableEngine<number, number>();
+    const batcher = createBatcher({ batchFn: engine.batchFn, maxBatchSize: 8, batchTimeoutMs: 1000 });
+    void batcher.submit(1).catch(() => undefined);
+    await vi.advanceTimersByTimeAsync(10);
+    batcher.setLimits({ batchTimeoutMs: 20 });
+    await vi.advanceTimersByTimeAsync(9);
+    expect(engine.calls).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(engine.calls.map((c) => c.inputs)).toEqual([[1]]);
+  });
+
+  it('a larger maxBatchSize takes effect for the next batch; preferred sizes above a smaller max are ignored', async () => {
+    const engine = controllableEngine<number, number>();
+    const batcher = createBatcher({ batchFn: engine.batchFn, maxBatchSize: 4, batchTimeoutMs: 1000, preferredBatchSizes: [3] });
+    batcher.setLimits({ maxBatchSize: 2 });
+    batcher.setLimits({ maxBatchSize: 6 });
+    for (const x of [1, 2, 3]) void batcher.submit(x).catch(() => undefined);
+    await settleMicrotasks();
+    expect(engine.calls.map((c) => c.inputs)).toEqual([[1, 2, 3]]);
+    expect(engine.calls[0]!.context.reason).toBe('preferred');
+  });
+
+  it('rejects invalid limits and changes nothing', () => {
+    const batcher = createBatcher({ batchFn: double, maxBatchSize: 4 });
+    expect(() => batcher.setLimits({ maxBatchSize: 0, batchTimeoutMs: -1, maxConcurrentBatches: 1.5 })).toThrow(ConfigInvalidError);
+    expect(batcher.limits()).toEqual({ maxBatchSize: 4, batchTimeoutMs: 50, maxConcurrentBatches: 1 });
+  });
+});
