@@ -98,19 +98,22 @@ export function createRotatingFile(file: string, options: RotationOptions = {}):
   };
 }
 
-/** Request ids mapped to their trace ids; the oldest are forgotten past `capacity`. */
-class TraceIds {
-  private readonly ids = new Map<string, string>();
+/**
+ * Facts about in-flight requests by request id; the oldest are forgotten past `capacity`, so that
+ * requests that never log their completion (a socket destroyed early) cannot grow it.
+ */
+class ByRequest<V> {
+  private readonly entries = new Map<string, V>();
   constructor(private readonly capacity = 10_000) {}
-  set(requestId: string, traceId: string): void {
-    this.ids.set(requestId, traceId);
-    if (this.ids.size > this.capacity) this.ids.delete(this.ids.keys().next().value!);
+  set(requestId: string, value: V): void {
+    this.entries.set(requestId, value);
+    if (this.entries.size > this.capacity) this.entries.delete(this.entries.keys().next().value!);
   }
-  get(requestId: string): string | undefined {
-    return this.ids.get(requestId);
+  get(requestId: string): V | undefined {
+    return this.entries.get(requestId);
   }
   delete(requestId: string): void {
-    this.ids.delete(requestId);
+    this.entries.delete(requestId);
   }
 }
 
@@ -165,8 +168,8 @@ export function createServeLogging(options: ServeLoggingOptions): ServeLogging {
   if (rotating) streams.push({ level: level === 'silent' ? 'fatal' : level, stream: rotating.stream });
   const stream = pino.multistream(streams);
 
-  const traceIds = new TraceIds();
-  const pendingRequests = new Map<string, unknown>();
+  const traceIds = new ByRequest<string>();
+  const pendingRequests = new ByRequest<unknown>();
   const requestIdOf = (logger: { bindings(): Record<string, unknown> }): string | undefined => {
     const id = logger.bindings()['reqId'];
     return typeof id === 'string' ? id : undefined;
