@@ -135,6 +135,17 @@ describe('delivery to loopback receivers', () => {
     expect(body.blocks.map((block) => block.type)).toEqual(['header', 'section', 'context']);
   });
 
+  it('Slack: at most one message per second per webhook', async () => {
+    const sink = await receiver([{ status: 200 }]);
+    const dispatcher = new AlertDispatcher([createSlackTarget({ url: sink.url })], memoryLogger());
+    dispatcher.dispatch(notification);
+    dispatcher.dispatch({ ...notification, status: 'resolved' });
+    await dispatcher.flush();
+    dispatcher.close();
+    expect(sink.received).toHaveLength(2);
+    expect((sink.received[1]?.at ?? 0) - (sink.received[0]?.at ?? 0)).toBeGreaterThanOrEqual(950);
+  });
+
   it('an unreachable target is a logged failure after the retries, not an exception', async () => {
     const { logger, lines } = memoryLogger();
     const outcomes: string[] = [];

@@ -13,6 +13,8 @@ export interface AlertTarget {
   /** Shown in logs, metrics (`target` label) and `muai alerts test`, e.g. `slack`, `alertmanager:127.0.0.1:9093`. */
   readonly name: string;
   send(notification: AlertNotification, signal: AbortSignal): Promise<void>;
+  /** Least time between two sends through this target, ms (Slack allows about one message per second). Default 0. */
+  readonly minIntervalMs?: number;
   /** Called once when the detector stops (timers, re-sends). */
   close?(): void;
 }
@@ -125,7 +127,7 @@ export function createAlertmanagerWebhookTarget(options: HttpTargetOptions & { r
 /** Slack incoming webhook: `text` fallback plus blocks. 429 is retried after Retry-After by the dispatcher. */
 export function createSlackTarget(options: HttpTargetOptions): AlertTarget {
   const name = `slack:${hostOf(options.url)}`;
-  return { name, send: (notification, signal) => postJson(name, options, slackMessage(notification), signal) };
+  return { name, minIntervalMs: 1000, send: (notification, signal) => postJson(name, options, slackMessage(notification), signal) };
 }
 
 export interface AlertmanagerTargetOptions extends HttpTargetOptions {
@@ -214,6 +216,8 @@ interface Lane {
   queue: AlertNotification[];
   running: boolean;
   idle: Array<() => void>;
+  /** When the last send through this lane started (for minIntervalMs). */
+  lastSendAt: number;
 }
 
 export class AlertDispatcher {
@@ -231,7 +235,7 @@ export class AlertDispatcher {
     targets: readonly AlertTarget[],
     private readonly options: DispatcherOptions,
   ) {
-    this.lanes = targets.map((target) => ({ target, queue: [], running: false, idle: [] }));
+    this.lanes = targets.map((target) => ({ target, queue: [], running: false, idle: [], lastSendAt: Number.NEGATIVE_INFINITY }));
     this.queueSize = options.queueSize ?? 1000;
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 5);
     this.backoffMs = options.backoffMs ?? 250;
@@ -304,6 +308,9 @@ export class AlertDispatcher {
     try {
       while (lane.queue.length > 0 && !this.controller.signal.aborted) {
         const notification = lane.queue.shift() as AlertNotification;
+        const wait = lane.lastSendAt + (lane.target.minIntervalMs ?? 0) - Date.now();
+        if (wait > 0) await this.sleep(wait);
+        lane.lastSendAt = Date.now();
         try {
           await this.attempt(lane.target, notification);
           this.options.onOutcome?.(lane.target.name, 'sent');

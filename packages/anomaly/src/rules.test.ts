@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -73,6 +73,8 @@ describe('prometheusRulesYaml', () => {
   });
 
   it('promtool check rules accepts the built-in rules, and promtool test rules passes', () => {
+    // Debian's prometheus package; a missing binary fails the test, it never skips.
+    expect(spawnSync('promtool', ['--version']).error, 'promtool is not installed: apt-get install prometheus').toBeUndefined();
     const dir = mkdtempSync(join(tmpdir(), 'muai-rules-'));
     try {
       writeFileSync(join(dir, 'rules.yml'), prometheusRulesYaml());
