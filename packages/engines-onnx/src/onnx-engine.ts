@@ -257,6 +257,17 @@ export class OnnxEngine implements Engine {
     return this.loadedLm(modelName).scheduler.stats();
   }
 
+  /**
+   * Changes the continuous-batching limits of loaded language models (one, or all when
+   * `modelName` is absent) between decode steps; running sequences are never dropped. Models loaded
+   * later use the engine's options. Returns the names of the models changed.
+   */
+  setLimits(limits: { maxBatchSize?: number; maxBatchTokens?: number }, modelName?: string): string[] {
+    const targets = modelName !== undefined ? [this.loadedLm(modelName)] : [...this.loaded.values()].filter((model) => model.kind === 'causal-lm');
+    for (const model of targets) model.scheduler.setLimits(limits);
+    return targets.map((model) => model.name);
+  }
+
   private loadedLm(modelName: string | undefined): Extract<LoadedModel, { kind: 'causal-lm' }> {
     return this.languageModel(modelName) as Extract<LoadedModel, { kind: 'causal-lm' }>;
   }

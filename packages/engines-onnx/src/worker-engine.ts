@@ -163,6 +163,11 @@ export class OnnxWorkerEngine implements Engine {
     return (await this.call('batchStats', [modelName])) as SchedulerStats;
   }
 
+  /** Same as `OnnxEngine.setLimits`, applied in the worker between decode steps. */
+  async setLimits(limits: { maxBatchSize?: number; maxBatchTokens?: number }, modelName?: string): Promise<string[]> {
+    return (await this.call('setLimits', [limits, modelName])) as string[];
+  }
+
   /**
    * Stops running calls, unloads every model in the worker, then lets the worker thread end on its
    * own (it closes its port once idle). Ending the thread while ONNX Runtime is inside a native call

@@ -79,6 +79,8 @@ async function call(id: number, method: string, args: unknown[]): Promise<unknow
       return engine.cacheStats(args[0] as string | undefined);
     case 'batchStats':
       return engine.batchStats(args[0] as string | undefined);
+    case 'setLimits':
+      return engine.setLimits(args[0] as { maxBatchSize?: number; maxBatchTokens?: number }, args[1] as string | undefined);
     case 'close':
       // Every call was aborted first; once the models are unloaded the port closes and the thread ends by itself.
       await engine.close();

@@ -218,6 +218,29 @@ describe.skipIf(!HAS_TINY)('continuous batching on the generated tiny llama (fp3
     expect(bounded.batchStats().maxBatchSeen).toBeLessThanOrEqual(2);
     await bounded.close();
   });
+
+  it('setLimits between steps: lowering maxBatchSize while requests run drops none and keeps the output; raising it batches again', async () => {
+    const tuned = createOnnxEngine({ intraOpNumThreads: 1, maxBatchSize: 8 });
+    await tuned.load({ name: 'tiny', path: TINY });
+    const requests = mixedRequests().slice(0, 8);
+    const reference = await Promise.all(requests.map((r) => engine.generate(r)));
+    const running = Promise.all(requests.map((r) => tuned.generate(r)));
+    while (tuned.batchStats().steps < 2) await new Promise((resolve) => setTimeout(resolve, 1));
+    expect(tuned.setLimits({ maxBatchSize: 1 })).toEqual(['tiny']);
+    const results = await running;
+    expect(results.map((r) => r.tokenIds)).toEqual(reference.map((r) => r.tokenIds));
+    const lowered = tuned.batchStats().maxBatchSeen;
+    // Under the new limit no new sequence joins a running one: the later steps run one at a time.
+    const before = tuned.batchStats();
+    await Promise.all(requests.slice(0, 3).map((r) => tuned.generate(r)));
+    expect(tuned.batchStats().maxBatchSeen).toBe(lowered);
+    expect(tuned.batchStats().sequenceSteps - before.sequenceSteps).toBe(tuned.batchStats().steps - before.steps);
+    tuned.setLimits({ maxBatchSize: 8 });
+    const again = await Promise.all(requests.map((r) => tuned.generate(r)));
+    expect(again.map((r) => r.tokenIds)).toEqual(reference.map((r) => r.tokenIds));
+    expect(() => tuned.setLimits({ maxBatchSize: 0 })).toThrow(/positive integer/);
+    await tuned.close();
+  });
 });
 
 describe.skipIf(!HAS_TINY)('raggedBatching: false', () => {

@@ -85,6 +85,11 @@ describe.skipIf(!HAS_TINY)('OnnxWorkerEngine on the generated tiny model', () =>
     expect(batch.map((result) => result.tokenIds)).toEqual(theirs.map((result) => result.tokenIds));
     expect(concurrent.map((result) => result.tokenIds)).toEqual(theirs.map((result) => result.tokenIds));
     expect((await worker.batchStats('tiny')).steps).toBeGreaterThan(0);
+    // Limits change in the worker between steps (what the tuner does), and the results stay the same.
+    expect(await worker.setLimits({ maxBatchSize: 2 })).toEqual(['tiny']);
+    const limited = await Promise.all(requests.map((request) => worker.generate(request)));
+    expect(limited.map((result) => result.tokenIds)).toEqual(theirs.map((result) => result.tokenIds));
+    expect(await worker.setLimits({ maxBatchSize: 16 }, 'tiny')).toEqual(['tiny']);
   });
 
   it('a failing request in a batch is a MuaiError with the in-process code; the others succeed', async () => {

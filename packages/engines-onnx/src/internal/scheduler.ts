@@ -125,6 +125,19 @@ export class BatchScheduler {
     };
   }
 
+  /**
+   * Changes the batch limits between decode steps (what an auto-tuner adjusts). Sequences already
+   * running keep running even above a lowered limit; waiting ones join only while the new limits
+   * allow, so no request is dropped or failed.
+   */
+  setLimits(limits: { maxBatchSize?: number; maxBatchTokens?: number }): void {
+    for (const [key, value] of Object.entries(limits)) {
+      if (value !== undefined && !(Number.isInteger(value) && value >= 1)) throw new MuaiError('CONFIG_INVALID', `${key} must be a positive integer (got ${String(value)}).`);
+    }
+    if (limits.maxBatchSize !== undefined) this.options.maxBatchSize = limits.maxBatchSize;
+    if (limits.maxBatchTokens !== undefined) this.options.maxBatchTokens = limits.maxBatchTokens;
+  }
+
   submit(entry: ScheduledEntry): void {
     if (this.closed) {
       entry.onEnd(new MuaiError('ENGINE_UNAVAILABLE', `Model "${this.model.name}" was unloaded. Load it again.`));
