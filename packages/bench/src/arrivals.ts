@@ -22,9 +22,10 @@ export interface ArrivalOptions {
  * them: inter-arrival ~ Gamma(shape = burstiness, scale = 1 / (rate · burstiness)); for a fixed
  * rate the times are then rescaled so that the last one is at count / rate, as vLLM does, so that
  * short runs still have the requested mean rate. With a ramp-up, request i uses the rate reached at
- * progress i / (count − 1) (linear, or geometric for `exponential`).
+ * progress i / (count − 1) (linear, or geometric for `exponential`). `rescale` false keeps the
+ * raw gamma gaps (runs bounded by time, generated block by block).
  */
-export function arrivalTimes(count: number, options: ArrivalOptions = {}): number[] {
+export function arrivalTimes(count: number, options: ArrivalOptions = {}, rescale = true): number[] {
   const burstiness = options.burstiness ?? 1;
   if (!(burstiness > 0)) throw new InvalidRequestError(`--burstiness must be > 0 (got ${burstiness}).`);
   const random = createRandom(options.seed ?? 0);
@@ -54,7 +55,7 @@ export function arrivalTimes(count: number, options: ArrivalOptions = {}): numbe
     times[i] = t;
   }
   const last = times[count - 1];
-  if (last !== undefined && last > 0) {
+  if (rescale && last !== undefined && last > 0) {
     const factor = count / rate / last;
     for (let i = 0; i < count; i++) times[i] = times[i]! * factor;
   }

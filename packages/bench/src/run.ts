@@ -118,6 +118,9 @@ export async function runBenchmark(options: RunOptions): Promise<RunRecord> {
   if (duration !== undefined && !(duration > 0)) throw new InvalidRequestError(`--duration must be > 0 seconds (got ${duration}).`);
   const total = options.numPrompts ?? (duration !== undefined ? Number.POSITIVE_INFINITY : prompts.length);
   if (!(total >= 1)) throw new InvalidRequestError(`--num-prompts must be >= 1 (got ${total}).`);
+  if (options.rampUpStrategy !== undefined && total === Number.POSITIVE_INFINITY) {
+    throw new InvalidRequestError('A ramp-up spreads over a number of requests: give --num-prompts with --ramp-up-strategy.');
+  }
   const finiteRate = options.rampUpStrategy !== undefined || (options.requestRate ?? Number.POSITIVE_INFINITY) !== Number.POSITIVE_INFINITY;
   if (total === Number.POSITIVE_INFINITY && !finiteRate && maxConcurrency === Number.POSITIVE_INFINITY) {
     throw new InvalidRequestError('A run bounded only by --duration needs --max-concurrency or a finite --request-rate.');
@@ -138,7 +141,7 @@ export async function runBenchmark(options: RunOptions): Promise<RunRecord> {
       const base = schedule.length > 0 ? schedule[schedule.length - 1]! : 0;
       scheduleOffset += schedule.length;
       // Without a fixed count there is nothing to rescale to: raw gamma gaps.
-      const raw = arrivalTimes(block, { ...options, seed: blockSeed++, requestRate: options.requestRate! * (1 + 1e-12) });
+      const raw = arrivalTimes(block, { ...options, seed: blockSeed++ }, false);
       const gaps = raw.map((t, k) => t - (k === 0 ? 0 : raw[k - 1]!));
       let t = base;
       schedule = gaps.map((gap) => (t += gap));

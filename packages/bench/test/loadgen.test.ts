@@ -138,6 +138,16 @@ describe('against a stand-in server with known timing', () => {
     }
   });
 
+  it('an open loop bounded by --duration keeps the rate (arrivals generated block by block)', async () => {
+    const target = createOpenAiTarget({ baseUrl: server.url, model: 'stand-in' });
+    const run = await runBenchmark({ target, prompts: randomDataset({ numPrompts: 3, inputLen: 4, outputLen: 2 }), durationSec: 1, requestRate: 300, seed: 4 });
+    await target.close();
+    // Poisson count in 1 s at 300/s: sd ~17; the bounds are ±5 sd plus sends a loaded machine delays.
+    expect(run.requests.length).toBeGreaterThan(200);
+    expect(run.requests.length).toBeLessThan(390);
+    await expect(runBenchmark({ target, prompts: randomDataset({ numPrompts: 1 }), durationSec: 1, rampUpStrategy: 'linear', rampUpStartRps: 1, rampUpEndRps: 2 })).rejects.toThrow(/--num-prompts/);
+  });
+
   it('bounds a run by --duration', async () => {
     const target = createOpenAiTarget({ baseUrl: server.url, model: 'stand-in' });
     const started = Date.now();
