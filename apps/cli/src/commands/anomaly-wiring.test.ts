@@ -1,3 +1,5 @@
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '@muai/config';
 import { FakeEngine } from '@muai/core/testing';
@@ -11,6 +13,32 @@ describe('createAnomalyWiring', () => {
     expect(
       createAnomalyWiring({ config: parseConfig({ monitoring: { enabled: false, anomaly: { enabled: true } } }), performanceMonitor: createPerformanceMonitor() }),
     ).toBeUndefined();
+  });
+
+  it('scrapes vLLM /metrics at each check: a vLLM backlog fires VllmQueueBacklog (built-in rules)', async () => {
+    let waiting = 3;
+    const vllm = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      response.end(`# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting{engine="0",model_name="m"} ${waiting}\nvllm:kv_cache_usage_perc{engine="0",model_name="m"} 0.4\n`);
+    });
+    await new Promise<void>((resolve) => vllm.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(vllm.address() as AddressInfo).port}`;
+    const config = parseConfig({ monitoring: { anomaly: { enabled: true, check_interval_ms: 10 } } });
+    const wiring = createAnomalyWiring({ config, performanceMonitor: createPerformanceMonitor(), vllmUrls: [url], logger: { warn: () => {} } })!;
+    try {
+      await wiring.check();
+      expect(wiring.detector.alerts()).toEqual([]);
+      waiting = 80;
+      // Built-in `for` is 3 checks (30 ms here).
+      for (let index = 0; index < 6; index++) {
+        await wiring.check();
+        await new Promise((resolve) => setTimeout(resolve, 15));
+      }
+      expect(wiring.detector.alerts()).toMatchObject([{ rule: 'VllmQueueBacklog', state: 'firing', value: 80 }]);
+    } finally {
+      await wiring.stop();
+      await new Promise((resolve) => vllm.close(resolve));
+    }
   });
 
   it('an unreachable target is a logged, counted delivery failure; the server keeps serving', async () => {
