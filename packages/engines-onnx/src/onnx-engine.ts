@@ -1,7 +1,8 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { CapabilityUnsupportedError, InvalidRequestError, MuaiError, ModelNotFoundError, throwIfAborted, toMuaiError } from '@muai/core';
+import { CapabilityUnsupportedError, ConfigInvalidError, InvalidRequestError, MuaiError, ModelNotFoundError, throwIfAborted, toMuaiError } from '@muai/core';
+import type { ConfigProblem } from '@muai/core';
 import type {
   Engine,
   EngineCapabilities,
@@ -127,15 +128,16 @@ export class OnnxEngine implements Engine {
 
   constructor(options: OnnxEngineOptions = {}) {
     const defaultMaxTokens = options.defaultMaxTokens ?? 128;
-    if (!Number.isInteger(defaultMaxTokens) || defaultMaxTokens < 1) {
-      throw new MuaiError('CONFIG_INVALID', `defaultMaxTokens must be a positive integer (got ${String(defaultMaxTokens)}).`);
-    }
     const maxBatchSize = options.maxBatchSize ?? 16;
     const maxBatchTokens = options.maxBatchTokens ?? 65536;
-    if (!Number.isInteger(maxBatchSize) || maxBatchSize < 1) throw new MuaiError('CONFIG_INVALID', `maxBatchSize must be a positive integer (got ${String(maxBatchSize)}).`);
-    if (!Number.isInteger(maxBatchTokens) || maxBatchTokens < 1) throw new MuaiError('CONFIG_INVALID', `maxBatchTokens must be a positive integer (got ${String(maxBatchTokens)}).`);
     const kvCache = options.kvCache;
-    if (kvCache !== undefined && (typeof kvCache !== 'object' || kvCache === null)) throw new MuaiError('CONFIG_INVALID', 'kvCache must be an object such as { maxMemoryMb: 512 }.');
+    // Every problem at once, as @muai/config reports them.
+    const problems: ConfigProblem[] = [];
+    for (const [path, value] of [['defaultMaxTokens', defaultMaxTokens], ['maxBatchSize', maxBatchSize], ['maxBatchTokens', maxBatchTokens]] as const) {
+      if (!Number.isInteger(value) || value < 1) problems.push({ path, value, expected: `${path} must be a positive integer` });
+    }
+    if (kvCache !== undefined && (typeof kvCache !== 'object' || kvCache === null)) problems.push({ path: 'kvCache', value: kvCache, expected: 'kvCache must be an object such as { maxMemoryMb: 512 }' });
+    if (problems.length > 0) throw new ConfigInvalidError(problems);
     this.options = Object.freeze({
       maxBatchSize,
       maxBatchTokens,

@@ -18,7 +18,8 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import { MuaiError, NoopTracer } from '@muai/core';
+import { ConfigInvalidError, NoopTracer } from '@muai/core';
+import type { ConfigProblem } from '@muai/core';
 import { CONTENT_ATTRIBUTES, GEN_AI_ATTRIBUTES as GEN_AI, MUAI_ATTRIBUTES as MUAI } from './gen-ai-attributes.js';
 import { ResilientExporter } from './internal/resilient-exporter.js';
 import type {
@@ -107,17 +108,15 @@ export class OTelTracer implements MuaiTracer {
 
   constructor(options: OTelTracerOptions = {}) {
     const sampleRate = options.sampleRate ?? 1;
-    if (!(sampleRate >= 0 && sampleRate <= 1)) {
-      throw new MuaiError('CONFIG_INVALID', `Tracing sample rate ${String(sampleRate)} is out of range. Use a number from 0 to 1 (MUAI_MON_TRACING_SAMPLE_RATE).`, {
-        details: { sampleRate },
-      });
-    }
     const protocol = options.protocol ?? 'grpc';
-    if (!['grpc', 'http', 'http/protobuf', 'http/json'].includes(protocol)) {
-      throw new MuaiError('CONFIG_INVALID', `OTLP protocol "${String(protocol)}" is not supported. Use "grpc", "http" (protobuf) or "http/json".`, {
-        details: { protocol },
-      });
+    const problems: ConfigProblem[] = [];
+    if (!(sampleRate >= 0 && sampleRate <= 1)) {
+      problems.push({ path: 'sampleRate', value: sampleRate, expected: 'Tracing sample rate is out of range. Use a number from 0 to 1 (MUAI_MON_TRACING_SAMPLE_RATE)' });
     }
+    if (!['grpc', 'http', 'http/protobuf', 'http/json'].includes(protocol)) {
+      problems.push({ path: 'protocol', value: protocol, expected: 'OTLP protocol is not supported. Use "grpc", "http" (protobuf) or "http/json"' });
+    }
+    if (problems.length > 0) throw new ConfigInvalidError(problems, { details: { sampleRate, protocol } });
     this.recordPrompts = options.recordPrompts ?? false;
     this.legacyGenAiSystem = options.legacyGenAiSystem ?? false;
     this.shutdownTimeoutMs = options.shutdownTimeoutMs ?? 5_000;

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MuaiError, PortInUseError } from '@muai/core';
+import { ConfigInvalidError, MuaiError, PortInUseError } from '@muai/core';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { LabelGuard, type LabelPolicy } from './label-guard.js';
-import type { AlertRecord, BatchRecord, CacheStatsRecord, FallbackRecord, MetricsSink, QueueDepthRecord, RequestRecord } from '@muai/core';
+import type { AlertRecord, ConfigProblem, BatchRecord, CacheStatsRecord, FallbackRecord, MetricsSink, QueueDepthRecord, RequestRecord } from '@muai/core';
 
 /** Seconds. End-to-end latency: from 10 ms (small models, cache hits) to 10 minutes (long generations). */
 export const REQUEST_LATENCY_BUCKETS: readonly number[] = [
@@ -123,14 +123,14 @@ export class PrometheusExporter implements MetricsSink {
       maxLabelValues: options.maxLabelValues ?? 50,
       portVariable: options.portVariable ?? PROMETHEUS_PORT_VARIABLE,
     };
+    const problems: ConfigProblem[] = [];
     if (!Number.isInteger(this.options.port) || this.options.port < 0 || this.options.port > 65535) {
-      throw new MuaiError('CONFIG_INVALID', `Prometheus port ${String(options.port)} is not a port number. Use an integer from 0 to 65535 (0 picks a free port) in ${this.options.portVariable}.`, {
-        details: { port: options.port },
-      });
+      problems.push({ path: 'port', value: options.port, expected: `Prometheus port is not a port number. Use an integer from 0 to 65535 (0 picks a free port) in ${this.options.portVariable}` });
     }
     if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(this.options.prefix) && this.options.prefix !== '') {
-      throw new MuaiError('CONFIG_INVALID', `Metric prefix "${this.options.prefix}" is not a valid Prometheus name prefix. Use letters, digits and underscores, e.g. "muai_".`);
+      problems.push({ path: 'prefix', value: this.options.prefix, expected: 'Metric prefix is not a valid Prometheus name prefix. Use letters, digits and underscores, e.g. "muai_"' });
     }
+    if (problems.length > 0) throw new ConfigInvalidError(problems, { details: { port: options.port } });
     this.labels = new LabelGuard({
       maxValuesPerLabel: this.options.maxLabelValues,
       labels: { severity: { allow: SEVERITIES }, ...options.labelPolicies },

@@ -1,4 +1,4 @@
-import { MuaiError, RequestAbortedError } from '@muai/core';
+import { ConfigInvalidError, MuaiError, RequestAbortedError } from '@muai/core';
 import type { Passage, RetrieveOptions, Retriever } from './retriever.js';
 
 export interface HttpSearchRetrieverOptions {
@@ -68,7 +68,7 @@ export class HttpSearchRetriever implements Retriever {
   private readonly options: HttpSearchRetrieverOptions;
 
   constructor(options: HttpSearchRetrieverOptions) {
-    if (!options.url) throw new MuaiError('CONFIG_INVALID', 'HttpSearchRetriever needs a `url` (the search endpoint).');
+    if (!options.url) throw new ConfigInvalidError([{ path: 'url', expected: 'HttpSearchRetriever needs a `url` (the search endpoint)' }]);
     this.options = options;
   }
 
