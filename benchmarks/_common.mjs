@@ -34,6 +34,20 @@ export function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** A plain English paragraph that prefix benchmarks repeat and rotate into long shared prompts. */
+export const COMPUTING_PASSAGE =
+  'The history of computing is a long story of people building machines that help them think. ' +
+  'Early calculators used gears and levers, later machines used relays and vacuum tubes, and modern ' +
+  'computers use billions of tiny transistors etched into silicon. Each step made machines faster, ' +
+  'smaller and cheaper, and each step changed what people could do with them, from tabulating a ' +
+  'census to landing on the moon, from sending letters across the world in an instant to teaching ' +
+  'machines to read, listen and write. ';
+
+/** COMPUTING_PASSAGE repeated `times` times, as words. */
+export function passageWords(times) {
+  return COMPUTING_PASSAGE.repeat(times).trim().split(/\s+/);
+}
+
 export const generatedModelsDir = join(root, 'models', 'generated');
 
 /** The folder of a generated model (`tiny`, `small`, `bench`), generating it first when missing. */

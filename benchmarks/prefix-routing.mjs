@@ -21,7 +21,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import os from 'node:os';
 import { HttpClient, OpenAiProtocolClient } from '@muai/engines-http';
-import { ensureGeneratedModel, json, logger, median, numberOption, option, root, round } from './_common.mjs';
+import { ensureGeneratedModel, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
 
 const log = logger('prefix-routing');
 const prefixes = numberOption('prefixes', 8);
@@ -34,17 +34,7 @@ const modelDir = ensureGeneratedModel(option('model', 'bench'), log);
 const cli = join(root, 'apps/cli/bin/muai.mjs');
 const LOAD_FACTOR = 1.25;
 
-const passage = (
-  'The history of computing is a long story of people building machines that help them think. ' +
-  'Early calculators used gears and levers, later machines used relays and vacuum tubes, and modern ' +
-  'computers use billions of tiny transistors etched into silicon. Each step made machines faster, ' +
-  'smaller and cheaper, and each step changed what people could do with them, from tabulating a ' +
-  'census to landing on the moon, from sending letters across the world in an instant to teaching ' +
-  'machines to read, listen and write. '
-)
-  .repeat(10)
-  .trim()
-  .split(/\s+/);
+const passage = passageWords(10);
 
 /** Starts one replica on a free port; resolves with its URL once /ready answers 200. */
 async function startReplica() {

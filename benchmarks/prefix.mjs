@@ -13,7 +13,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import { createOnnxEngine } from '@muai/engines-onnx';
-import { cores, ensureGeneratedModel, gc, json, logger, median, numberOption, round } from './_common.mjs';
+import { cores, ensureGeneratedModel, gc, json, logger, median, numberOption, passageWords, round } from './_common.mjs';
 
 const prefixTokens = numberOption('prefix-tokens', 512);
 const reps = numberOption('reps', 5);
@@ -29,17 +29,7 @@ await engine.load({ name: 'bench', path: modelDir });
 const plain = createOnnxEngine(sessionThreads);
 await plain.load({ name: 'bench', path: modelDir });
 
-const passage = (
-  'The history of computing is a long story of people building machines that help them think. ' +
-  'Early calculators used gears and levers, later machines used relays and vacuum tubes, and modern ' +
-  'computers use billions of tiny transistors etched into silicon. Each step made machines faster, ' +
-  'smaller and cheaper, and each step changed what people could do with them, from tabulating a ' +
-  'census to landing on the moon, from sending letters across the world in an instant to teaching ' +
-  'machines to read, listen and write. '
-)
-  .repeat(12)
-  .trim()
-  .split(/\s+/);
+const passage = passageWords(12);
 const ids = (prompt) => engine.encodeRequest({ prompt });
 const suffixes = [' When did it start?', ' Why is silicon used?'];
 
