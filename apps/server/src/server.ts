@@ -1,10 +1,12 @@
 import { randomUUID, createHash, timingSafeEqual } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   InvalidRequestError,
   LoopDetectedError,
   MuaiError,
   ModelNotFoundError,
+  QueueFullError,
   type ChatMessage,
   type Engine,
   type FinishReason,
@@ -45,8 +47,20 @@ export interface ServerOptions {
   engine: Engine;
   /** Model used when a request names none; default: the engine's first loaded model. */
   defaultModel?: string;
-  /** When set, every /v1 request needs `Authorization: Bearer <apiKey>`. */
-  apiKey?: string;
+  /** When set, every /v1 request needs `Authorization: Bearer <key>` with one of these keys (compared in constant time). */
+  apiKey?: string | readonly string[];
+  /**
+   * Most generation requests in flight at once; beyond it a request is refused at once with 429
+   * QUEUE_FULL and `Retry-After` (TGI's max_concurrent_requests). Default: no limit.
+   */
+  maxConcurrentRequests?: number;
+  /** Longest time a client may take to send one whole request (slow clients), in ms. Default 30 000. */
+  requestTimeoutMs?: number;
+  /**
+   * Aborted when the server stops for good (grace period over, second SIGTERM): each stream still
+   * running ends with a SHUTTING_DOWN error event instead of being cut silently.
+   */
+  shutdownSignal?: AbortSignal;
   /** Request limits (defaults: 200k prompt chars, max_tokens 4096, 256 messages). */
   limits?: Partial<RequestLimits>;
   /** Largest request body in bytes. Default 1 MiB. */
@@ -98,28 +112,60 @@ function contentText(content: ChatBody['messages'][number]['content']): string {
   return typeof content === 'string' ? content : content.map((part) => part.text).join('');
 }
 
+/** Fastify's own client errors (FST_ERR_*, 4xx) as the documented MuAI code of their kind. */
+function fromFastify(error: Error & { statusCode?: number; code?: string }): Error {
+  const details = { fastifyCode: error.code };
+  if (error.statusCode === 413) return new MuaiError('REQUEST_TOO_LARGE', `${error.message}. Send less, or raise monitoring.server.body_limit_bytes.`, { cause: error, details });
+  if (error.statusCode === 404) return new MuaiError('NOT_FOUND', error.message, { cause: error, details });
+  if (error.statusCode !== undefined && error.statusCode < 500) return new InvalidRequestError(error.message, { cause: error, details });
+  return error;
+}
+
+function shuttingDown(error: unknown): MuaiError {
+  return new MuaiError('SHUTTING_DOWN', 'The server stopped (grace period over or a second SIGTERM) before this stream finished. Retry on another replica.', { cause: error });
+}
+
+/**
+ * Malformed HTTP that never becomes a request (broken chunked encoding, oversized headers, a client
+ * too slow to send its request): answered with a documented code and the connection closed.
+ */
+function rejectMalformed(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [413, 'REQUEST_TOO_LARGE', 'The request headers are too large.']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [400, 'INVALID_REQUEST', 'The request was not received in time (slow or stalled client).']
+        : [400, 'INVALID_REQUEST', `Malformed HTTP request (${error.code ?? 'parse error'}).`];
+  const body = JSON.stringify({ error: { message, type: 'invalid_request_error', param: null, code } });
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${status === 413 ? 'Content Too Large' : 'Bad Request'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroy();
+}
+
 /** Builds the Fastify app. Call `listen` yourself, or use `startServer` from this package. */
 export function createServer(options: ServerOptions): FastifyInstance {
   const limits: RequestLimits = { ...DEFAULT_LIMITS, ...options.limits };
   const completionBody = completionSchema(limits);
   const chatBody = chatSchema(limits);
   const engine = options.engine;
-  const expectedKey = options.apiKey ? digest(options.apiKey) : undefined;
+  const expectedKeys = (typeof options.apiKey === 'string' ? [options.apiKey] : (options.apiKey ?? [])).map(digest);
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit: options.bodyLimitBytes ?? 1024 * 1024,
     genReqId: () => randomUUID(),
+    // Fastify's default (0) lets a client that sends a byte a second hold a connection forever.
+    requestTimeout: requestTimeoutMs,
+    http: { connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(requestTimeoutMs / 4))) },
+    clientErrorHandler: rejectMalformed,
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
-    // Fastify's own errors (bad JSON, body too large, wrong content type) are client errors.
-    if (!MuaiError.isInstance(error) && error.statusCode && error.statusCode < 500) {
-      const type = error.statusCode === 413 ? 'invalid_request_error' : 'invalid_request_error';
-      void reply.status(error.statusCode).send({ error: { message: error.message, type, param: null, code: error.code ?? 'INVALID_REQUEST' } });
-      return;
-    }
-    const { status, body } = toErrorResponse(error);
+    // Fastify's own errors (bad JSON, body too large, wrong content type) are client errors, answered
+    // with the documented code of their kind (docs/errors.md), never Fastify's FST_ERR_* name.
+    const { status, body } = toErrorResponse(MuaiError.isInstance(error) ? error : fromFastify(error));
     if (status >= 500) app.log.error({ err: error }, 'request failed');
+    if (status === 429 || status === 503) void reply.header('retry-after', '1');
     void reply.status(status).send(body);
   });
   app.setNotFoundHandler((request, reply) => {
@@ -129,11 +175,14 @@ export function createServer(options: ServerOptions): FastifyInstance {
   });
 
   // Only with an API key: a hook on every request costs a step even when it has nothing to check.
-  if (expectedKey) app.addHook('onRequest', async (request, reply) => {
+  if (expectedKeys.length > 0) app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/v1/')) return;
     const header = request.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-    if (!timingSafeEqual(digest(token), expectedKey)) {
+    const token = digest(header.startsWith('Bearer ') ? header.slice(7) : '');
+    // Every key is compared (no early exit), each in constant time over fixed-length digests.
+    let matched = false;
+    for (const key of expectedKeys) matched = timingSafeEqual(token, key) || matched;
+    if (!matched) {
       await reply.status(401).send({
         error: { message: 'Missing or invalid API key. Send it as `Authorization: Bearer <key>`.', type: 'authentication_error', param: null, code: 'UNAUTHORIZED' },
       });
@@ -208,14 +257,34 @@ export function createServer(options: ServerOptions): FastifyInstance {
     return { request: { ...common(body), model, messages }, model, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
   }
 
-  /** Aborts generation when the client goes away before the response ends. */
+  /** Aborts generation when the client goes away before the response ends, or the server stops for good. */
   function abortOnDisconnect(request: FastifyRequest, reply: FastifyReply): AbortController {
     const controller = new AbortController();
     reply.raw.on('close', () => {
       if (!reply.raw.writableFinished) controller.abort(new Error('client disconnected'));
     });
     request.raw.on('aborted', () => controller.abort(new Error('client disconnected')));
+    const shutdown = options.shutdownSignal;
+    if (shutdown) {
+      const stop = () => controller.abort(shutdown.reason);
+      if (shutdown.aborted) stop();
+      else {
+        shutdown.addEventListener('abort', stop, { once: true });
+        reply.raw.once('close', () => shutdown.removeEventListener('abort', stop));
+      }
+    }
     return controller;
+  }
+
+  // Admission: generation requests in flight. Beyond the limit a request is refused before it
+  // reaches the engine, so that overload is an immediate 429 with Retry-After, not an unbounded queue.
+  let inFlight = 0;
+  function admit(reply: FastifyReply): void {
+    if (options.maxConcurrentRequests !== undefined && inFlight >= options.maxConcurrentRequests) {
+      throw new QueueFullError(options.maxConcurrentRequests, { details: { limit: options.maxConcurrentRequests, setting: 'monitoring.server.max_concurrent_requests' } });
+    }
+    inFlight += 1;
+    reply.raw.once('close', () => (inFlight -= 1));
   }
 
   const sink = combineMetricsSinks([options.metrics]);
@@ -285,13 +354,14 @@ export function createServer(options: ServerOptions): FastifyInstance {
         result = await traceInference(kind, generation, async (span) => {
           const engineStarted = performance.now();
           const generated = await engine.generate(generation);
+          if (generated.finishReason === 'abort' && options.shutdownSignal?.aborted) throw shuttingDown(undefined);
           engineMs = performance.now() - engineStarted;
           recordUsage(span, id, prepared.model, generated.usage, generated.finishReason, generated.engineUsed);
           return generated;
         });
       } catch (error) {
         record(prepared.model, 'error', started);
-        throw error;
+        throw options.shutdownSignal?.aborted ? shuttingDown(error) : error;
       }
       record(prepared.model, 'ok', started, { usage: result.usage, ttftMs: result.timings.ttftMs, engine: result.engineUsed });
       const finish = openAIFinish(result.finishReason) ?? 'stop';
@@ -358,9 +428,12 @@ export function createServer(options: ServerOptions): FastifyInstance {
         engineUsed ??= chunk.engineUsed;
         if (chunk.finishReason) finish = chunk.finishReason;
       }
+      // An engine that ends an aborted stream quietly (finish "abort"): at shutdown the client must
+      // still learn that its answer was cut.
+      if (finish === 'abort' && options.shutdownSignal?.aborted) throw shuttingDown(undefined);
     } catch (error) {
       record(prepared.model, 'error', meta.started);
-      const { body } = toErrorResponse(error);
+      const { body } = toErrorResponse(options.shutdownSignal?.aborted ? shuttingDown(error) : error);
       meta.span.setAttribute('error.type', MuaiError.isInstance(error) ? error.code : 'INTERNAL');
       if (!raw.destroyed) {
         send(body);
@@ -382,10 +455,12 @@ export function createServer(options: ServerOptions): FastifyInstance {
 
   app.post('/v1/completions', async (request, reply) => {
     const handlerStarted = performance.now();
+    admit(reply);
     return traceRequest('/v1/completions', request, reply, () => respond('completion', withHops(prepareCompletion(request.body), request), request, reply, handlerStarted));
   });
   app.post('/v1/chat/completions', async (request, reply) => {
     const handlerStarted = performance.now();
+    admit(reply);
     return traceRequest('/v1/chat/completions', request, reply, () => respond('chat', withHops(prepareChat(request.body), request), request, reply, handlerStarted));
   });
   app.get('/v1/models', async () => ({

@@ -269,12 +269,16 @@ export const serverSchema = z.strictObject({
   port: port.default(8000),
   /** When set, requests must send `Authorization: Bearer <api_key>`. */
   api_key: z.string().min(1).optional(),
+  /** More accepted keys (one per client, or old and new while rotating); any of them or api_key is accepted. */
+  api_keys: z.array(z.string().min(1)).default(() => []),
   /** Largest request body, in bytes. */
   body_limit_bytes: positiveInt.default(1048576),
   /** Longest prompt accepted, in tokens. */
   max_prompt_tokens: positiveInt.default(8192),
   /** Largest `max_tokens` a request may ask for. */
   max_tokens_limit: positiveInt.default(4096),
+  /** Most generation requests in flight at once; beyond it a request gets 429 QUEUE_FULL with Retry-After. 0 means no limit. */
+  max_concurrent_requests: nonNegativeInt.default(512),
   /** Time in-flight requests get to finish on shutdown, in milliseconds. */
   drain_timeout_ms: nonNegativeInt.default(10000),
   /** Models loaded at start; `/ready` answers ready only once they are loaded. */
