@@ -7,7 +7,7 @@ export {
   TIME_PER_OUTPUT_TOKEN_BUCKETS,
   BATCH_SIZE_BUCKETS,
 } from './prometheus-exporter.js';
-export type { PrometheusExporterOptions, ExporterAddress, MetricsCollector } from './prometheus-exporter.js';
+export type { PrometheusExporterOptions, ExporterAddress, MetricsCollector, TunerMetrics } from './prometheus-exporter.js';
 export { LabelGuard } from './label-guard.js';
 export type { LabelGuardOptions, LabelPolicy } from './label-guard.js';
 export { OTelTracer, createTracer } from './otel-tracer.js';

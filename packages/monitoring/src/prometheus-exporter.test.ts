@@ -162,3 +162,18 @@ describe('PrometheusExporter server', () => {
     }
   });
 });
+
+describe('tunerMetrics', () => {
+  it('declares muai_tuner_setting and muai_tuner_adjustments_total once, on this registry', async () => {
+    const exporter = make();
+    const tuner = exporter.tunerMetrics();
+    expect(exporter.tunerMetrics()).toBe(tuner);
+    tuner.setSetting('max_batch_size', 24);
+    tuner.countAdjustment('max_batch_size', 'down');
+    tuner.countAdjustment('max_batch_size', 'down');
+    const text = await exporter.metrics();
+    expect(sample(text, 'muai_tuner_setting', { parameter: 'max_batch_size' })).toBe(24);
+    expect(sample(text, 'muai_tuner_adjustments_total', { parameter: 'max_batch_size', direction: 'down' })).toBe(2);
+    expect(text).toContain('# TYPE muai_tuner_setting gauge');
+  });
+});

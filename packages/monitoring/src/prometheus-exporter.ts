@@ -5,6 +5,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { LabelGuard, type LabelPolicy } from './label-guard.js';
 import type { AlertRecord, ConfigProblem, BatchRecord, CacheStatsRecord, FallbackRecord, MetricsSink, QueueDepthRecord, RequestRecord } from '@muai/core';
 
+/** Setters of the auto-tuner's series (see `PrometheusExporter.tunerMetrics`). */
+export interface TunerMetrics {
+  setSetting(parameter: string, value: number): void;
+  countAdjustment(parameter: string, direction: string): void;
+}
+
 /** Seconds. End-to-end latency: from 10 ms (small models, cache hits) to 10 minutes (long generations). */
 export const REQUEST_LATENCY_BUCKETS: readonly number[] = [
   0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 60, 120, 300, 600,
@@ -53,7 +59,7 @@ export interface PrometheusExporterOptions {
   /**
    * Also expose vLLM's series, under vLLM's names and `model_name` label, computed from the same
    * records as the `muai_` ones: `vllm:num_requests_waiting`, `vllm:num_requests_running`,
-   * `vllm:kv_cache_usage_perc` (0-1), `vllm:time_to_first_token_seconds`,
+   * `vllm:kv_cache_usage_perc` (0-1, CacheStatsRecord.runningRatio, else the usage ratio), `vllm:time_to_first_token_seconds`,
    * `vllm:request_time_per_output_token_seconds`, `vllm:e2e_request_latency_seconds`,
    * `vllm:prompt_tokens_total`, `vllm:generation_tokens_total`. Routers (Gateway API Inference
    * Extension, vLLM production-stack) and autoscalers (KEDA, HPA) read these. Default true.
@@ -90,6 +96,7 @@ export interface ExporterAddress {
 export class PrometheusExporter implements MetricsSink {
   /** The registry that holds every metric of this exporter. */
   readonly registry: Registry;
+  private tuner: TunerMetrics | undefined;
   /** The label guard that bounds every label value. */
   readonly labels: LabelGuard;
   private readonly options: Required<Omit<PrometheusExporterOptions, 'defaultLabels' | 'labelPolicies' | 'vllmCompatible'>>;
@@ -318,10 +325,11 @@ export class PrometheusExporter implements MetricsSink {
     if (ratio === undefined && isCount(stats.usedBytes) && isCount(stats.capacityBytes) && stats.capacityBytes > 0) {
       ratio = stats.usedBytes / stats.capacityBytes;
     }
-    if (isCount(ratio)) {
-      this.cacheUsageRatio.set(labels, Math.min(1, ratio));
-      this.vllm?.kvUsage.set({ model_name: labels.model }, Math.min(1, ratio));
-    }
+    if (isCount(ratio)) this.cacheUsageRatio.set(labels, Math.min(1, ratio));
+    // vLLM's gauge counts only blocks running requests hold (cached, unused prefixes are free to
+    // evict), so routers and autoscalers do not shun a replica for having a warm cache.
+    const running = stats.runningRatio ?? ratio;
+    if (isCount(running)) this.vllm?.kvUsage.set({ model_name: labels.model }, Math.min(1, running));
     if (isCount(stats.hits) && stats.hits > 0) this.cacheHits.inc(labels, stats.hits);
     if (isCount(stats.misses) && stats.misses > 0) this.cacheMisses.inc(labels, stats.misses);
   }
@@ -365,6 +373,23 @@ export class PrometheusExporter implements MetricsSink {
   recordAlert(recordOrRule: AlertRecord | string, severity?: string): void {
     const record = typeof recordOrRule === 'string' ? { rule: recordOrRule, severity: severity ?? 'warning' } : recordOrRule;
     this.alerts.inc({ rule: this.labels.value('rule', record.rule), severity: this.labels.value('severity', record.severity) });
+  }
+
+  /**
+   * The auto-tuner's series on this registry, declared on first call: `muai_tuner_setting{parameter}`
+   * (gauge: the value in force) and `muai_tuner_adjustments_total{parameter,direction}` (counter).
+   */
+  tunerMetrics(): TunerMetrics {
+    if (this.tuner === undefined) {
+      const p = this.options.prefix;
+      const setting = new Gauge({ name: `${p}tuner_setting`, help: 'Value in force of each knob the auto-tuner adjusts.', labelNames: ['parameter'] as const, registers: [this.registry] });
+      const adjustments = new Counter({ name: `${p}tuner_adjustments_total`, help: 'Auto-tuner changes, by knob and direction (up, down, revert).', labelNames: ['parameter', 'direction'] as const, registers: [this.registry] });
+      this.tuner = {
+        setSetting: (parameter, value) => setting.set({ parameter }, value),
+        countAdjustment: (parameter, direction) => adjustments.inc({ parameter, direction }),
+      };
+    }
+    return this.tuner;
   }
 
   /** Clears every recorded value (not the metric definitions). */
