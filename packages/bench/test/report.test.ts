@@ -110,6 +110,21 @@ describe('HTML report in headless Chromium', () => {
     }
   }, 60_000);
 
+  it('a run where every request failed renders without errors (empty charts say so)', async () => {
+    const failing = await startStandIn({ ttftMs: 1, itlMs: 1, tokens: 2, errorEvery: 1 });
+    try {
+      const target = createOpenAiTarget({ baseUrl: failing.url, model: 'stand-in' });
+      const result = computeResult(await runBenchmark({ target, prompts: randomDataset({ numPrompts: 5, inputLen: 2, outputLen: 2 }) }), { includeRequests: true });
+      await target.close();
+      expect(result.failed).toBe(5);
+      const facts = await render(browser, renderReport([result]), 'failed');
+      expect(facts.errors).toEqual([]);
+      expect(facts.charts['timeline-0']).toBeGreaterThan(100);
+    } finally {
+      await failing.close();
+    }
+  }, 60_000);
+
   it('a page without per-request data still renders (the --json line saved as a file)', async () => {
     const { requests: _dropped, ...bare } = results[0]!;
     const facts = await render(browser, renderReport([bare as BenchResult]), 'bare');
