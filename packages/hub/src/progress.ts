@@ -68,7 +68,9 @@ export function createProgressPrinter(stream: ProgressStream = process.stderr, o
         const bar = event.size ? `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '-')}] ${(fraction * 100).toFixed(0).padStart(3)}% ` : '';
         const total = event.size !== undefined ? `/${formatBytes(event.size)}` : '';
         const line = `${prefix}${event.file} ${bar}${formatBytes(event.received)}${total} ${speed}`;
-        stream.write(`\r\x1b[2K${line.slice(0, Math.max((stream.columns ?? 120) - 1, 20))}`);
+        // A pseudo-terminal without a size reports 0 columns: draw the whole line then.
+        const columns = stream.columns !== undefined && stream.columns > 0 ? stream.columns : 1000;
+        stream.write(`\r\x1b[2K${line.slice(0, Math.max(columns - 1, 20))}`);
         barShown = true;
         return;
       }

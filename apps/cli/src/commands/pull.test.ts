@@ -109,6 +109,21 @@ describe('muai pull', () => {
     expect(realpathSync(join(String(json['path']), 'onnx/model_fp16.onnx'))).toContain(join('models--test-org--tiny-llama', 'blobs'));
   });
 
+  it('draws a progress bar on a terminal (run under script(1), which gives it a pseudo-terminal)', async () => {
+    const command = [process.execPath, cliBin, 'pull', REPO].map((part) => `'${part}'`).join(' ');
+    const result = await new Promise<Result>((done) => {
+      execFile(
+        'script',
+        ['-qec', command, '/dev/null'],
+        { cwd: home, env: { ...process.env, HF_ENDPOINT: hub.url, MUAI_CACHE_DIR: join(home, 'tty-cache'), HF_HOME: join(home, 'hf-home'), HF_TOKEN: '', HF_HUB_OFFLINE: '' }, timeout: 60_000 },
+        (error, stdout, stderr) => done({ code: error ? 1 : 0, stdout, stderr }),
+      );
+    });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/\r\x1b\[2Kmuai: onnx\/model\.onnx_data \[#+\] 100% /);
+    expect(result.stdout).not.toContain('downloading onnx/model.onnx_data'); // the plain-line form is for pipes
+  });
+
   it('fails with coded errors: gated without HF_TOKEN, unknown repository, offline and not cached, not an id', async () => {
     const gated = await muai(['pull', GATED]);
     expect(gated.code).toBe(1);
