@@ -49,7 +49,9 @@ function requireAlertmanager(): string {
 class FaultInjectionEngine implements Engine {
   readonly specificationVersion = 'v1' as const;
   readonly name = 'fault';
-  latencyMs = 20;
+  // 100 ms, so that event-loop stalls of a loaded CI machine (tens of ms) stay far under the
+  // latency rule's 2× band; the spike is 10×.
+  latencyMs = 100;
   failing = false;
   private readonly inner = new FakeEngine({ name: 'fault' });
   readonly capabilities = this.inner.capabilities;
@@ -192,11 +194,11 @@ describe('anomaly alerts in a real Alertmanager', () => {
   const url = () => server!.url;
 
   it('a steady load raises nothing (as long as the injections below together)', async () => {
-    // 24 s: the three injection tests below take about 23 s together.
+    // 24 s: the three injection tests below take about 23 to 26 s together.
     const steady = load(url(), 2);
     await sleep(24_000);
     const { ok, failed } = await steady.stop();
-    expect(ok).toBeGreaterThan(100);
+    expect(ok).toBeGreaterThan(200);
     expect(failed).toBe(0);
     expect(await amAlerts()).toEqual([]);
     expect(wiring!.detector.alerts()).toEqual([]);
@@ -207,11 +209,11 @@ describe('anomaly alerts in a real Alertmanager', () => {
   it('a latency spike fires MuaiLatencyP99High and resolves after recovery', async () => {
     const traffic = load(url(), 2);
     await sleep(1500);
-    engine.latencyMs = 300;
+    engine.latencyMs = 1000;
     const fired = await waitFor('MuaiLatencyP99High', has('MuaiLatencyP99High'), 6000);
     const listed = (await (await fetch(`${url()}/v1/alerts`)).json()) as { data: Array<{ rule: string; state: string }> };
     expect(listed.data).toContainEqual(expect.objectContaining({ rule: 'MuaiLatencyP99High', state: 'firing' }));
-    engine.latencyMs = 20;
+    engine.latencyMs = 100;
     const resolved = await waitFor('MuaiLatencyP99High resolved', lacks('MuaiLatencyP99High'), 8000);
     await traffic.stop();
     console.info(`latency spike: in Alertmanager after ${fired} ms, resolved ${resolved} ms after recovery`);
@@ -239,7 +241,7 @@ describe('anomaly alerts in a real Alertmanager', () => {
     await sleep(5000);
     expect(has('MuaiQueueBacklog')(await amAlerts())).toBe(true);
     await flood.stop();
-    engine.latencyMs = 20;
+    engine.latencyMs = 100;
     const resolved = await waitFor('MuaiQueueBacklog resolved', lacks('MuaiQueueBacklog'), 8000);
     console.info(`queue growth: in Alertmanager after ${fired} ms, resolved ${resolved} ms after recovery`);
     const metrics = await (await fetch(`${url()}/metrics`)).text();
