@@ -71,7 +71,17 @@ const smoke = {
     if (!/muai_requests_total\\{[^}]*model="tiny"/.test(text)) throw new Error('monitoring: no muai_requests_total series');
     const monitor = m.createPerformanceMonitor();
     monitor.recordRequest({ latencyMs: 5, status: 'error' });
-    if (monitor.snapshot().errors !== 1) throw new Error('monitoring: PerformanceMonitor lost the error');`,
+    if (monitor.snapshot().errors !== 1) throw new Error('monitoring: PerformanceMonitor lost the error');
+    // Installed without its optional peers (the OTLP exporters): tracing still runs the code and
+    // reports the missing exporter as DEPENDENCY_MISSING naming the package to install.
+    const exportErrors = [];
+    const tracer = m.createTracer({ protocol: 'grpc', scheduledDelayMs: 5, onExportError: (error) => exportErrors.push(error) });
+    if (tracer.withSpan('work', undefined, () => 42) !== 42) throw new Error('monitoring: traced code did not run');
+    await tracer.forceFlush();
+    await tracer.shutdown();
+    if (!exportErrors.some((error) => error.code === 'DEPENDENCY_MISSING' && error.message.includes('npm install @opentelemetry/exporter-trace-otlp-grpc'))) {
+      throw new Error('monitoring: a missing OTLP exporter was not reported as DEPENDENCY_MISSING: ' + exportErrors.map(String).join('; '));
+    }`,
   '@muai/orchestrator': `
     const decision = new m.Router().route({ query: 'Please summarize this text' });
     if (decision.workflow !== 'summarize') throw new Error('orchestrator: routed to ' + decision.workflow);

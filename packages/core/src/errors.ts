@@ -35,6 +35,7 @@ export const ERROR_CODES = {
   BENCH_TARGET_INVALID: 502,
   DATASET_INVALID: 400,
   ALERT_DELIVERY_FAILED: 502,
+  DEPENDENCY_MISSING: 500,
   INTERNAL: 500,
 } as const;
 
@@ -175,6 +176,17 @@ export class PortInUseError extends MuaiError {
       details: { port, variable, ...options.details },
     });
     this.name = 'PortInUseError';
+  }
+}
+
+/** An optional package a feature loads on demand is not installed; the message names the package. */
+export class DependencyMissingError extends MuaiError {
+  constructor(packageName: string, feature: string, options: MuaiErrorOptions = {}) {
+    super('DEPENDENCY_MISSING', `${feature} needs the package ${packageName}, which is not installed. Run \`npm install ${packageName}\`.`, {
+      ...options,
+      details: { package: packageName, feature, ...options.details },
+    });
+    this.name = 'DependencyMissingError';
   }
 }
 

@@ -10,6 +10,7 @@ export {
   RequestAbortedError,
   PortInUseError,
   LoopDetectedError,
+  DependencyMissingError,
   CapabilityUnsupportedError,
   toMuaiError,
   throwIfAborted,

@@ -18,7 +18,7 @@ import {
   type SpanExporter,
 } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import { ConfigInvalidError, NoopTracer } from '@muai/core';
+import { ConfigInvalidError, DependencyMissingError, NoopTracer } from '@muai/core';
 import type { ConfigProblem } from '@muai/core';
 import { CONTENT_ATTRIBUTES, GEN_AI_ATTRIBUTES as GEN_AI, MUAI_ATTRIBUTES as MUAI } from './gen-ai-attributes.js';
 import { ResilientExporter } from './internal/resilient-exporter.js';
@@ -325,15 +325,30 @@ async function loadOtlpExporter(
 ): Promise<SpanExporter> {
   const config = { url, timeoutMillis, ...(headers ? { headers } : {}) };
   if (protocol === 'grpc') {
-    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-grpc');
+    const { OTLPTraceExporter } = await optional('@opentelemetry/exporter-trace-otlp-grpc', () => import('@opentelemetry/exporter-trace-otlp-grpc'));
     return new OTLPTraceExporter({ url, timeoutMillis });
   }
   if (protocol === 'http/json') {
-    const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-http');
+    const { OTLPTraceExporter } = await optional('@opentelemetry/exporter-trace-otlp-http', () => import('@opentelemetry/exporter-trace-otlp-http'));
     return new OTLPTraceExporter(config);
   }
-  const { OTLPTraceExporter } = await import('@opentelemetry/exporter-trace-otlp-proto');
+  const { OTLPTraceExporter } = await optional('@opentelemetry/exporter-trace-otlp-proto', () => import('@opentelemetry/exporter-trace-otlp-proto'));
   return new OTLPTraceExporter(config);
+}
+
+/**
+ * The OTLP exporters are optional peer dependencies (only the chosen protocol's is needed): a
+ * missing one is a DependencyMissingError naming the package to install, reported through
+ * onExportError, never a crash.
+ */
+async function optional<T>(packageName: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new DependencyMissingError(packageName, 'OTLP trace export', { cause: error });
+    throw error;
+  }
 }
 
 function defaultExportErrorLog(endpoint: string): (error: Error, stats: TracerStats) => void {
