@@ -32,11 +32,12 @@ export function modelsPackageRoot(): string {
 
 /**
  * Absolute path of the bundled default model (stories260K converted to the Optimum layout), inside
- * the installed package: `<package>/dist/default-model/stories260K`. The package's build writes it
- * from the original llama2.c files in `assets/` (see README.md); the published package ships it.
+ * the installed package: `<package>/default-model/stories260K`. The package's build writes it from
+ * the original llama2.c files in `assets/` (see README.md), outside `dist/` so that rebuilding the
+ * code never removes it; the published package ships it.
  */
 export function defaultModelPath(): string {
-  return join(modelsPackageRoot(), 'dist', 'default-model', DEFAULT_MODEL_NAME);
+  return join(modelsPackageRoot(), 'default-model', DEFAULT_MODEL_NAME);
 }
 
 /** Facts about the bundled default model (see defaultModelPath). */

@@ -1,4 +1,4 @@
-export { convertLlama2c, CONVERTER_VERSION, MODEL_MANIFEST } from './llama2c/convert.js';
+export { convertLlama2c, replaceFolder, CONVERTER_VERSION, MODEL_MANIFEST } from './llama2c/convert.js';
 export type { ConvertLlama2cOptions, ConvertLlama2cResult } from './llama2c/convert.js';
 export { readLlama2cCheckpoint, parseLlama2cHeader, checkpointFloatCount } from './llama2c/checkpoint.js';
 export type { Llama2cCheckpoint, Llama2cHeader, Llama2cWeights } from './llama2c/checkpoint.js';

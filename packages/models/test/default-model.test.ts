@@ -10,7 +10,7 @@ describe('defaultModelPath', () => {
     expect(modelsPackageRoot()).toBe(packageRoot);
     const here = defaultModelPath();
     expect(isAbsolute(here)).toBe(true);
-    expect(here).toBe(join(packageRoot, 'dist', 'default-model', DEFAULT_MODEL_NAME));
+    expect(here).toBe(join(packageRoot, 'default-model', DEFAULT_MODEL_NAME));
     const elsewhere = mkdtempSync(join(tmpdir(), 'muai-cwd-'));
     const previous = process.cwd();
     try {

@@ -132,6 +132,21 @@ function* convertedWeights(checkpoint: Llama2cCheckpoint): Generator<WeightTenso
   if (!sharedClassifier) yield tensor('lm_head.weight', [dim, vocabSize], transpose(w.wcls, vocabSize, dim));
 }
 
+/**
+ * Moves the complete folder `from` to `to`, replacing `to` when it exists: the old folder is moved
+ * aside first, so `to` is only ever missing between two renames and never half-written.
+ */
+export function replaceFolder(from: string, to: string): void {
+  if (!existsSync(to)) {
+    renameSync(from, to);
+    return;
+  }
+  const old = `${from}.old`;
+  renameSync(to, old);
+  renameSync(from, to);
+  rmSync(old, { recursive: true, force: true });
+}
+
 function sha256(file: string): string {
   return createHash('sha256').update(readFileSync(file)).digest('hex');
 }
@@ -203,15 +218,7 @@ export function convertLlama2c(options: ConvertLlama2cOptions): ConvertLlama2cRe
         params,
       }),
     );
-    if (existsSync(outDir)) {
-      // force: move the old folder aside first, so that a failing rename keeps one complete folder.
-      const old = `${staging}.old`;
-      renameSync(outDir, old);
-      renameSync(staging, outDir);
-      rmSync(old, { recursive: true, force: true });
-    } else {
-      renameSync(staging, outDir);
-    }
+    replaceFolder(staging, outDir);
     const files = ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', MODEL_MANIFEST, ...graphFiles.map((file) => `onnx/${file}`)];
     log(`wrote ${files.length} files`);
     return { outDir, config, params, files };
