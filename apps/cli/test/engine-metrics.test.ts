@@ -97,7 +97,10 @@ for (const workerThread of [false, true]) {
       expect(sample(text, 'muai_kv_cache_misses_total', labels)).toBe(cache.lookupMisses);
       expect(sample(text, 'muai_kv_cache_usage_bytes', labels)).toBe(cache.bytesUsed);
       expect(sample(text, 'muai_kv_cache_usage_ratio', labels)).toBeCloseTo(cache.bytesUsed / cache.bytesBudget, 12);
-      expect(sample(text, 'vllm:kv_cache_usage_perc', { model_name: 'default' })).toBeCloseTo(cache.bytesUsed / cache.bytesBudget, 12);
+      // vLLM's gauge: what running requests hold (the running batch's slots); idle now, warm cache or not.
+      expect(cache.bytesUsed).toBeGreaterThan(0);
+      expect(sample(text, 'vllm:kv_cache_usage_perc', { model_name: 'default' })).toBe(batch.batchTokens / batch.maxBatchTokens);
+      expect(batch.batchTokens).toBe(0);
       // Request families: counts and token totals from the responses.
       expect(sample(text, 'vllm:e2e_request_latency_seconds_count', { model_name: 'default' })).toBe(6);
       expect(sample(text, 'vllm:time_to_first_token_seconds_count', { model_name: 'default' })).toBe(6);
@@ -116,7 +119,7 @@ for (const workerThread of [false, true]) {
       expect(notes.length).toBeGreaterThan(0);
     });
 
-    it('shows running requests while a stream is open', async () => {
+    it('shows running requests and their KV usage while a stream is open', async () => {
       const { app } = await serving(workerThread);
       await app.listen({ port: 0, host: '127.0.0.1' });
       const address = app.server.address() as { port: number };
@@ -129,6 +132,7 @@ for (const workerThread of [false, true]) {
       await reader.read(); // the stream has started: the request is in the running batch
       const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(sample(text, 'vllm:num_requests_running', { model_name: 'default' })).toBeGreaterThanOrEqual(1);
+      expect(sample(text, 'vllm:kv_cache_usage_perc', { model_name: 'default' })).toBeGreaterThan(0);
       await reader.cancel();
     });
   });

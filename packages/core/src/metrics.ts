@@ -73,6 +73,11 @@ export interface CacheStatsRecord {
   capacityBytes?: number;
   /** Fraction of the budget in use now, 0..1. */
   usageRatio?: number;
+  /**
+   * Share of the key/value capacity held by running requests now, 0..1 (cached prefixes that no
+   * request uses do not count): what vLLM's `kv_cache_usage_perc` means. Default `usageRatio`.
+   */
+  runningRatio?: number;
   /** New cache hits since the previous call (a delta, not a running total). */
   hits?: number;
   /** New cache misses since the previous call (a delta, not a running total). */

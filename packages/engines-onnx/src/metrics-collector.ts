@@ -41,17 +41,21 @@ export function createOnnxMetricsCollector(engine: OnnxStatsSource, sink: Pick<M
         const fresh = count - (before.stepsBySize[Number(size)] ?? 0);
         for (let step = 0; step < fresh; step += 1) sink.recordBatch({ size: Number(size), model, engine: engineName });
       }
+      // The running batch's keys/values (its slots over max_batch_tokens) are what running
+      // requests hold; the prefix cache (when on) also keeps finished prefixes for reuse.
+      const running = batch.maxBatchTokens > 0 ? Math.min(1, batch.batchTokens / batch.maxBatchTokens) : undefined;
       if (cache?.enabled) {
         sink.recordCacheStats({
           model,
           engine: engineName,
           usedBytes: cache.bytesUsed,
           capacityBytes: cache.bytesBudget,
+          ...(running !== undefined ? { runningRatio: running } : {}),
           hits: Math.max(0, cache.lookupHits - before.lookupHits),
           misses: Math.max(0, cache.lookupMisses - before.lookupMisses),
         });
-      } else if (batch.maxBatchTokens > 0) {
-        sink.recordCacheStats({ model, engine: engineName, usageRatio: Math.min(1, batch.batchTokens / batch.maxBatchTokens) });
+      } else if (running !== undefined) {
+        sink.recordCacheStats({ model, engine: engineName, usageRatio: running, runningRatio: running });
       }
       seen.set(model, { lookupHits: cache?.lookupHits ?? 0, lookupMisses: cache?.lookupMisses ?? 0, stepsBySize: batch.stepsBySize });
     }

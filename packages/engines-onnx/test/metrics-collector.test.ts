@@ -42,7 +42,7 @@ describe('createOnnxMetricsCollector', () => {
     await collect();
     expect(sink.queueDepths).toEqual([{ depth: 2, running: 3, model: 'default', engine: 'onnx' }]);
     expect(sink.batches.map((record) => record.size).sort()).toEqual([1, 1, 3]);
-    expect(sink.cacheStats).toEqual([{ model: 'default', engine: 'onnx', usedBytes: 4096, capacityBytes: 1 << 20, hits: 2, misses: 1 }]);
+    expect(sink.cacheStats).toEqual([{ model: 'default', engine: 'onnx', usedBytes: 4096, capacityBytes: 1 << 20, runningRatio: 0, hits: 2, misses: 1 }]);
     sink.clear();
     batch = schedulerStats({ stepsBySize: { 1: 2, 3: 3, 4: 1 } });
     cache = cacheStats({ bytesUsed: 8192, lookupHits: 5, lookupMisses: 1 });
@@ -55,6 +55,6 @@ describe('createOnnxMetricsCollector', () => {
     batch = schedulerStats({ batchTokens: 250, maxBatchTokens: 1000, stepsBySize: { 1: 2, 3: 3, 4: 1 } });
     await collect();
     expect(sink.batches).toEqual([]);
-    expect(sink.cacheStats).toEqual([{ model: 'default', engine: 'onnx', usageRatio: 0.25 }]);
+    expect(sink.cacheStats).toEqual([{ model: 'default', engine: 'onnx', usageRatio: 0.25, runningRatio: 0.25 }]);
   });
 });
