@@ -42,7 +42,7 @@ describe('the default model, from a folder other than the repository', () => {
     const output = JSON.parse(stdout);
     expect(output.token_ids).toEqual(reference.ids.slice(reference.promptIdCount));
     expect(reference.prompt + output.text).toBe(reference.text);
-    expect(output.model_source).toMatchObject({ from: 'default', path: join(repoRoot, 'packages/models/dist/default-model/stories260K') });
+    expect(output.model_source).toMatchObject({ from: 'default', path: join(repoRoot, 'packages/models/default-model/stories260K') });
     const plain = await muai(['run', 'Once upon a time', '--max-tokens', '24']);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stdout).toMatch(/^, there was a little girl named Lily\./);

@@ -51,5 +51,6 @@ export type { FallbackRecord, MetricsSink, RequestRecord, SpanAttributes, Span a
 // What the orchestrator accepts as a tracer: any part of @muai/core's `Tracer` (the rest is completed with no-op spans).
 export type { TracerInput as TracerLike } from '@muai/core';
 export type { Logger } from './internal/logger.js';
+export { plainPrompt } from './workflows/prompt-fit.js';
 // The folder of the model `default` falls back to (the bundled stories260K); it lives in @muai/models.
 export { defaultModelPath } from '@muai/models';

@@ -94,7 +94,7 @@ describe('ModelManager', () => {
     await bundled.loadModel('default');
     // Never a folder found from the cwd: the option, else the model bundled with @muai/models.
     expect(loads).toEqual(['/models/stories', defaultModelPath()]);
-    expect(defaultModelPath()).toMatch(/[\\/]models[\\/]dist[\\/]default-model[\\/]stories260K$/);
+    expect(defaultModelPath()).toMatch(/[\\/]models[\\/]default-model[\\/]stories260K$/);
     await withDefault.close();
     await bundled.close();
     const manager = new ModelManager({ env: { MUAI_MODEL: 'a' }, config: { models }, engine: new FakeEngine() });

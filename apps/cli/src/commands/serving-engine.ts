@@ -10,6 +10,7 @@ import {
   type StreamChunk,
   type TensorMap,
 } from '@muai/core';
+import { plainPrompt } from '@muai/orchestrator';
 import type { ModelManager } from '@muai/orchestrator';
 
 /**
@@ -60,12 +61,25 @@ export class ModelManagerEngine implements Engine {
     this.failures.delete(model);
   }
 
-  generate(request: GenerationRequest): Promise<GenerationResult> {
-    return this.manager.generate(request);
+  async generate(request: GenerationRequest): Promise<GenerationResult> {
+    return this.manager.generate(await this.forModel(request));
   }
 
-  stream(request: GenerationRequest): AsyncIterable<StreamChunk> {
-    return this.manager.stream(request);
+  async *stream(request: GenerationRequest): AsyncIterable<StreamChunk> {
+    yield* this.manager.stream(await this.forModel(request));
+  }
+
+  /**
+   * Chat messages for a model without a chat template (a base model such as the bundled
+   * stories260K) go as one plain prompt, as the workflows send them, so /v1/chat/completions works
+   * on every model the server has.
+   */
+  private async forModel(request: GenerationRequest): Promise<GenerationRequest> {
+    if (!Array.isArray(request.messages)) return request;
+    const loaded = await this.manager.loadModel(request.model ?? this.manager.defaultModel);
+    if (loaded.info.chatTemplate !== false) return request;
+    const { messages, ...rest } = request;
+    return { ...rest, prompt: plainPrompt(messages) };
   }
 
   async generateBatch(requests: readonly GenerationRequest[]): Promise<Array<GenerationResult | Error>> {
