@@ -60,7 +60,9 @@ beforeAll(async () => {
   const folder = mkdtempSync(join(tmpdir(), 'muai-k8s-'));
   const file = join(folder, 'config.yaml');
   writeFileSync(file, configText.replace('/models/default', tinyModel));
-  config = loadConfig({ files: [file], env: {} }).config;
+  // In process: the routes and metrics are the same, and the test does not depend on a built worker script.
+  config = loadConfig({ files: [file], env: {}, overrides: { optimization: { onnx: { worker_thread: false } } } }).config;
+  expect(loadConfig({ files: [file], env: {} }).config.optimization.onnx.worker_thread).toBe(true);
   const exporter = createPrometheusExporter({ collectDefaultMetrics: false, vllmCompatible: config.monitoring.prometheus.vllm_compatible });
   const runtime = createOrchestratorFromConfig(config, { env: {}, prometheusExporter: exporter });
   addEngineMetrics(exporter, runtime);
