@@ -111,6 +111,14 @@ const smoke = {
     } finally {
       await hub.close();
     }`,
+  '@muai/cluster': `
+    // No Redis given: every part runs on this process's local state.
+    const cluster = m.createCluster({ requestsPerMinute: 1 });
+    const first = await cluster.rateLimiter.hit('key');
+    const second = await cluster.rateLimiter.hit('key');
+    if (!first.allowed || second.allowed || second.scope !== 'local') throw new Error('cluster: ' + JSON.stringify([first, second]));
+    if (m.responseCacheKey('/v1/completions', { prompt: 'p', temperature: 0 }) === undefined || typeof cluster.plugin() !== 'function') throw new Error('cluster: cache key or plugin missing');
+    await cluster.close();`,
   '@muai/batcher': `
     const batcher = m.createBatcher({ batchFn: async (xs) => xs.map((x) => x * 2), maxBatchSize: 4, batchTimeoutMs: 1 });
     const out = await Promise.all([1, 2, 3].map((x) => batcher.submit(x)));
