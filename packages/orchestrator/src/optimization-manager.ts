@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import {
@@ -7,7 +6,6 @@ import {
   MuaiError,
   ModelNotFoundError,
   NOOP_SPAN,
-  SpanKind,
   combineMetricsSinks,
   throwIfAborted,
   toTracer,
@@ -22,19 +20,19 @@ import type {
   MetricsSink,
   ModelSpec,
   Span,
-  SpanAttributes,
-  SpanKindValue,
   StreamChunk,
   TensorMap,
   Tracer,
   TracerInput,
 } from '@muai/core';
-import { isModuleNotFound, isRequestError, messageOf } from './internal/errors.js';
+import { isRequestError, messageOf } from './internal/errors.js';
 import { consoleLogger, reportOnce, safely } from './internal/logger.js';
 import type { Logger } from './internal/logger.js';
 import { resolveHubModel } from './internal/hub-models.js';
 import { looksLocal } from './internal/paths.js';
 import { StreamPump } from './internal/stream-pump.js';
+import { createEngine } from './internal/engine-loader.js';
+import { BatchSpans, traceEngineAttempt, type TraceSpec } from './internal/engine-spans.js';
 import { camelCaseKeys, canonicalEngineName, engineOrderOf, normalizeOptimizationConfig } from './optimization-config.js';
 import type { EngineSectionInput, OptimizationConfigInput, OptimizationSettings } from './optimization-config.js';
 
@@ -148,40 +146,6 @@ interface Attempt {
   message: string;
 }
 
-/** How `run` traces its engine attempts. */
-interface TraceSpec<T> {
-  /** Engine operation of the span name: `generate`, `stream`, `infer`. */
-  operation: string;
-  /** Attributes known once the attempt succeeded (token usage). */
-  onValue?: (span: Span, value: T) => void;
-  /** Keeps the span open after the attempt succeeded, until the promise settles (streams). */
-  holdOpen?: (value: T) => Promise<void>;
-  /** Called once the span of a successful attempt has ended (after `holdOpen`). */
-  ended?: (value: T) => void;
-}
-
-/** A request waiting in a batcher: where its engine span is, to parent and annotate the batch span. */
-interface BatchMember {
-  /** Runs a function in the async context the request was submitted from (AsyncLocalStorage.snapshot). */
-  inContext: <R>(fn: () => R) => R;
-  span: Span;
-}
-
-/** Span kind: INTERNAL for the in-process engine, CLIENT for an engine behind HTTP. */
-const spanKind = (engine: string): SpanKindValue => (engine === 'onnx' ? SpanKind.INTERNAL : SpanKind.CLIENT);
-
-const ATTEMPT = 'muai.engine.attempt';
-const FALLBACK_REASON = 'muai.engine.fallback_reason';
-const FALLBACK_TO = 'muai.engine.fallback_to';
-const BATCH_SIZE = 'muai.batch.size';
-
-/** Built-in engine packages: their factory and, where the package has one, its config-section mapper. */
-const PACKAGES: Record<string, { specifier: string; factory: string; fromConfig?: string }> = {
-  onnx: { specifier: '@muai/engines-onnx', factory: 'createOnnxEngine' },
-  vllm: { specifier: '@muai/engines-vllm', factory: 'createVllmEngine', fromConfig: 'vllmOptionsFromConfig' },
-  deepspeed: { specifier: '@muai/engines-deepspeed', factory: 'createDeepSpeedEngine', fromConfig: 'deepspeedOptionsFromConfig' },
-};
-
 function isGenerationInputs(inputs: unknown): inputs is GenerationInputs {
   if (typeof inputs !== 'object' || inputs === null) return false;
   const record = inputs as Record<string, unknown>;
@@ -205,7 +169,7 @@ export class OptimizationManager {
   private readonly models = new Map<string, ModelEntry>();
   private readonly warned = new Set<string>();
   private readonly counters: OptimizationStats = { fallbacks: 0, fallbacksByEngine: {}, unavailable: {}, requestsByEngine: {} };
-  private readonly batchMembers = new WeakMap<GenerationRequest, BatchMember>();
+  private readonly batchSpans: BatchSpans;
 
   /**
    * @param config the `optimization` section (or a whole config holding one), e.g. from
@@ -217,6 +181,7 @@ export class OptimizationManager {
     this.logger = options.logger ?? consoleLogger;
     this.tracer = toTracer(options.tracer);
     this.metrics = combineMetricsSinks([options.metrics], (error, method) => reportOnce(this.logger, this.warned, `metrics.${method}`, error));
+    this.batchSpans = new BatchSpans(this.tracer, this.metrics);
     const env = options.env ?? process.env;
     this.models.set('default', { name: 'default', path: env.MUAI_MODEL ?? options.defaultModelPath ?? bundledDefaultModelPath() });
     for (const [name, spec] of Object.entries(options.models ?? {})) this.registerModel({ ...spec, name });
@@ -303,8 +268,8 @@ export class OptimizationManager {
       const options: { signal?: AbortSignal; priority?: number } = {};
       if (request.signal) options.signal = request.signal;
       if (request.priority !== undefined) options.priority = request.priority;
-      // The batch span parents under the engine span of the first request of its batch (see dispatchBatch).
-      if (this.tracer.enabled) this.batchMembers.set(routed, { inContext: AsyncLocalStorage.snapshot(), span });
+      // The batch span parents under the engine span of the first request of its batch (see BatchSpans).
+      this.batchSpans.remember(routed, span);
       const outcome = await batcher.submit(routed, options);
       if (outcome instanceof Error) throw outcome;
       return outcome;
@@ -385,7 +350,7 @@ export class OptimizationManager {
     let fresh = false;
     slot.creating ??= (async () => {
       try {
-        const engine = await this.createEngine(name);
+        const engine = await createEngine(name, this.settings, this.options);
         if (name !== 'onnx') {
           const health = await engine.health();
           if (!health.ok) {
@@ -423,63 +388,6 @@ export class OptimizationManager {
       this.logger.warn(`Engine "${slot.name}" is unavailable (${reason}): ${detail} Falling back to the next engine in optimization.engine_preference.`, { engine: slot.name, reason });
     }
     return wasAvailable;
-  }
-
-  private async createEngine(name: string): Promise<Engine> {
-    const section = this.settings.engines[name] ?? {};
-    const injected = this.options.engines?.[name];
-    if (injected) return injected({ name, section, settings: this.settings });
-    const known = PACKAGES[name];
-    if (!known) {
-      throw new EngineUnavailableError(name, 'no engine package or factory is known by that name', 'Remove it from optimization.engine_preference, or pass a factory in `engines`.', { details: { reason: 'not_installed' } });
-    }
-    let module: Record<string, unknown>;
-    try {
-      const load = this.options.importModule ?? ((specifier: string) => import(specifier));
-      module = (await load(known.specifier)) as Record<string, unknown>;
-    } catch (error) {
-      if (isModuleNotFound(error)) {
-        throw new EngineUnavailableError(name, `the package ${known.specifier} is not installed`, `Install it with \`npm install ${known.specifier}\`, or set optimization.${name}.enabled to false.`, { cause: error, details: { reason: 'not_installed' } });
-      }
-      throw error;
-    }
-    // optimization.onnx.worker_thread: the same engine, with ONNX Runtime in a worker thread.
-    const factoryName = name === 'onnx' && section.worker_thread === true ? 'createOnnxWorkerEngine' : known.factory;
-    const factory = module[factoryName];
-    if (typeof factory !== 'function') {
-      throw new EngineUnavailableError(name, `${known.specifier} does not export ${factoryName}()`, `Install a version of ${known.specifier} that matches @muai/orchestrator.`, { details: { reason: 'not_installed' } });
-    }
-    const mapper = known.fromConfig === undefined ? undefined : module[known.fromConfig];
-    let options: Record<string, unknown>;
-    if (typeof mapper === 'function') {
-      const { enabled: _enabled, ...rest } = section;
-      options = (mapper as (section: Record<string, unknown>) => Record<string, unknown>)(rest);
-    } else {
-      options = this.engineOptions(name, section);
-    }
-    return (await (factory as (options: Record<string, unknown>) => Engine | Promise<Engine>)(options)) as Engine;
-  }
-
-  /** Options for a built-in engine factory: the config section camelCased, plus the KV cache for onnx. */
-  private engineOptions(name: string, section: EngineSectionInput): Record<string, unknown> {
-    const { enabled: _enabled, ...rest } = section;
-    const options = camelCaseKeys(rest);
-    if (name === 'onnx') {
-      // The seed's onnx keys, in the engine's option names.
-      if (typeof rest.threads === 'number') options.intraOpNumThreads = rest.threads;
-      if (typeof rest.inter_op_threads === 'number') options.interOpNumThreads = rest.inter_op_threads;
-      if (this.settings.enabled && this.settings.cache.enabled) {
-        const { enabled: _cacheEnabled, ...cache } = this.settings.cache.raw;
-        options.kvCache = { ...camelCaseKeys(cache), enabled: true, maxMemoryMb: this.settings.cache.maxMemoryMb };
-      }
-      return options;
-    }
-    if (typeof options.endpoint === 'string' && options.endpoints === undefined) options.endpoints = [options.endpoint];
-    const endpoints = options.endpoints;
-    if ((!Array.isArray(endpoints) || endpoints.length === 0) && typeof rest.host === 'string' && typeof rest.port === 'number') {
-      options.endpoints = [`http://${rest.host}:${rest.port}`];
-    }
-    return options;
   }
 
   private ensureLoaded(slot: Slot, engine: Engine, spec: ModelEntry): Promise<LoadedModelInfo> {
@@ -521,7 +429,7 @@ export class OptimizationManager {
       const { enabled: _enabled, max_batch_size: _a, batch_timeout_ms: _b, max_queue_size: _c, ...rest } = this.settings.batcher.raw;
       const options: BatcherFactoryOptions = {
         ...camelCaseKeys(rest),
-        batchFn: (inputs) => this.dispatchBatch(engine, slot.name, modelName, inputs),
+        batchFn: (inputs) => this.batchSpans.dispatch(engine, slot.name, modelName, inputs),
         maxBatchSize: this.settings.batcher.maxBatchSize,
         batchTimeoutMs: this.settings.batcher.batchTimeoutMs,
         maxQueueSize: this.settings.batcher.maxQueueSize,
@@ -590,9 +498,17 @@ export class OptimizationManager {
         const engine = acquired.engine;
         calls += 1;
         const value = trace
-          ? await this.inEngineSpan(name, spec.name, calls, trace, (span) => operation(engine, acquired.slot, span), (error) => {
-              const reason = this.fallbackReason(error, name, spec.name, index === candidates.length - 1, signal);
-              return reason === undefined ? undefined : { reason, to: next };
+          ? await traceEngineAttempt(this.tracer, {
+              engine: name,
+              model: spec.name,
+              attempt: calls,
+              trace,
+              body: (span) => operation(engine, acquired.slot, span),
+              fallback: (error) => {
+                const reason = this.fallbackReason(error, name, spec.name, index === candidates.length - 1, signal);
+                return reason === undefined ? undefined : { reason, to: next };
+              },
+              guard: (what, fn) => safely(this.logger, this.warned, what, fn),
             })
           : await operation(engine, acquired.slot, NOOP_SPAN);
         this.counters.requestsByEngine[name] = (this.counters.requestsByEngine[name] ?? 0) + 1;
@@ -630,80 +546,10 @@ export class OptimizationManager {
     return !this.settings.fallbackOnError || last ? undefined : code;
   }
 
-  /**
-   * Runs one engine attempt inside span `{engine} {operation}` (attempt number; on a failure that
-   * falls back, the reason and the next engine; the tracer marks the error). Resolves with the
-   * attempt's value as soon as it is there; with `holdOpen` the span stays open until that settles.
-   */
-  private inEngineSpan<T>(engine: string, model: string, attempt: number, trace: TraceSpec<T>, body: (span: Span) => Promise<T>, fallback: (error: unknown) => { reason: string; to: string } | undefined): Promise<T> {
-    const tracer = this.tracer;
-    const detached = async (value: T): Promise<T> => {
-      // Untraced (or the tracer failed before running the attempt): still drive what holdOpen drives.
-      if (trace.holdOpen) {
-        void trace
-          .holdOpen(value)
-          .catch(() => undefined)
-          .then(() => trace.ended?.(value));
-      } else trace.ended?.(value);
-      return value;
-    };
-    return new Promise<T>((resolve, reject) => {
-      let delivered = false;
-      let deliveredValue: T | undefined;
-      let attemptDone: Promise<void> | undefined;
-      const fn = (span: Span): Promise<void> => (attemptDone = runAttempt(span));
-      const runAttempt = async (span: Span): Promise<void> => {
-        let value: T;
-        try {
-          value = await body(span);
-        } catch (error) {
-          const next = fallback(error);
-          if (next) {
-            span.setAttribute(FALLBACK_REASON, next.reason);
-            span.setAttribute(FALLBACK_TO, next.to);
-          }
-          throw error;
-        }
-        if (trace.onValue) safely(this.logger, this.warned, 'tracer span attributes', () => trace.onValue?.(span, value));
-        delivered = true;
-        deliveredValue = value;
-        resolve(value);
-        if (trace.holdOpen) await trace.holdOpen(value);
-      };
-      const attributes: SpanAttributes = { [ATTEMPT]: attempt };
-      let spanned: unknown;
-      try {
-        spanned = tracer.traceEngineCall({ engine, operation: trace.operation, model, kind: spanKind(engine), attributes }, fn);
-      } catch (error) {
-        spanned = Promise.reject(error);
-      }
-      // Settles once both the attempt and the tracer's span are done (the span has ended by then).
-      // A tracer that never ran `fn` (it failed) costs tracing, not the request: run untraced.
-      void Promise.allSettled([spanned, attemptDone]).then(async () => {
-        if (!attemptDone) return body(NOOP_SPAN).then(detached).then(resolve, reject);
-        if (delivered) return trace.ended?.(deliveredValue as T);
-        return attemptDone.then(() => undefined, reject);
-      });
-    });
-  }
-
   /** Token usage of a generation on its engine span (GenAI attribute names). */
   private recordUsage(span: Span, result: GenerationResult): void {
     this.tracer.recordUsage(span, { inputTokens: result.usage.promptTokens, outputTokens: result.usage.completionTokens, finishReasons: [result.finishReason] });
   }
 
-  /**
-   * The batcher's batchFn: `engine.generateBatch`, inside span `batch {model}` when tracing. One batch
-   * serves many requests and the tracer takes no span links, so the batch span is a child of the
-   * engine span of the FIRST request in the batch (run in the async context that request was
-   * submitted from); every member's engine span gets `muai.batch.size`.
-   */
-  private dispatchBatch(engine: Engine, engineName: string, model: string, inputs: readonly GenerationRequest[]): Promise<Array<GenerationResult | Error>> {
-    this.metrics.recordBatch({ size: inputs.length, model, engine: engineName });
-    // Members are remembered only while tracing (see generate).
-    const first = inputs[0] === undefined ? undefined : this.batchMembers.get(inputs[0]);
-    if (!first) return engine.generateBatch(inputs);
-    for (const input of inputs) this.batchMembers.get(input)?.span.setAttribute(BATCH_SIZE, inputs.length);
-    return first.inContext(() => this.tracer.traceBatch({ model, engine: engineName, size: inputs.length }, () => engine.generateBatch(inputs)));
-  }
+
 }
