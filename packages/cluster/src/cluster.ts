@@ -3,6 +3,7 @@ import { Counter } from 'prom-client';
 import type { Registry } from 'prom-client';
 import type { RedisOptions } from 'ioredis';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { ERROR_CODES, type ErrorCode } from '@muai/core';
 import { RedisLink, consoleClusterLogger } from './redis-link.js';
 import type { ClusterLogger } from './redis-link.js';
 import { SharedResponseCache, responseCacheKey } from './response-cache.js';
@@ -34,6 +35,9 @@ export interface ClusterOptions {
   /** Extra ioredis options. */
   redis?: RedisOptions;
 }
+
+/** The documented code of a refusal (docs/errors.md), and its status. */
+const RATE_LIMITED: ErrorCode = 'RATE_LIMITED';
 
 /** Routes whose non-streaming, deterministic answers are cached. */
 const CACHED_ROUTES = new Set(['/v1/completions', '/v1/chat/completions']);
@@ -124,14 +128,14 @@ export class Cluster {
     this.limited?.inc();
     const retryAfter = Math.max(1, Math.ceil(decision.resetMs / 1000));
     await reply
-      .status(429)
+      .status(ERROR_CODES[RATE_LIMITED])
       .header('retry-after', String(retryAfter))
       .send({
         error: {
           message: `Rate limit reached: ${decision.limit} requests per ${Math.round((this.options.rateLimitWindowMs ?? 60_000) / 1000)} s for this API key. Retry after ${retryAfter} s.`,
           type: 'rate_limit_error',
           param: null,
-          code: 'RATE_LIMITED',
+          code: RATE_LIMITED,
         },
       });
   }
