@@ -14,7 +14,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // The graph writer and the tokenizer files live in @muai/models (shared with the llama2.c
 // converter); the repository's root `prepare` builds it before this script runs.
-import { buildLlamaGraph, countParams, DataType, weightSpecs, writeFileAtomic, writeOnnxModel } from '@muai/models';
+import { buildLlamaGraph, countParams, DataType, llamaConfigJson, weightSpecs, writeFileAtomic, writeOnnxModel } from '@muai/models';
 import { fillNormal, float32ToFloat16Array, toFloat16Bits } from './prng.mjs';
 import { shrinkVocab, specialTokensMapJson, tokenizerConfigJson, tokenizerJson } from './tokenizer.mjs';
 
@@ -58,30 +58,7 @@ const DTYPES = { fp32: { suffix: '', elem: DataType.FLOAT, bytes: 4 }, fp16: { s
 export function modelConfig(size) {
   const preset = SIZES[size];
   if (!preset) throw new Error(`unknown size "${size}": use one of ${Object.keys(SIZES).join(', ')}`);
-  return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
-    hidden_size: preset.hidden_size,
-    intermediate_size: preset.intermediate_size,
-    num_hidden_layers: preset.num_hidden_layers,
-    num_attention_heads: preset.num_attention_heads,
-    num_key_value_heads: preset.num_key_value_heads,
-    head_dim: preset.hidden_size / preset.num_attention_heads,
-    vocab_size: preset.vocab_size,
-    max_position_embeddings: preset.max_position_embeddings,
-    rms_norm_eps: 1e-6,
-    rope_theta: 10000,
-    rope_scaling: null,
-    hidden_act: 'silu',
-    attention_bias: false,
-    mlp_bias: false,
-    bos_token_id: 1,
-    eos_token_id: 2,
-    pad_token_id: 0,
-    tie_word_embeddings: false,
-    torch_dtype: 'float32',
-    use_cache: true,
-  };
+  return llamaConfigJson({ ...preset, rms_norm_eps: 1e-6, tie_word_embeddings: false });
 }
 
 /** Standard deviation of a weight's normal init. Norm weights are 1. */

@@ -16,3 +16,5 @@ export { llamaTokenizerJson, llamaTokenizerConfigJson, llamaSpecialTokensMapJson
 export type { BpeVocabulary } from './tokenizer-json.js';
 export { STORIES260K_RUNC_REFERENCE } from './run-c-reference.js';
 export type { RunCReference } from './run-c-reference.js';
+export { llamaConfigJson } from './llama-config.js';
+export type { LlamaSizes } from './llama-config.js';

@@ -9,12 +9,13 @@ import type { LlamaGraphConfig } from '../onnx/llama-graph.js';
 import { DataType } from '../onnx/onnx-proto.js';
 import { writeFileAtomic, writeOnnxModel } from '../onnx/write-model.js';
 import type { WeightTensor } from '../onnx/write-model.js';
+import { llamaConfigJson } from '../llama-config.js';
 import { llamaSpecialTokensMapJson, llamaTokenizerConfigJson, llamaTokenizerJson } from '../tokenizer-json.js';
 import { readLlama2cCheckpoint } from './checkpoint.js';
 import type { Llama2cCheckpoint } from './checkpoint.js';
 import { llama2cBpeVocabulary, readLlama2cTokenizer } from './tokenizer-bin.js';
 
-/** Version of the converter's output format; recorded in muai-model.json. */
+/** Version of the converter's output; recorded in muai-model.json. Bump it whenever the output changes: the build keeps a default model written by the same version from the same files. */
 export const CONVERTER_VERSION = '1.0.0';
 /** The provenance file the converter writes into each folder. */
 export const MODEL_MANIFEST = 'muai-model.json';
@@ -49,30 +50,17 @@ export interface ConvertLlama2cResult {
 /** The config.json of a checkpoint (Hugging Face LlamaConfig). */
 function llamaConfig(checkpoint: Llama2cCheckpoint): LlamaGraphConfig & Record<string, unknown> {
   const { dim, hiddenDim, nLayers, nHeads, nKvHeads, vocabSize, seqLen, sharedClassifier } = checkpoint.header;
-  return {
-    architectures: ['LlamaForCausalLM'],
-    model_type: 'llama',
+  return llamaConfigJson({
     hidden_size: dim,
     intermediate_size: hiddenDim,
     num_hidden_layers: nLayers,
     num_attention_heads: nHeads,
     num_key_value_heads: nKvHeads,
-    head_dim: dim / nHeads,
     vocab_size: vocabSize,
     max_position_embeddings: seqLen,
-    rms_norm_eps: 1e-5, // run.c's rmsnorm
-    rope_theta: 10000, // run.c's RoPE base
-    rope_scaling: null,
-    hidden_act: 'silu',
-    attention_bias: false,
-    mlp_bias: false,
-    bos_token_id: 1,
-    eos_token_id: 2,
-    pad_token_id: 0,
+    rms_norm_eps: 1e-5, // run.c's rmsnorm; its RoPE base is 10000 as in the HF config
     tie_word_embeddings: sharedClassifier,
-    torch_dtype: 'float32',
-    use_cache: true,
-  };
+  });
 }
 
 /** [rows, cols] row-major -> [cols, rows] (the graph multiplies x by [in, out] matrices). */
