@@ -1,4 +1,7 @@
-// Runs after `npm ci` / `npm install` at the root: builds every package so that `npx muai` works.
+// Runs after `npm ci` / `npm install` at the root: builds every package so that `npx muai` works
+// (building @muai/models also converts the bundled default model, stories260K, from its llama2.c
+// files), then generates the random tiny model that tests and benchmarks use (model-gen imports
+// @muai/models' graph writer, so it runs after the build).
 import { execSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
