@@ -56,15 +56,15 @@ let app: FastifyInstance;
 let close: () => Promise<void>;
 
 beforeAll(async () => {
-  // The ConfigMap's config as muai serve would load it (the model path swapped for the test model).
+  // The ConfigMap's config as muai serve would load it; `default` is the test model here.
   const folder = mkdtempSync(join(tmpdir(), 'muai-k8s-'));
   const file = join(folder, 'config.yaml');
-  writeFileSync(file, configText.replace('/models/default', tinyModel));
+  writeFileSync(file, configText);
   // In process: the routes and metrics are the same, and the test does not depend on a built worker script.
   config = loadConfig({ files: [file], env: {}, overrides: { optimization: { onnx: { worker_thread: false } } } }).config;
   expect(loadConfig({ files: [file], env: {} }).config.optimization.onnx.worker_thread).toBe(true);
   const exporter = createPrometheusExporter({ collectDefaultMetrics: false, vllmCompatible: config.monitoring.prometheus.vllm_compatible });
-  const runtime = createOrchestratorFromConfig(config, { env: {}, prometheusExporter: exporter });
+  const runtime = createOrchestratorFromConfig(config, { env: { MUAI_MODEL: tinyModel }, prometheusExporter: exporter });
   addEngineMetrics(exporter, runtime);
   app = createServer({ engine: new ModelManagerEngine(runtime.modelManager), metrics: exporter });
   await app.ready();
