@@ -80,7 +80,8 @@ describe('muai pull', () => {
     expect(hub.requests).toHaveLength(0);
     const fromFolder = await muai([...args, '--model', modelDir]);
     expect(fromFolder.code).toBe(0);
-    const hubJson = JSON.parse(fromHub.stdout) as { text: string; usage: { completion_tokens: number } };
+    const hubJson = JSON.parse(fromHub.stdout) as { text: string; usage: { completion_tokens: number }; model_source: unknown };
+    expect(hubJson.model_source).toEqual({ from: '--model', path: snapshot, hub: REPO });
     const folderJson = JSON.parse(fromFolder.stdout) as { text: string; usage: { completion_tokens: number } };
     expect(hubJson.usage.completion_tokens).toBe(12);
     expect(hubJson.text).toBe(folderJson.text);

@@ -65,6 +65,8 @@ export const DEFAULT_MODEL_NOTE =
 interface ModelSource {
   from: RunModelOrigin | 'server';
   path?: string;
+  /** The Hugging Face Hub id the folder was downloaded from (`path` is then its snapshot in the cache). */
+  hub?: string;
   description?: string;
 }
 
@@ -133,12 +135,15 @@ function prepareEngine(options: RunOptions): PreparedEngine {
       );
     }
     const engine = createOnnxEngine();
+    const source: ModelSource = { from: model.origin, path: model.path, ...(model.isDefault ? { description: defaultModelInfo().description } : {}) };
     return {
       engine,
       isDefaultModel: model.isDefault,
-      source: { from: model.origin, path: model.path, ...(model.isDefault ? { description: defaultModelInfo().description } : {}) },
+      source,
       load: async () => {
-        await engine.load({ name, path: await localModelPath(model, options.model) });
+        const folder = await localModelPath(model, options.model);
+        if (folder !== model.path) Object.assign(source, { path: folder, hub: model.origin === '--model' ? options.model : process.env['MUAI_MODEL'] });
+        await engine.load({ name, path: folder });
         return name;
       },
       chat: () => engine.describeModel(name).hasChatTemplate === true,
