@@ -213,7 +213,7 @@ export function registerRunCommand(program: Command): void {
     .option('--protocol <protocol>', 'DeepSpeed-MII protocol: mii (REST gateway, plain prompts, no streaming) or openai (MII\'s OpenAI-compatible server) (default mii)')
     .option(
       '-m, --model <dir|id>',
-      'onnx: model folder (default: MUAI_MODEL, else the bundled stories260K, a 260K-parameter story model that continues text); vllm/deepspeed openai: the served model id (default: the server\'s only model); deepspeed mii: the name shown (default the deployment)',
+      'onnx: model folder, or a Hugging Face Hub id org/name (downloaded into the cache; see muai pull) (default: MUAI_MODEL, else the bundled stories260K, a 260K-parameter story model that continues text); vllm/deepspeed openai: the served model id (default: the server\'s only model); deepspeed mii: the name shown (default the deployment)',
     )
     .option('--max-tokens <n>', 'maximum new tokens (default 128)')
     .option('--temperature <t>', 'sampling temperature; 0 is greedy (default onnx: the model\'s generation_config, else 0; remote engines: 0)')
