@@ -1,20 +1,33 @@
 // What every benchmark script shares: command-line options, logging, statistics, and the
 // generated models they run on. Files starting with `_` are not benchmarks (benchmarks/run.mjs).
 import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 
 export const root = join(import.meta.dirname, '..');
 export const args = process.argv.slice(2);
+// node:util parseArgs, not strict: each benchmark reads its own options by name (`--name value`,
+// `--name=value`, or a bare `--flag`), and run.mjs passes everything through.
+const { tokens } = parseArgs({ args, strict: false, allowPositionals: true, tokens: true });
 /** `--json`: print one JSON object as the last stdout line. */
-export const json = args.includes('--json');
+export const json = flag('json');
 export const cores = os.availableParallelism?.() ?? os.cpus().length;
 
-/** The value after `--name`, as given, or `fallback`. */
+/** True when `--name` was given. */
+export function flag(name) {
+  return tokens.some((token) => token.kind === 'option' && token.name === name);
+}
+
+/** The value of `--name value` or `--name=value`, as given, or `fallback`. */
 export function option(name, fallback) {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1] : fallback;
+  const index = tokens.findIndex((token) => token.kind === 'option' && token.name === name);
+  if (index < 0) return fallback;
+  const token = tokens[index];
+  if (token.value !== undefined) return token.value;
+  const next = tokens[index + 1];
+  return next?.kind === 'positional' ? next.value : fallback;
 }
 
 /** The value after `--name` as a number, or `fallback`. */
@@ -27,6 +40,23 @@ export function numberOption(name, fallback) {
 export const logger = (name) => (...parts) => console.error(`[bench:${name}]`, ...parts);
 export const gc = () => globalThis.gc?.();
 export const round = (value, digits = 2) => Number(value.toFixed(digits));
+
+/** The p-th percentile (0..100) of sorted values, nearest rank; NaN when empty. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** 95% bootstrap interval of the median (2000 resamples, fixed seed so reruns on the same data agree). */
+export function bootstrapMedianCi(values, resamples = 2000) {
+  if (values.length === 0) return [NaN, NaN];
+  let seed = 0x9e3779b9;
+  const random = () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
+  const medians = [];
+  for (let r = 0; r < resamples; r++) medians.push(median(Array.from(values, () => values[Math.floor(random() * values.length)])));
+  medians.sort((a, b) => a - b);
+  return [medians[Math.floor(0.025 * resamples)], medians[Math.floor(0.975 * resamples)]];
+}
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);

@@ -8,18 +8,13 @@
 // queueing, batch formation, the no-op call amortised over the batch, resolving the caller's
 // promise, the await), nothing subtracted. Median of several rounds after warm-up.
 import { createBatcher } from '@muai/batcher';
+import { json, logger, numberOption } from './_common.mjs';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const option = (name, fallback) => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? Number(args[index + 1]) : fallback;
-};
-const requests = option('requests', 200_000);
-const clients = option('clients', 256);
-const maxBatchSize = option('max-batch-size', 32);
-const rounds = option('rounds', 7);
-const log = (...parts) => console.error('[bench:batcher]', ...parts);
+const requests = numberOption('requests', 200_000);
+const clients = numberOption('clients', 256);
+const maxBatchSize = numberOption('max-batch-size', 32);
+const rounds = numberOption('rounds', 7);
+const log = logger('batcher');
 
 // The no-op batch function: echoes its inputs (an engine that costs nothing).
 const noop = async (inputs) => inputs;

@@ -7,16 +7,11 @@
 // Geometry like Qwen2.5-0.5B: 24 layers, 2 KV heads, head_dim 64, float16 (raw Uint16Array).
 // Median of R rounds after warm-up, in microseconds per whole-prefix copy (all layers, key+value).
 import { createKvCache } from '@muai/kv-cache';
+import { json, logger, numberOption } from './_common.mjs';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const option = (name, fallback) => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? Number(args[index + 1]) : fallback;
-};
-const prefixTokens = option('prefix', 512);
-const rounds = option('rounds', 15);
-const log = (...parts) => console.error('[bench:kv-cache]', ...parts);
+const prefixTokens = numberOption('prefix', 512);
+const rounds = numberOption('rounds', 15);
+const log = logger('kv-cache');
 
 const numLayers = 24;
 const numKvHeads = 2;

@@ -66,28 +66,20 @@
 //   its C clients in lockstep (every request joins the same batch), HTTP arrival jitter does not;
 //   with 4-token requests on the tiny model that, more than server CPU, sets the throughput ratio.
 import { createServer as createHttpServer } from 'node:http';
-import { Worker } from 'node:worker_threads';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createOnnxEngine, createOnnxWorkerEngine } from '@muai/engines-onnx';
 import { createPrometheusExporter, createTracer } from '@muai/monitoring';
 import { startServer } from '@muai/server';
+import { bootstrapMedianCi, ensureGeneratedModel, flag, json, logger, median, option, percentile } from './_common.mjs';
+import { httpClient as createHttpClient } from './_http-client.mjs';
 
-const args = process.argv.slice(2);
-const json = args.includes('--json');
-const option = (name, fallback) => {
-  const index = args.indexOf(`--${name}`);
-  return index >= 0 && args[index + 1] !== undefined ? args[index + 1] : fallback;
-};
 const rounds = Number(option('rounds', 7));
 const monitoringPairs = Number(option('monitoring-pairs', 10));
-const log = (...parts) => console.error('[bench:server]', ...parts);
+const log = logger('server');
 const round3 = (value) => Math.round(value * 1000) / 1000;
-const root = join(import.meta.dirname, '..');
-const modelDirOf = (model) => join(root, 'models', 'generated', model);
 
 // The primary load: realistic serving requests (a ~32-token prompt, 64 new tokens) from enough
 // clients to fill the engine's continuous batches. The secondary load: the tiny model and 4-token
@@ -109,12 +101,9 @@ const LOADS = {
     roundMs: Number(option('short-round-ms', 1500)),
   },
 };
-for (const load of Object.values(LOADS)) {
-  if (!existsSync(join(modelDirOf(load.model), 'onnx', 'model.onnx'))) {
-    log(`generating the ${load.model} model (tools/model-gen/generate.mjs --size ${load.model} --if-missing) ...`);
-    execFileSync(process.execPath, [join(root, 'tools/model-gen/generate.mjs'), '--size', load.model, '--if-missing'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
-  }
-}
+// The generated models of both loads (generated first when missing).
+const modelDirs = Object.fromEntries(Object.values(LOADS).map((load) => [load.model, ensureGeneratedModel(load.model, log)]));
+const modelDirOf = (model) => modelDirs[model] ?? ensureGeneratedModel(model, log);
 const bodyOf = (load) => JSON.stringify({ model: load.model, prompt: load.prompt, max_tokens: load.maxTokens, temperature: 0 });
 const generationOf = (load) => ({ model: load.model, prompt: load.prompt, maxTokens: load.maxTokens, temperature: 0 });
 
@@ -156,22 +145,6 @@ async function startBareHttp(engine) {
   return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((resolve) => server.close(resolve)) };
 }
 
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-const median = (values) => percentile([...values].sort((a, b) => a - b), 50);
-/** 95% bootstrap interval of the median (2000 resamples, fixed seed so reruns on the same data agree). */
-function bootstrapMedianCi(values, resamples = 2000) {
-  if (values.length === 0) return [NaN, NaN];
-  let seed = 0x9e3779b9;
-  const random = () => ((seed = (Math.imul(seed ^ (seed >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
-  const medians = [];
-  for (let r = 0; r < resamples; r++) medians.push(median(Array.from(values, () => values[Math.floor(random() * values.length)])));
-  medians.sort((a, b) => a - b);
-  return [medians[Math.floor(0.025 * resamples)], medians[Math.floor(0.975 * resamples)]];
-}
-
 /** C clients, each awaiting one call at a time, for `roundMs`. Returns rps and latency percentiles (ms). */
 async function closedLoop(call, concurrency, roundMs) {
   const latencies = [];
@@ -190,101 +163,18 @@ async function closedLoop(call, concurrency, roundMs) {
   return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length };
 }
 
-// The HTTP clients run in a worker thread (their own event loop, as remote clients would be), so
-// that client-side JSON and socket work does not run on the server's event loop.
-const clientSource = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { Agent, request } = require('node:http');
-const { url, body, clients: maxClients } = workerData;
-const { hostname, port } = new URL(url);
-const agent = new Agent({ keepAlive: true, maxSockets: maxClients });
-// The server's Server-Timing header: engine;dur=<engine call ms>, handler;dur=<route ms>.
-const timingOf = (header) => {
-  const engine = /engine;dur=([0-9.]+)/.exec(header ?? '');
-  const handler = /handler;dur=([0-9.]+)/.exec(header ?? '');
-  return { engine: engine ? Number(engine[1]) : NaN, handler: handler ? Number(handler[1]) : NaN };
-};
-let lastTiming = { engine: NaN, handler: NaN };
-const call = () => new Promise((resolve, reject) => {
-  const req = request({ host: hostname, port, path: '/v1/completions', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
-    const chunks = [];
-    const timing = timingOf(response.headers['server-timing']);
-    response.on('data', (chunk) => chunks.push(chunk));
-    response.on('end', () => {
-      const text = Buffer.concat(chunks).toString();
-      lastTiming = timing;
-      if (response.statusCode !== 200) reject(new Error('HTTP ' + response.statusCode + ': ' + text));
-      else resolve(JSON.parse(text));
-    });
-    response.on('error', reject);
-  });
-  req.on('error', reject);
-  req.end(body);
-});
-parentPort.on('message', async (message) => {
-  try {
-    if (message.type === 'once') {
-      const t0 = performance.now();
-      const answer = await call();
-      const ms = performance.now() - t0;
-      parentPort.postMessage({ answer, ms, engineMs: lastTiming.engine, handlerMs: lastTiming.handler });
-      return;
-    }
-    const latencies = [];
-    const outside = [];
-    const start = performance.now();
-    const deadline = start + message.roundMs;
-    const client = async () => {
-      while (performance.now() < deadline) {
-        const t0 = performance.now();
-        await call();
-        const ms = performance.now() - t0;
-        latencies.push(ms);
-        outside.push(ms - lastTiming.engine);
-      }
-    };
-    await Promise.all(Array.from({ length: message.clients }, client));
-    parentPort.postMessage({ latencies, outside, elapsed: (performance.now() - start) / 1000 });
-  } catch (error) {
-    parentPort.postMessage({ error: String(error && error.stack || error) });
-  }
-});
-`;
+const httpClient = (url, load) => createHttpClient(url, { body: bodyOf(load), clients: load.clients, roundMs: load.roundMs });
 
-function httpClient(url, load) {
-  const { clients, roundMs } = load;
-  const worker = new Worker(clientSource, { eval: true, workerData: { url, body: bodyOf(load), clients } });
-  const ask = (message) =>
-    new Promise((resolve, reject) => {
-      worker.once('message', (reply) => (reply.error ? reject(new Error(reply.error)) : resolve(reply)));
-      worker.postMessage(message);
-    });
-  return {
-    once: async () => (await ask({ type: 'once' })).answer,
-    /** One request: its latency (ms) as the client in the worker saw it, and the server's Server-Timing (engine, handler ms). */
-    timedOnce: async () => {
-      const { ms, engineMs, handlerMs } = await ask({ type: 'once' });
-      return { ms, engineMs, handlerMs };
-    },
-    round: async (concurrency) => {
-      const { latencies, outside, elapsed } = await ask({ type: 'round', roundMs, clients: concurrency });
-      latencies.sort((a, b) => a - b);
-      return { rps: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), requests: latencies.length, outside };
-    },
-    close: () => worker.terminate(),
-  };
-}
-
-if (args.includes('--serve-monitored')) {
+if (flag('serve-monitored')) {
   // Child process: the monitored server, so that its tracer's AsyncLocalStorage context manager
   // (which turns on Node's promise hooks for the whole process) does not slow the direct and plain
   // server setups of the parent. Prints its URL, serves until stdin closes, then prints tracer stats.
   // With --plain: the same child without metrics or tracer, the control for monitoring_overhead_pct
   // (same process layout as the monitored child).
   const model = option('serve-monitored', 'tiny');
-  const plainChild = args.includes('--plain');
+  const plainChild = flag('plain');
   // --worker: the engine runs in a worker thread (createOnnxWorkerEngine), as in `muai serve`.
-  const engine = args.includes('--worker') ? createOnnxWorkerEngine() : createOnnxEngine();
+  const engine = flag('worker') ? createOnnxWorkerEngine() : createOnnxEngine();
   await engine.load({ name: model, path: modelDirOf(model) });
   if (plainChild) {
     // No tracer is created at all: creating one installs its context manager (promise hooks).
@@ -548,7 +438,7 @@ async function main() {
   // loads with createOnnxEngine (worker_thread: false); --no-in-process skips it.
   const realistic = await runLoad('realistic', LOADS.realistic, { worker: true });
   const short = await runLoad('short_requests', LOADS.short_requests, { worker: true });
-  const inProcessRuns = args.includes('--no-in-process')
+  const inProcessRuns = flag('no-in-process')
     ? undefined
     : { realistic: await runLoad('in_process_engine realistic', LOADS.realistic), short: await runLoad('in_process_engine short_requests', LOADS.short_requests) };
 
