@@ -1,6 +1,6 @@
 // What every benchmark script shares: command-line options, logging, statistics, and the
 // generated models they run on. Files starting with `_` are not benchmarks (benchmarks/run.mjs).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -88,4 +88,32 @@ export function ensureGeneratedModel(size, log = logger('models')) {
     execFileSync(process.execPath, [join(root, 'tools/model-gen/generate.mjs'), '--size', size, '--if-missing'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
   }
   return modelDir;
+}
+
+/**
+ * Spawns the built `muai serve --port 0 -m modelDir` with `env` added (loopback, Prometheus's own
+ * port off, warn-level logs) and resolves once /ready answers 200: `{ child, url, exited, logs }`.
+ */
+export async function startMuaiServe(modelDir, env = {}) {
+  const child = spawn(process.execPath, [join(root, 'apps/cli/bin/muai.mjs'), 'serve', '--port', '0', '-m', modelDir], {
+    cwd: root,
+    env: { ...process.env, MUAI_MON_SERVER_PRELOAD_MODELS: 'default', MUAI_MON_PROMETHEUS_ENABLED: 'false', MUAI_MON_LOGGING_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let logs = '';
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  const url = await new Promise((resolve, reject) => {
+    child.stderr.on('data', (data) => {
+      logs += data.toString();
+      const match = /serving on (http:\/\/\S+?) /.exec(logs);
+      if (match) resolve(match[1]);
+    });
+    void exited.then((code) => reject(new Error(`muai serve exited with ${code}: ${logs}`)));
+  });
+  const deadline = Date.now() + 60_000;
+  while ((await fetch(`${url}/ready`).then((response) => response.status, () => 0)) !== 200) {
+    if (Date.now() > deadline) throw new Error(`muai serve never became ready: ${logs}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { child, url, exited, logs: () => logs };
 }

@@ -17,11 +17,9 @@
 //   ceil(1.25 x (total + 1) / replicas) (checked around every acquire of the pool); must be 0 for
 //   prefix-affinity. max_outstanding: most in flight on one replica at a placement.
 // Targets (issue 17): prefix-affinity's hit rate >= 2x round-robin's, its TTFT p50 lower.
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import os from 'node:os';
 import { HttpClient, OpenAiProtocolClient } from '@muai/engines-http';
-import { ensureGeneratedModel, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
+import { ensureGeneratedModel, json, logger, median, numberOption, option, passageWords, round, startMuaiServe } from './_common.mjs';
 
 const log = logger('prefix-routing');
 const prefixes = numberOption('prefixes', 8);
@@ -31,40 +29,13 @@ const concurrency = numberOption('concurrency', 3);
 const maxTokens = numberOption('max-tokens', 4);
 const policies = option('policies', 'prefix-affinity,least-outstanding,round-robin').split(',');
 const modelDir = ensureGeneratedModel(option('model', 'bench'), log);
-const cli = join(root, 'apps/cli/bin/muai.mjs');
 const LOAD_FACTOR = 1.25;
 
 const passage = passageWords(10);
 
 /** Starts one replica on a free port; resolves with its URL once /ready answers 200. */
 async function startReplica() {
-  const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '-m', modelDir], {
-    cwd: root,
-    env: {
-      ...process.env,
-      MUAI_OPT_CACHE_ENABLED: 'true',
-      MUAI_OPT_ONNX_THREADS: '1',
-      MUAI_MON_SERVER_PRELOAD_MODELS: 'default',
-      MUAI_MON_PROMETHEUS_ENABLED: 'false',
-      MUAI_MON_LOGGING_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let logs = '';
-  const url = await new Promise((resolve, reject) => {
-    child.stderr.on('data', (data) => {
-      logs += data.toString();
-      const match = /serving on (http:\/\/\S+?) /.exec(logs);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`muai serve exited with ${code}: ${logs}`)));
-  });
-  const deadline = Date.now() + 60_000;
-  while ((await fetch(`${url}/ready`).then((response) => response.status, () => 0)) !== 200) {
-    if (Date.now() > deadline) throw new Error(`replica never became ready: ${logs}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const { child, url, exited } = await startMuaiServe(modelDir, { MUAI_OPT_CACHE_ENABLED: 'true', MUAI_OPT_ONNX_THREADS: '1' });
   return { url, stop: async () => (child.kill('SIGTERM'), await exited) };
 }
 
