@@ -184,9 +184,30 @@ describe('migration checklist: batching', () => {
   });
 });
 
-describe('migration checklist: features this version does not have', () => {
-  it('a config that enables the tuner is not accepted silently: muai serve warns at startup', async () => {
-    const served = await serve({ env: { MUAI_OPT_TUNER_ENABLED: 'true' } });
-    expect(served.logs()).toContain('optimization.tuner.enabled is true, but auto-tuning is not available');
-  });
+describe('migration checklist: the auto-tuner (optimization.tuner.enabled)', () => {
+  it('runs in muai serve: it steps on the served traffic, logs each decision with its reason, shows them on GET /v1/tuner and in /metrics', async () => {
+    const served = await serve({
+      env: { MUAI_OPT_TUNER_ENABLED: 'true', MUAI_OPT_TUNER_INTERVAL_MS: '300', MUAI_OPT_TUNER_TARGET_P99_LATENCY_MS: '60000', MUAI_MON_SERVER_EXPOSE_METRICS: 'true' },
+      waitReady: true,
+    });
+    expect(served.logs()).not.toContain('auto-tuning is not available');
+    expect(served.logs()).toContain('tuner: on (objective throughput');
+    const deadline = Date.now() + 20_000;
+    let state: { step: number; settings: Record<string, number>; decisions: Array<{ parameter: string | null; direction: string; reason: string }> } = { step: 0, settings: {}, decisions: [] };
+    // Enough traffic in each 300 ms window for the tuner to judge (5 requests), until it raised max_batch_size (far below the SLO).
+    while (!state.decisions.some((d) => d.direction === 'up') && Date.now() < deadline) {
+      const responses = await Promise.all(Array.from({ length: 6 }, () => complete(served.url)));
+      expect(responses.map((response) => response.status)).toEqual([200, 200, 200, 200, 200, 200]);
+      state = (await (await fetch(`${served.url}/v1/tuner`)).json()) as typeof state;
+    }
+    expect(state.step).toBeGreaterThan(0);
+    const up = state.decisions.find((d) => d.direction === 'up')!;
+    expect(up).toMatchObject({ parameter: 'max_batch_size' });
+    expect(up.reason).toContain('SLO holds');
+    expect(state.settings.max_batch_size).toBeGreaterThan(16);
+    expect(served.logs()).toMatch(/tuner: max_batch_size 16 -> 18 \(up\)/);
+    const metrics = await (await fetch(`${served.url}/metrics`)).text();
+    expect(metrics).toMatch(/muai_tuner_setting\{parameter="max_batch_size"\} \d+/);
+    expect(metrics).toContain('muai_tuner_adjustments_total{parameter="max_batch_size",direction="up"}');
+  }, 40_000);
 });

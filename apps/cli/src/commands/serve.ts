@@ -11,6 +11,7 @@ import { ModelManagerEngine } from './serving-engine.js';
 import { createClusterWiring } from './cluster-wiring.js';
 import { addEngineMetrics } from './engine-metrics.js';
 import { createAnomalyWiring } from './anomaly-wiring.js';
+import { createTunerWiring, withTuner } from './tuner-wiring.js';
 import { createServeLogging } from './logging.js';
 import { assertNoSelfLoop } from './self-loop.js';
 import { unavailableFeatureWarnings } from './unavailable-features.js';
@@ -60,6 +61,8 @@ export function registerServeCommand(program: Command): void {
       const anomaly = performanceMonitor ? createAnomalyWiring({ config, performanceMonitor, ...(exporter ? { exporter } : {}) }) : undefined;
       // JSON lines on stdout and in logs/muai.log (monitoring.logging.*); see ./logging.ts.
       const logging = createServeLogging({ config: monitoring.logging, formatIsDefault: loaded.sources['monitoring.logging.format'] === 'default' });
+      // optimization.tuner (opt-in): online tuning of batch size, wait and concurrency; see ./tuner-wiring.ts.
+      const tuner = createTunerWiring({ config, ...(exporter ? { exporter } : {}), logger: logging.logger });
       // Relative model paths in the config resolve against the working directory.
       const baseDirectory = process.cwd();
       // cluster.* (opt-in): state shared by replicas in Redis; see ./cluster-wiring.ts.
@@ -74,7 +77,9 @@ export function registerServeCommand(program: Command): void {
         ...(tracer ? { tracer } : {}),
         ...(performanceMonitor ? { performanceMonitor } : {}),
         ...(anomaly ? { anomalyDetector: anomaly.orchestratorDetector } : {}),
+        ...(tuner ? { batcherFactory: tuner.batcherFactory, metrics: tuner.orchestratorMetrics } : {}),
       });
+      tuner?.attach(runtime);
       if (exporter) addEngineMetrics(exporter, runtime);
       if (exporter && monitoring.prometheus.enabled && monitoring.prometheus.port !== (options.port ? Number(options.port) : server.port)) {
         await exporter.startServer();
@@ -96,7 +101,7 @@ export function registerServeCommand(program: Command): void {
           process.stderr.write(`muai: loading ${preloadModels.join(', ')} failed, /ready answers 503: ${reason}\n`);
         },
       );
-      const running = await startServer({
+      const running = await startServer(withTuner(tuner, {
         engine,
         defaultModel: runtime.modelManager.defaultModel,
         host: options.host ?? server.host,
@@ -121,8 +126,9 @@ export function registerServeCommand(program: Command): void {
           await tracer?.shutdown();
           await logging.close();
         },
-      });
+      }));
       anomaly?.start();
+      tuner?.start();
       const onnxMode = config.optimization.onnx.worker_thread === true ? 'ONNX Runtime in a worker thread' : 'ONNX Runtime in process';
       const exporterAddress = exporter?.address();
       const metricsAt = exporterAddress ? `metrics http://${exporterAddress.host}:${exporterAddress.port}${monitoring.prometheus.path}` : exporter && (server.expose_metrics || !monitoring.prometheus.enabled) ? `metrics ${running.url}/metrics` : 'metrics off';
