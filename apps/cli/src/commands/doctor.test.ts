@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -115,6 +115,27 @@ describe('muai doctor', () => {
     expect(stdout).toMatch(/config +FAIL +CONFIG_INVALID: .*\n +- .*bad\.yaml:3: optimization\.batcher\.max_batch_size/);
     expect(stdout).toContain('config: Fix the keys listed');
     expect(stdout).toContain('1 check failed.');
+  });
+
+  it("checks that muai serve's log file can be written", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'muai-doctor-'));
+    vi.stubEnv('MUAI_MON_LOGGING_FILE', join(dir, 'logs/muai.log'));
+    expect(byName(await runDoctor({ skipNetwork: true }), 'log file')).toMatchObject({ status: 'ok', detail: `${join(dir, 'logs/muai.log')} is writable` });
+    chmodSync(dir, 0o500);
+    try {
+      // root may write anywhere: the failure is only observable for an ordinary user.
+      const check = byName(await runDoctor({ skipNetwork: true }), 'log file')!;
+      if (process.getuid?.() === 0) expect(check.status).toBe('ok');
+      else expect(check).toMatchObject({ status: 'fail', fix: expect.stringContaining('MUAI_MON_LOGGING_FILE') });
+    } finally {
+      chmodSync(dir, 0o700);
+    }
+    // Under a regular file no folder can be made, whoever runs it.
+    writeFileSync(join(dir, 'not-a-folder'), '');
+    vi.stubEnv('MUAI_MON_LOGGING_FILE', join(dir, 'not-a-folder/logs/muai.log'));
+    expect(byName(await runDoctor({ skipNetwork: true }), 'log file')).toMatchObject({ status: 'fail', detail: expect.stringContaining('is a file, not a folder'), fix: expect.stringContaining('MUAI_MON_LOGGING_FILE') });
+    vi.stubEnv('MUAI_MON_LOGGING_FILE', '-');
+    expect(byName(await runDoctor({ skipNetwork: true }), 'log file')?.status).toBe('skip');
   });
 
   it('reports onnxruntime-node that does not load, and a Node older than engines.node', async () => {

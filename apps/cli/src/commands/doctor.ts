@@ -1,8 +1,8 @@
 import { configOption } from './config-option.js';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, connect } from 'node:net';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { MuaiError } from '@muai/core';
@@ -10,6 +10,7 @@ import { describeSources, isEngineEnabled, loadConfig, resolveEngineName } from 
 import type { LoadedConfig, MuaiConfig } from '@muai/config';
 import { defaultModelPath } from '@muai/models';
 import packageJson from '../../package.json' with { type: 'json' };
+import { DEFAULT_SERVE_LOG_FILE } from './logging.js';
 
 /** Outcome of one check: `fail` makes `muai doctor` exit 1; `skip` means the check does not apply. */
 export type DoctorStatus = 'ok' | 'fail' | 'skip';
@@ -126,6 +127,25 @@ export function checkModels(config: MuaiConfig, env: Record<string, string | und
   });
 }
 
+/** `muai serve`'s log file (monitoring.logging.file, default logs/muai.log) can be written: the file, or else its nearest existing folder. */
+export function checkLogFile(config: MuaiConfig, cwd: string): DoctorCheck {
+  const setting = config.monitoring.logging.file ?? DEFAULT_SERVE_LOG_FILE;
+  if (['-', 'stdout', 'none'].includes(setting)) return skip('log file', 'standard output only (monitoring.logging.file is "-")');
+  const file = resolve(cwd, setting);
+  let target = file;
+  while (!existsSync(target) && dirname(target) !== target) target = dirname(target);
+  const fix = `Give the user running muai write access to ${dirname(file)}, or set MUAI_MON_LOGGING_FILE to a writable path (under the systemd unit: /var/lib/muai/logs/muai.log), or to "-" for standard output only.`;
+  // The folders to create must hang under a folder, and the file itself must not be a folder.
+  const isDirectory = statSync(target).isDirectory();
+  if (target === file ? isDirectory : !isDirectory) return fail('log file', `${file} cannot be created: ${target} is ${isDirectory ? 'a folder' : 'a file, not a folder'}`, fix);
+  try {
+    accessSync(target, constants.W_OK);
+    return ok('log file', `${file} is writable`);
+  } catch {
+    return fail('log file', `${file} cannot be written (${target} is not writable for this user)`, fix);
+  }
+}
+
 /** Whether `port` on `host` can be bound now (0 always can). */
 export function portIsFree(host: string, port: number): Promise<boolean> {
   return new Promise((done) => {
@@ -236,6 +256,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorChec
     return checks;
   }
   checks.push(...checkModels(loaded.config, env, cwd));
+  checks.push(checkLogFile(loaded.config, cwd));
   checks.push(...(await checkPorts(loaded.config)));
   const endpoints = configuredEndpoints(loaded.config, options.prometheusUrl);
   if (endpoints.length === 0) checks.push(skip('endpoints', 'the configuration names no remote engine, OTLP collector or alert receiver'));
