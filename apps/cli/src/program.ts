@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { MuaiError } from '@muai/core';
 import { registerBenchCommand } from './commands/bench.js';
+import { registerTuneCommand } from './commands/tune.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerQueryCommand } from './commands/query.js';
 import { registerRunCommand } from './commands/run.js';
@@ -14,7 +15,7 @@ import { addExamples } from './commands/examples.js';
 import packageJson from '../package.json' with { type: 'json' };
 
 /** Each command module adds its commands to the program. Add new modules here. */
-const registrations: Array<(program: Command) => void> = [registerQueryCommand, registerRunCommand, registerServeCommand, registerConvertCommand, registerConfigCommands, registerPullCommand, registerDoctorCommand, registerCompletionCommand, registerBenchCommand, registerAlertsCommands];
+const registrations: Array<(program: Command) => void> = [registerQueryCommand, registerRunCommand, registerServeCommand, registerConvertCommand, registerConfigCommands, registerPullCommand, registerDoctorCommand, registerCompletionCommand, registerBenchCommand, registerTuneCommand, registerAlertsCommands];
 
 export function createProgram(): Command {
   const program = new Command('muai')

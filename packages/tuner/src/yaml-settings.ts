@@ -46,8 +46,8 @@ export function lineDiff(before: string, after: string): string {
       lines.push({ mark: ' ', text: a[i]! });
       i++;
       j++;
-    } else if (j < b.length && (i >= a.length || lcs[i]![j + 1]! >= lcs[i + 1]![j]!)) lines.push({ mark: '+', text: b[j++]! });
-    else lines.push({ mark: '-', text: a[i++]! });
+    } else if (i < a.length && (j >= b.length || lcs[i + 1]![j]! >= lcs[i]![j + 1]!)) lines.push({ mark: '-', text: a[i++]! });
+    else lines.push({ mark: '+', text: b[j++]! });
   }
   const keep = lines.map((line, index) => line.mark !== ' ' || lines.slice(Math.max(0, index - 2), index + 3).some((near) => near.mark !== ' '));
   const out: string[] = [];
