@@ -6,10 +6,12 @@
 // Every --sample-s: requests completed in the window (throughput), the server's RSS (from
 // /proc/<pid>/status) and V8 heap used (its own /metrics, nodejs_heap_size_used_bytes).
 // Reports throughput drift (last third vs first third of the windows), RSS and heap growth per hour
-// (least-squares slope over the windows after the first 20%, warm-up excluded), errors by kind,
+// (least-squares slope over the windows after --warmup-s, default a third of the run up to 300 s;
+// --cache-mib 64 KV budget so the cache is full by then), errors by kind,
 // and whether the bounds hold: growth <= --max-growth-mib-per-hour (64), drift within ±--max-drift-pct
 // (15), no unexpected error (a 5xx, an undocumented code, a stream without [DONE]).
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensureGeneratedModel, json, logger, numberOption, option, root, round, startMuaiServe } from './_common.mjs';
@@ -20,11 +22,15 @@ const concurrency = numberOption('concurrency', 8);
 const sampleS = numberOption('sample-s', 10);
 const maxGrowth = numberOption('max-growth-mib-per-hour', 64);
 const maxDriftPct = numberOption('max-drift-pct', 15);
+// Warm-up left out of the growth slopes: the model's arenas, the JIT and the prefix cache fill first.
+const warmupS = numberOption('warmup-s', Math.min(300, durationS / 3));
+// A small KV budget fills during the warm-up, so that what is left is steady state, not the cache filling up.
+const cacheMiB = numberOption('cache-mib', 64);
 const modelDir = ensureGeneratedModel(option('model', 'tiny'), log);
 const { ERROR_CODES } = await import(pathToFileURL(join(root, 'packages/core/dist/index.js')).href);
 const documented = new Set(Object.keys(ERROR_CODES));
 
-const { child, url, exited } = await startMuaiServe(modelDir, { MUAI_OPT_CACHE_ENABLED: 'true', MUAI_MON_LOGGING_FILE: '-' });
+const { child, url, exited } = await startMuaiServe(modelDir, { MUAI_OPT_CACHE_ENABLED: 'true', MUAI_OPT_CACHE_MAX_MEMORY_MB: String(cacheMiB), MUAI_MON_LOGGING_FILE: '-' });
 log(`muai serve ready at ${url} (pid ${child.pid}); ${durationS} s at concurrency ${concurrency}`);
 
 const rssMiB = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
@@ -123,7 +129,7 @@ function slopePerHour(points, key) {
   }
   return den === 0 ? 0 : (num / den) * 3600;
 }
-const steady = windows.slice(Math.floor(windows.length * 0.2));
+const steady = windows.filter((window) => window.t_s > warmupS);
 const third = Math.max(1, Math.floor(windows.length / 3));
 const mean = (items) => items.reduce((sum, item) => sum + item.rps, 0) / items.length;
 const firstRps = mean(windows.slice(0, third));
@@ -142,6 +148,9 @@ const result = {
   model: option('model', 'tiny'),
   duration_s: durationS,
   concurrency,
+  warmup_s: warmupS,
+  cache_mib: cacheMiB,
+  load_average: os.loadavg().map((value) => round(value, 1)),
   requests,
   by_kind: totals,
   throughput_rps: round(requests / durationS, 2),

@@ -9,7 +9,7 @@
  * - remote endpoints (the vLLM stand-in) that hang, cut streams, answer garbage or 500, and an
  *   endpoint killed mid-stream and restarted under load: every request falls back to the embedded
  *   engine or ends with a coded error, and the server keeps serving.
- * The full-size overload (1 000 requests) is `npm run bench -- soak` territory; CI runs 200.
+ * CI runs 200 requests; `MUAI_RELIABILITY_FULL=1` runs the issue's full size (1 000), figures in docs/reliability.md.
  */
 import { createServer as createNetServer, connect, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,6 +22,7 @@ import { startServer, type RunningServer } from '@muai/server';
 import { ModelManagerEngine } from '../src/commands/serving-engine.js';
 import { tinyModel } from './cli-harness.js';
 
+const OVERLOAD = process.env['MUAI_RELIABILITY_FULL'] === '1' ? 1000 : 200;
 const closers: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const close of closers.splice(0).reverse()) await close();
@@ -69,7 +70,7 @@ async function request(url: string, body: Record<string, unknown>, signal?: Abor
 }
 
 describe('overload: embedded engine, small KV budget, admission limit', () => {
-  it('200 concurrent requests: admitted ones complete, the rest get 429 with Retry-After, the KV budget holds, none is lost', async () => {
+  it(`${OVERLOAD} concurrent requests: admitted ones complete, the rest get 429 with Retry-After, the KV budget holds, none is lost`, async () => {
     const { runtime, running } = await serving(
       { optimization: { onnx: { worker_thread: false }, cache: { enabled: true, max_memory_mb: 1 } } },
       { maxConcurrentRequests: 24 },
@@ -90,7 +91,7 @@ describe('overload: embedded engine, small KV budget, admission limit', () => {
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
-    const outcomes = await Promise.all(Array.from({ length: 200 }, (_, index) => request(running.url, { prompt: `request ${index} asks about the weather in town ${index % 17}`, max_tokens: 12, stream: index % 2 === 0 })));
+    const outcomes = await Promise.all(Array.from({ length: OVERLOAD }, (_, index) => request(running.url, { prompt: `request ${index} asks about the weather in town ${index % 17}`, max_tokens: 12, stream: index % 2 === 0 })));
     sampling = false;
     await sampler;
 
@@ -99,7 +100,7 @@ describe('overload: embedded engine, small KV budget, admission limit', () => {
     const other = outcomes.filter((outcome) => !ok.includes(outcome) && !refused.includes(outcome));
     // Every request ended in an answer: a completed one or a coded refusal, none dropped or cut.
     expect(other.map((outcome) => `${outcome.status} ${outcome.code}`)).toEqual([]);
-    expect(ok.length + refused.length).toBe(200);
+    expect(ok.length + refused.length).toBe(OVERLOAD);
     expect(ok.length).toBeGreaterThanOrEqual(24);
     for (const outcome of ok) expect(outcome.done).toBe(true);
     for (const outcome of refused) {
@@ -111,7 +112,7 @@ describe('overload: embedded engine, small KV budget, admission limit', () => {
     expect(peak).toBeLessThanOrEqual(budget);
     const batch = await engine.batchStats('default');
     expect([batch.running, batch.waiting]).toEqual([0, 0]);
-    console.info(`overload: 200 requests, ${ok.length} completed, ${refused.length} refused 429, KV peak ${peak} of ${budget} bytes`);
+    console.info(`overload: ${OVERLOAD} requests, ${ok.length} completed, ${refused.length} refused 429, KV peak ${peak} of ${budget} bytes`);
   }, 60_000);
 
   it('client disconnects free the engine’s work: running batch and queue back to 0', async () => {
@@ -136,7 +137,7 @@ describe('overload: embedded engine, small KV budget, admission limit', () => {
     // 8 × 2000 tokens were asked for; the steps decoded show the work stopped early.
     expect(batch.sequenceSteps).toBeLessThan(8 * 2000);
     expect((await request(running.url, { prompt: 'still here', max_tokens: 3 })).status).toBe(200);
-  }, 60_000);
+  }, OVERLOAD > 200 ? 300_000 : 60_000);
 });
 
 /** A TCP forwarder on a fixed port in front of the stand-in: killing it cuts every open connection; it restarts on the same port. */

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MuaiError, type GenerationRequest, type StreamChunk } from '@muai/core';
-import { FakeEngine } from '@muai/core/testing';
+import { FakeEngine, InMemoryMetricsSink } from '@muai/core/testing';
 import { createServer, startServer, type RunningServer } from '../src/index.js';
 
 // Issue 19: admission (429 + Retry-After), draining on shutdown, several API keys never logged,
@@ -154,6 +154,26 @@ describe('security', () => {
         expect(response.headers['set-cookie']).toBeUndefined();
       }
     }
+    await app.close();
+  });
+
+  it('puts no prompt or completion text in metric records or span attributes (recordPrompts off)', async () => {
+    const sink = new InMemoryMetricsSink();
+    const attributes: unknown[] = [];
+    const tracer = { withSpan: <T>(name: string, initial: Record<string, unknown> | undefined, fn: (span: { setAttribute(key: string, value: unknown): void }) => T): T => {
+      attributes.push(name, initial);
+      return fn({ setAttribute: (key, value) => attributes.push(key, value) });
+    } };
+    const app = createServer({ engine: await fakeEngine({ respond: () => 'COMPLETION-TEXT-7 more words' }), metrics: { ...sink, recordRequest: (record) => sink.recordRequest(record), metrics: async () => '', contentType: 'text/plain' }, tracer });
+    for (const stream of [false, true]) {
+      await app.inject({ method: 'POST', url: '/v1/completions', payload: { model: 'tiny', prompt: 'PROMPT-TEXT-3 secret', max_tokens: 4, stream } });
+      await app.inject({ method: 'POST', url: '/v1/chat/completions', payload: { model: 'tiny', messages: [{ role: 'user', content: 'PROMPT-TEXT-3 secret' }], max_tokens: 4, stream } });
+    }
+    expect(sink.requests).toHaveLength(4);
+    expect(attributes.length).toBeGreaterThan(0);
+    const seen = JSON.stringify([sink.requests, attributes]);
+    expect(seen).not.toContain('PROMPT-TEXT');
+    expect(seen).not.toContain('COMPLETION-TEXT');
     await app.close();
   });
 
