@@ -63,6 +63,8 @@ export interface OnlineTunerState {
 
 interface PendingChange {
   scoreBefore: number;
+  /** p99 latency of the window before the change (null when unknown). */
+  p99Before: number | null;
   changes: Array<{ parameter: TunerParameter; from: number; to: number; direction: 'up' | 'down' }>;
 }
 
@@ -184,29 +186,33 @@ export class OnlineTuner {
 
     const pending = this.pending;
     this.pending = undefined;
-    if (pending !== undefined && score < pending.scoreBefore - this.revertTolerance * Math.abs(pending.scoreBefore)) {
+    // A worse score alone may be the load changing (under open-loop traffic the request rate is the
+    // arrival rate): the change is blamed only when latency got worse too.
+    const p99 = signal.latencyMs.p99;
+    const latencyWorse = pending?.p99Before === null || pending?.p99Before === undefined || p99 === null || p99 > pending.p99Before * (1 + this.revertTolerance);
+    if (pending !== undefined && score < pending.scoreBefore - this.revertTolerance * Math.abs(pending.scoreBefore) && latencyWorse) {
       const decisions: TunerDecision[] = [];
       for (const change of pending.changes) {
         this.values[change.parameter] = change.from;
         this.blockedUntil.set(`${change.parameter}:${change.direction}`, this.stepCount + this.holdAfterRevertSteps);
         decisions.push(
-          this.decision(change.parameter, 'revert', change.to, change.from, `${this.objective} score fell from ${round(pending.scoreBefore)} to ${round(score)} after ${change.direction === 'up' ? 'raising' : 'lowering'} it; blocked ${this.holdAfterRevertSteps} steps`),
+          this.decision(change.parameter, 'revert', change.to, change.from, `${this.objective} score fell from ${round(pending.scoreBefore)} to ${round(score)} and p99 latency rose after ${change.direction === 'up' ? 'raising' : 'lowering'} it; blocked ${this.holdAfterRevertSteps} steps`),
         );
       }
       return this.record(decisions);
     }
 
-    if (pressure > 1) return this.record(this.decrease(score, worst));
+    if (pressure > 1) return this.record(this.decrease(score, worst, p99));
     if (pressure >= this.lowWater) {
       return this.record([this.hold(`${worst}: within the hysteresis band [${this.lowWater}, 1] of the SLO, holding`)]);
     }
     if (this.stepCount - this.lastDecreaseStep <= this.cooldownSteps) {
       return this.record([this.hold(`cooling down after a decrease at step ${this.lastDecreaseStep}`)]);
     }
-    return this.record(this.increase(score, worst));
+    return this.record(this.increase(score, worst, p99));
   }
 
-  private decrease(score: number, worst: string): TunerDecision[] {
+  private decrease(score: number, worst: string, p99: number | null): TunerDecision[] {
     const decisions: TunerDecision[] = [];
     const changes: PendingChange['changes'] = [];
     for (const parameter of this.parameters) {
@@ -221,11 +227,11 @@ export class OnlineTuner {
     }
     if (decisions.length === 0) return [this.hold(`SLO breached (${worst}) but every latency knob is at its lower bound or blocked`)];
     this.lastDecreaseStep = this.stepCount;
-    this.pending = { scoreBefore: score, changes };
+    this.pending = { scoreBefore: score, p99Before: p99, changes };
     return decisions;
   }
 
-  private increase(score: number, worst: string): TunerDecision[] {
+  private increase(score: number, worst: string, p99: number | null): TunerDecision[] {
     const skipped: string[] = [];
     for (let tried = 0; tried < this.parameters.length; tried++) {
       const parameter = this.parameters[(this.nextIncrease + tried) % this.parameters.length]!;
@@ -240,7 +246,7 @@ export class OnlineTuner {
       }
       this.nextIncrease = (this.nextIncrease + tried + 1) % this.parameters.length;
       this.values[parameter] = to;
-      this.pending = { scoreBefore: score, changes: [{ parameter, from, to, direction: 'up' }] };
+      this.pending = { scoreBefore: score, p99Before: p99, changes: [{ parameter, from, to, direction: 'up' }] };
       return [this.decision(parameter, 'up', from, to, `SLO holds (${worst}); + ${step}`)];
     }
     return [this.hold(skipped.length > 0 ? skipped.join('; ') : 'every knob is at its upper bound or blocked')];

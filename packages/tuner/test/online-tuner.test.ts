@@ -87,15 +87,21 @@ describe('OnlineTuner', () => {
     expect(tuner.step(signal(50))[0]!.direction).toBe('up');
   });
 
-  it('reverts a change after which the objective score fell, and does not retry it at once', () => {
+  it('reverts a change after which the objective score fell and latency rose, and does not retry it at once', () => {
     const tuner = createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 8 }, slo: { p99LatencyMs: 100 }, objective: 'throughput' });
     tuner.step(signal(50, 10));
     expect(tuner.settings().max_batch_size).toBe(10);
-    const decisions = tuner.step(signal(50, 5));
+    const decisions = tuner.step(signal(70, 5));
     expect(decisions).toMatchObject([{ parameter: 'max_batch_size', direction: 'revert', from: 10, to: 8 }]);
     expect(tuner.settings().max_batch_size).toBe(8);
     expect(tuner.step(signal(50, 5))[0]!.direction).toBe('hold');
     expect(tuner.state().decisions).toHaveLength(3);
+  });
+
+  it('does not blame a change for a lower request rate when latency did not rise (the load fell)', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 8 }, slo: { p99LatencyMs: 100 }, objective: 'goodput' });
+    tuner.step(signal(50, 10));
+    expect(tuner.step(signal(45, 4))).toMatchObject([{ parameter: 'max_batch_size', direction: 'up', from: 10, to: 12 }]);
   });
 
   it('holds on a window with too few requests', () => {
