@@ -236,7 +236,7 @@ describe('fault end to end: the server stops mid-stream', () => {
     const client = createVllmEngine({ endpoints: [server.url], model: 'tiny', retries: 0, timeoutMs: 30_000 });
     try {
       const chunks: StreamChunk[] = [];
-      let closing: Promise<void> | undefined;
+      let closing: Promise<unknown> | undefined;
       for await (const chunk of client.stream({ model: 'tiny', prompt: 'Once upon a time', maxTokens: 400, temperature: 0 })) {
         chunks.push(chunk);
         if (chunks.filter((c) => c.text !== '').length === 2) closing ??= server.close();
@@ -264,7 +264,7 @@ describe('fault end to end through `muai run --stream`: the server stops mid-ans
     await engine.load({ name: 'tiny', path: tiny });
     const server = await startServer({ engine, port: 0, drainTimeoutMs: 1 });
     try {
-      let closing: Promise<void> | undefined;
+      let closing: Promise<unknown> | undefined;
       const { code, stdout, stderr } = await cli(
         ['run', 'Once upon a time', '--engine', 'vllm', '--endpoint', server.url, '--raw', '--stream', '--max-tokens', '400'],
         (written) => {

@@ -2,6 +2,10 @@ import type { MuaiConfig } from '@muai/config';
 import { createCluster, type Cluster, type ClusterLogger } from '@muai/cluster';
 import type { EngineFactory } from '@muai/orchestrator';
 import type { PrometheusExporter } from '@muai/monitoring';
+// Static imports: the CLI depends on both engine packages (a dynamic import in one file and static
+// ones elsewhere is what Nx's module-boundary rule forbids).
+import { createVllmEngine, vllmOptionsFromConfig } from '@muai/engines-vllm';
+import { createDeepSpeedEngine, deepspeedOptionsFromConfig } from '@muai/engines-deepspeed';
 
 /** What `muai serve` adds when the `cluster` section asks for shared state. */
 export interface ClusterWiring {
@@ -40,14 +44,12 @@ export function createClusterWiring(config: MuaiConfig, options: { exporter?: Pr
   // Only engines the config enables: an injected factory must not switch an engine on.
   if (cooldowns && config.optimization.enabled && config.optimization.vllm.enabled) {
     engines.vllm = async ({ section: engineSection }) => {
-      const { createVllmEngine, vllmOptionsFromConfig } = await import('@muai/engines-vllm');
       const { enabled: _enabled, ...rest } = engineSection as Record<string, unknown>;
       return createVllmEngine(vllmOptionsFromConfig(rest, { sharedCooldowns: cooldowns }));
     };
   }
   if (cooldowns && config.optimization.enabled && config.optimization.deepspeed.enabled) {
     engines.deepspeed = async ({ section: engineSection }) => {
-      const { createDeepSpeedEngine, deepspeedOptionsFromConfig } = await import('@muai/engines-deepspeed');
       const { enabled: _enabled, ...rest } = engineSection as Record<string, unknown>;
       return createDeepSpeedEngine(deepspeedOptionsFromConfig(rest, { sharedCooldowns: cooldowns }));
     };

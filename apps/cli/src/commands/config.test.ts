@@ -33,9 +33,9 @@ describe('muai config validate', () => {
     expect(result.stdout).toMatch(/^OK: configuration is valid/);
   });
 
-  it('accepts every seed example together, in one call', async () => {
+  it('accepts every seed example together, in one call (one -c per file, applied in order)', async () => {
     const files = ['seed-system-existing.yaml', 'seed-optimization-minimal.yaml', 'seed-system-merged.yaml', 'seed-tuner-disabled.yaml'].map((name) => join(fixtures, name));
-    const result = await run('config', 'validate', '--config', ...files);
+    const result = await run('config', 'validate', ...files.flatMap((file) => ['-c', file]));
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('seed-tuner-disabled.yaml');
   });
