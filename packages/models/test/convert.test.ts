@@ -68,6 +68,23 @@ describe('convertLlama2c on stories260K', () => {
     }
   });
 
+  it('a negative vocab_size means an unshared classifier (wcls after the weights): lm_head.weight, tie_word_embeddings false', async () => {
+    // stories260K with its embedding appended as an explicit wcls: the same model, stored untied.
+    const original = readFileSync(CHECKPOINT);
+    const untied = Buffer.concat([original, original.subarray(28, 28 + 512 * 64 * 4)]);
+    untied.writeInt32LE(-512, 20);
+    const file = join(work.dir, 'untied.bin');
+    writeFileSync(file, untied);
+    const outDir = join(work.dir, 'untied');
+    convertLlama2c({ checkpoint: file, tokenizer: TOKENIZER, outDir });
+    expect(JSON.parse(readFileSync(join(outDir, 'config.json'), 'utf8'))).toMatchObject({ tie_word_embeddings: false, vocab_size: 512 });
+    const model = decodeModel(readFileSync(join(outDir, 'onnx', 'model.onnx'))) as { graph: { initializer: Array<{ name: string; dims: number[] }> } };
+    expect(model.graph.initializer.find((tensor) => tensor.name === 'lm_head.weight')?.dims).toEqual([64, 512]);
+    const reference = STORIES260K_RUNC_REFERENCE[1]!;
+    const prompt = reference.ids.slice(0, reference.promptIdCount);
+    expect([...prompt, ...(await greedyWithOnnxRuntime(outDir, prompt, 20))]).toEqual(reference.ids.slice(0, prompt.length + 20));
+  });
+
   it('writes byte-identical folders for the same inputs', () => {
     const again = join(work.dir, 'again');
     convertLlama2c({ checkpoint: CHECKPOINT, tokenizer: TOKENIZER, outDir: again, name: 'stories260K' });
