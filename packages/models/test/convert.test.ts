@@ -147,6 +147,9 @@ describe('convertLlama2c errors leave nothing behind', () => {
     bytes.writeInt32LE(7, 12); // n_heads 7 does not divide dim 64
     writeFileSync(file, bytes);
     expectFailure(convertInto('out-bad-header', file).run, 'MODEL_INVALID', 'bad-header');
+    bytes.writeUInt32LE(0x616b3432, 0); // llama2.c's version 1/2 export magic "ak42"
+    writeFileSync(file, bytes);
+    expect(expectFailure(convertInto('out-ak42', file).run, 'MODEL_INVALID', 'unsupported-format').message).toMatch(/version 0/);
   });
 
   it('tokenizer with another vocabulary size: MODEL_INVALID (vocab-mismatch)', () => {
