@@ -1,6 +1,6 @@
 import type { BenchResult } from './metrics.js';
 import { LATENCY_METRICS } from './metrics.js';
-import type { RequestRecord } from './run.js';
+import type { BenchRequestRecord } from './run.js';
 
 const TITLES = { ttft: 'Time to First Token', tpot: 'Time per Output Token (excl. 1st token)', itl: 'Inter-token Latency', e2el: 'End-to-end Latency' } as const;
 const SHORT = { ttft: 'TTFT', tpot: 'TPOT', itl: 'ITL', e2el: 'E2EL' } as const;
@@ -66,7 +66,7 @@ function csvField(value: unknown): string {
 }
 
 /** Per-request CSV: one row per request; `itls_ms` is the gaps joined with `;`. */
-export function requestsCsv(requests: readonly RequestRecord[]): string {
+export function requestsCsv(requests: readonly BenchRequestRecord[]): string {
   const header = ['index', 'status', 'scheduled_ms', 'start_ms', 'ttft_ms', 'tpot_ms', 'e2el_ms', 'prompt_tokens', 'output_tokens', 'usage_from_server', 'http_status', 'error', 'itls_ms'];
   const rows = [header.join(',')];
   for (const record of requests) {

@@ -1,5 +1,5 @@
 export { runBenchmark, machineFacts } from './run.js';
-export type { RunOptions, RunRecord, RequestRecord, ProgressEvent } from './run.js';
+export type { RunOptions, RunRecord, BenchRequestRecord, ProgressEvent } from './run.js';
 export { arrivalTimes } from './arrivals.js';
 export type { ArrivalOptions } from './arrivals.js';
 export { randomDataset, sharedPrefixDataset, shareGptDataset, promptFileDataset, randomText } from './dataset.js';

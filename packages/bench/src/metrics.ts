@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '@muai/core';
-import type { RequestRecord, RunRecord } from './run.js';
+import type { BenchRequestRecord, RunRecord } from './run.js';
 import { mean, percentileSorted, std } from './stats.js';
 
 /** Service-level objectives for goodput, in ms (vLLM's and DistServe's --goodput ttft:MS tpot:MS e2el:MS). */
@@ -45,7 +45,7 @@ function bucketWidth(endMs: number): number {
 }
 
 /** Output tokens per bucket of `widthS`: tokens spread over the request's chunks (first at TTFT, then one per ITL). */
-function tokenBuckets(requests: readonly RequestRecord[], widthS: number, count: number): number[] {
+function tokenBuckets(requests: readonly BenchRequestRecord[], widthS: number, count: number): number[] {
   const buckets = new Array<number>(count).fill(0);
   const width = widthS * 1000;
   for (const record of requests) {
@@ -61,13 +61,13 @@ function tokenBuckets(requests: readonly RequestRecord[], widthS: number, count:
   return buckets;
 }
 
-function runEnd(requests: readonly RequestRecord[]): number {
+function runEnd(requests: readonly BenchRequestRecord[]): number {
   let end = 0;
   for (const record of requests) end = Math.max(end, record.startMs + record.e2elMs);
   return end;
 }
 
-function timeSeries(requests: readonly RequestRecord[]): TimeSeries {
+function timeSeries(requests: readonly BenchRequestRecord[]): TimeSeries {
   const end = runEnd(requests);
   const widthS = bucketWidth(end);
   const width = widthS * 1000;
@@ -131,7 +131,7 @@ export interface BenchResult {
   burstiness?: unknown;
   max_concurrency?: unknown;
   /** Per-request data: only in saved results (--save-results), not in --json. */
-  requests?: RequestRecord[];
+  requests?: BenchRequestRecord[];
 }
 
 function percentileKey(p: number): string {
@@ -139,13 +139,13 @@ function percentileKey(p: number): string {
 }
 
 /** TPOT of one request as vLLM defines it: (E2EL − TTFT) / (output tokens − 1), when more than one token. */
-export function requestTpot(record: RequestRecord): number | undefined {
+export function requestTpot(record: BenchRequestRecord): number | undefined {
   if (record.ttftMs === undefined || record.outputTokens <= 1) return undefined;
   return (record.e2elMs - record.ttftMs) / (record.outputTokens - 1);
 }
 
 /** The latency samples of the completed requests, per metric. */
-export function latencySamples(requests: readonly RequestRecord[]): Record<LatencyMetric, number[]> {
+export function latencySamples(requests: readonly BenchRequestRecord[]): Record<LatencyMetric, number[]> {
   const samples: Record<LatencyMetric, number[]> = { ttft: [], tpot: [], itl: [], e2el: [] };
   for (const record of requests) {
     if (record.status !== 'ok') continue;
@@ -158,7 +158,7 @@ export function latencySamples(requests: readonly RequestRecord[]): Record<Laten
   return samples;
 }
 
-function maxConcurrent(requests: readonly RequestRecord[]): number {
+function maxConcurrent(requests: readonly BenchRequestRecord[]): number {
   const events: Array<[number, number]> = [];
   for (const record of requests) {
     events.push([record.startMs, 1], [record.startMs + record.e2elMs, -1]);

@@ -8,7 +8,7 @@ import type { BenchPrompt, CountTokens } from './dataset.js';
 import type { BenchTarget } from './target.js';
 
 /** One request as measured. Times in ms from the start of the run. */
-export interface RequestRecord {
+export interface BenchRequestRecord {
   /** Order of dispatch, from 0. */
   index: number;
   /** When the arrival process released it. */
@@ -67,7 +67,7 @@ export interface RunRecord {
   date: string;
   /** First send → last response end, in seconds. */
   durationS: number;
-  requests: RequestRecord[];
+  requests: BenchRequestRecord[];
   /** Most requests in flight at once, as counted by the generator. */
   maxInFlight: number;
   /** CPU time of this process (user + system) during the run, in ms. */
@@ -162,7 +162,7 @@ export async function runBenchmark(options: RunOptions): Promise<RunRecord> {
   if (options.signal?.aborted) onAbort();
   options.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const records: RequestRecord[] = [];
+  const records: BenchRequestRecord[] = [];
   const date = new Date().toISOString();
   const cpuStart = process.cpuUsage();
   const t0 = performance.now();
@@ -240,7 +240,7 @@ export async function runBenchmark(options: RunOptions): Promise<RunRecord> {
       const usageFromServer = outcome.outputTokens !== undefined;
       const outputTokens =
         outcome.outputTokens ?? (options.countTokens && outcome.text !== undefined ? options.countTokens(outcome.text) : outcome.chunkTimes.length);
-      const record: RequestRecord = {
+      const record: BenchRequestRecord = {
         index,
         scheduledMs: scheduled,
         startMs: start - t0,

@@ -16,15 +16,15 @@ import {
   runBenchmark,
   std,
 } from '../src/index.js';
-import type { RequestRecord, RunRecord } from '../src/index.js';
+import type { BenchRequestRecord, RunRecord } from '../src/index.js';
 import { createRandom } from '../src/random.js';
 import { startStandIn } from './stand-in-server.js';
 
-function record(index: number, fields: Partial<RequestRecord>): RequestRecord {
+function record(index: number, fields: Partial<BenchRequestRecord>): BenchRequestRecord {
   return { index, scheduledMs: 0, startMs: 0, status: 'ok', itlsMs: [], e2elMs: 0, promptTokens: 0, outputTokens: 0, usageFromServer: true, ...fields };
 }
 
-function runOf(requests: RequestRecord[], durationS = 2): RunRecord {
+function runOf(requests: BenchRequestRecord[], durationS = 2): RunRecord {
   return { date: '2026-01-01T00:00:00.000Z', durationS, requests, maxInFlight: 1, cpuMs: 10, interrupted: false };
 }
 
