@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer as createNetServer } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -64,16 +64,14 @@ function promtoolCheck(text: string): Promise<{ code: number | null; output: str
 }
 
 /** Whether a TCP connection to the URL's port is refused. */
-function refused(url: string): Promise<boolean> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolveRefused) => {
-    const socket = connect({ host: hostname, port: Number(port) });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolveRefused(false);
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => resolveRefused(error.code === 'ECONNREFUSED'));
-  });
+/** True when a new request is refused: answered 503 SHUTTING_DOWN while draining (issue 19), or the connection refused. */
+async function refused(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/v1/models`);
+    return response.status === 503 && ((await response.json()) as { error?: { code?: string } }).error?.code === 'SHUTTING_DOWN';
+  } catch {
+    return true;
+  }
 }
 
 /** Reads an SSE response until `[DONE]` or the end; returns the data lines. */
@@ -314,7 +312,7 @@ describe('muai serve shutdown on SIGTERM', () => {
       body: JSON.stringify({ model: 'default', prompt: 'Once', max_tokens: 600, temperature: 0, stream: true }),
     });
 
-  it('finishes an in-flight stream, refuses new connections meanwhile, then exits 0', async () => {
+  it('finishes an in-flight stream, refuses new requests (503 SHUTTING_DOWN) meanwhile, then exits 0', async () => {
     const served = await serve({ MUAI_MON_SERVER_DRAIN_TIMEOUT_MS: '60000' });
     killOnCleanup(served);
     const response = await longStream(served.url);
@@ -328,7 +326,7 @@ describe('muai serve shutdown on SIGTERM', () => {
       if (signalled) return;
       signalled = true;
       served.child.kill('SIGTERM');
-      // Probe once the server stopped listening, while the stream is still being written.
+      // Probe once the server is draining, while the stream is still being written.
       probe = (async () => {
         for (let attempt = 0; attempt < 100 && !refusedWhileDraining && !done; attempt++) {
           // Refused while the stream is still running (not merely because the process has exited).
@@ -346,7 +344,7 @@ describe('muai serve shutdown on SIGTERM', () => {
     expect(await served.exited).toBe(0);
   }, 120_000);
 
-  it('the drain timeout bounds the wait: a stream still running is cut, and the exit is still 0', async () => {
+  it('the drain timeout bounds the wait: a stream still running ends with a SHUTTING_DOWN error event, and the exit is still 0', async () => {
     const served = await serve({ MUAI_MON_SERVER_DRAIN_TIMEOUT_MS: '200' });
     killOnCleanup(served);
     const response = await longStream(served.url);
@@ -356,7 +354,7 @@ describe('muai serve shutdown on SIGTERM', () => {
       signalled = true;
       served.child.kill('SIGTERM');
     }).catch(() => ['(connection cut)']);
-    expect(events).not.toContain('[DONE]');
+    expect(events.some((data) => data.includes('"code":"SHUTTING_DOWN"'))).toBe(true);
     expect(await served.exited).toBe(0);
   }, 120_000);
 });

@@ -12,8 +12,8 @@ export interface StartServerOptions extends ServerOptions {
   /** Longest wait for in-flight requests on shutdown (the grace period). Default 10 000 ms. */
   drainTimeoutMs?: number;
   /**
-   * Stop gracefully on SIGTERM/SIGINT and exit: 0 once every request finished within the grace
-   * period, 1 when the grace period's end or a second signal cut the rest. Default false (the CLI turns it on).
+   * Stop gracefully on SIGTERM/SIGINT and exit 0 (a stop asked for is not a failure, also when the
+   * grace period's end or a second signal cut streams: the log line says so). Default false (the CLI turns it on).
    */
   handleSignals?: boolean;
   /** Called once the server has drained and closed (e.g. to close engines and exit). */
@@ -113,7 +113,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
         return;
       }
       app.log.info({ signal, inFlight: open.size, drainTimeoutMs }, `draining: ${open.size} request(s) in flight get up to ${drainTimeoutMs} ms; new requests get 503 SHUTTING_DOWN`);
-      void close().then((drained) => process.exit(drained ? 0 : 1));
+      void close().then(() => process.exit(0));
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
