@@ -1,9 +1,7 @@
-/** Where the orchestrator writes warnings. Any object with `warn` works (console, pino, ...). */
-export interface Logger {
-  warn(message: string, details?: Record<string, unknown>): void;
-  info?(message: string, details?: Record<string, unknown>): void;
-  debug?(message: string, details?: Record<string, unknown>): void;
-}
+import type { Logger } from '@muai/core';
+
+/** Where the orchestrator writes warnings: @muai/core's Logger (any object with `warn` works: console, pino through loggerFromPino, ...). */
+export type { Logger };
 
 /** The default logger: warnings to stderr with a `[muai]` prefix, nothing else. */
 export const consoleLogger: Logger = {
