@@ -7,11 +7,14 @@
  *   second SIGTERM stops at once with a log line, each open stream ending with an error event;
  * - model names and path-like parameters cannot reach files outside the configured models (API).
  */
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '@muai/core';
-import { spawnServe, type ServedCli } from './cli-harness.js';
+import { cliBin, spawnServe, type ServedCli } from './cli-harness.js';
 
 const documented = new Set(Object.keys(ERROR_CODES));
 const served: ServedCli[] = [];
@@ -202,5 +205,26 @@ describe('model names and path-like parameters (API)', () => {
     const ids = ((await (await fetch(`${server.url}/v1/models`)).json()) as { data: Array<{ id: string }> }).data.map((model) => model.id);
     expect(ids).toContain('default');
     for (const id of ids) expect(id).toMatch(/^[\w.-]+$/);
+  }, 60_000);
+});
+
+describe('path-like model names (CLI)', () => {
+  it('muai pull refuses names that are paths (../, absolute, URL-encoded) with INVALID_REQUEST and writes nothing', async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'muai-r19-cache-'));
+    try {
+      for (const name of ['../../etc/passwd', '/etc/passwd', 'org/..%2F..%2Fetc', 'org/../../etc', '..', 'org/name/../../x']) {
+        const result = await new Promise<{ code: number; output: string }>((resolveRun) => {
+          execFile(process.execPath, [cliBin, 'pull', name], { env: { ...process.env, HF_HUB_OFFLINE: '1', MUAI_CACHE_DIR: cache, HF_HOME: cache } }, (error, stdout, stderr) => {
+            resolveRun({ code: error ? Number(error.code ?? 1) : 0, output: stdout + stderr });
+          });
+        });
+        expect(result.code, `${name}: ${result.output}`).toBe(1);
+        expect(result.output).toContain('INVALID_REQUEST');
+      }
+      expect(readdirSync(cache)).toEqual([]);
+      expect(existsSync(join(cache, '..', 'etc'))).toBe(false);
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
+    }
   }, 60_000);
 });
