@@ -76,3 +76,19 @@ export interface Engine {
   /** Releases everything (sessions, sockets, child processes). */
   close(): Promise<void>;
 }
+
+/**
+ * `ModelSpec.dtype` values and the file-name suffix of their ONNX graph in the Hugging Face Optimum /
+ * transformers.js layout (`onnx/model_quantized.onnx` is `q8`): the one table the engine that loads a
+ * folder and the Hub client that downloads one both read.
+ */
+export const DTYPE_SUFFIXES: Readonly<Record<string, string>> = Object.freeze({
+  fp32: '',
+  fp16: '_fp16',
+  q8: '_quantized',
+  int8: '_int8',
+  uint8: '_uint8',
+  q4: '_q4',
+  q4f16: '_q4f16',
+  bnb4: '_bnb4',
+});

@@ -16,6 +16,7 @@ export {
   throwIfAborted,
 } from './errors.js';
 export type { ErrorCode, MuaiErrorOptions, ConfigProblem } from './errors.js';
+export { DTYPE_SUFFIXES } from './engine.js';
 export type {
   Engine,
   EngineCapabilities,

@@ -1,18 +1,9 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { MuaiError, ModelNotFoundError } from '@muai/core';
+// DTYPE_SUFFIXES: the file-name suffix of each weight dtype, as transformers.js names them (one table, in @muai/core).
+import { DTYPE_SUFFIXES, MuaiError, ModelNotFoundError } from '@muai/core';
 
-/** File-name suffix of each weight dtype, as transformers.js names them. */
-export const DTYPE_SUFFIXES: Readonly<Record<string, string>> = {
-  fp32: '',
-  fp16: '_fp16',
-  q8: '_quantized',
-  int8: '_int8',
-  uint8: '_uint8',
-  q4: '_q4',
-  q4f16: '_q4f16',
-  bnb4: '_bnb4',
-};
+export { DTYPE_SUFFIXES };
 
 /** Base names of decoder graphs, in order of preference. */
 const DECODER_BASES = ['model', 'decoder_model_merged'] as const;

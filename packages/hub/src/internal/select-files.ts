@@ -1,14 +1,6 @@
-/** File-name suffix of each weight dtype, as transformers.js names them (the same table as @muai/engines-onnx). */
-export const DTYPE_SUFFIXES: Readonly<Record<string, string>> = {
-  fp32: '',
-  fp16: '_fp16',
-  q8: '_quantized',
-  int8: '_int8',
-  uint8: '_uint8',
-  q4: '_q4',
-  q4f16: '_q4f16',
-  bnb4: '_bnb4',
-};
+// File-name suffix of each weight dtype, as transformers.js names them: one table, in @muai/core.
+import { DTYPE_SUFFIXES } from '@muai/core';
+export { DTYPE_SUFFIXES };
 
 /** Files besides the graph that the engine reads, downloaded when the repository has them. */
 export const SUPPORT_FILES = [
