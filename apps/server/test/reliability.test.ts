@@ -220,6 +220,16 @@ describe('slow clients', () => {
   }, 20_000);
 });
 
+describe('request timeout vs long answers', () => {
+  it('bounds only the time to receive a request: a stream and an answer longer than requestTimeoutMs complete', async () => {
+    running = await startServer({ engine: await fakeEngine({ delayMs: 80 }), port: 0, requestTimeoutMs: 1_000 });
+    const { frames, done } = await readStream(await post(running.url, streamBody(20)));
+    expect(done).toBe(true);
+    expect(frames.some((frame) => 'error' in frame)).toBe(false);
+    expect((await post(running.url, JSON.stringify({ model: 'tiny', prompt: 'x', max_tokens: 20 }))).status).toBe(200);
+  }, 20_000);
+});
+
 /** An engine that fails mid-stream for prompts containing "boom", after two words. */
 class FlakyEngine extends FakeEngine {
   override async *stream(request: GenerationRequest): AsyncIterable<StreamChunk> {
