@@ -202,7 +202,7 @@ export class OnlineTuner {
       return this.record(decisions);
     }
 
-    if (pressure > 1) return this.record(this.decrease(score, worst, p99));
+    if (pressure > 1) return this.record(this.decrease(score, worst, p99, signal.queueDepth?.mean ?? null));
     if (pressure >= this.lowWater) {
       return this.record([this.hold(`${worst}: within the hysteresis band [${this.lowWater}, 1] of the SLO, holding`)]);
     }
@@ -212,12 +212,27 @@ export class OnlineTuner {
     return this.record(this.increase(score, worst, p99));
   }
 
-  private decrease(score: number, worst: string, p99: number | null): TunerDecision[] {
+  private decrease(score: number, worst: string, p99: number | null, queued: number | null): TunerDecision[] {
     const decisions: TunerDecision[] = [];
     const changes: PendingChange['changes'] = [];
     for (const parameter of this.parameters) {
-      if (!LATENCY_KNOBS.has(parameter) || this.isBlocked(parameter, 'down')) continue;
       const from = this.values[parameter]!;
+      if (parameter === 'max_batch_size' && queued !== null && queued >= from / 2) {
+        // A backlog of half a batch or more: the breach is (partly) queueing, which a smaller batch
+        // (less throughput) makes worse. From a full batch waiting, grow the batch; between half and
+        // a full batch, keep it (a band, so that a steady backlog never makes it oscillate). The
+        // revert rule undoes a growth that hurts.
+        if (queued < from) continue;
+        const { max, step } = this.bounds[parameter];
+        const to = Math.min(max, from + step);
+        if (to > from && !this.isBlocked(parameter, 'up')) {
+          this.values[parameter] = to;
+          changes.push({ parameter, from, to, direction: 'up' });
+          decisions.push(this.decision(parameter, 'up', from, to, `SLO breached (${worst}) with ${round(queued)} requests waiting on average, at least a full batch: queueing, so + ${step} for throughput`));
+        }
+        continue;
+      }
+      if (!LATENCY_KNOBS.has(parameter) || this.isBlocked(parameter, 'down')) continue;
       const { min } = this.bounds[parameter];
       const to = Math.max(min, Math.min(from - 1, Math.floor(from * this.decreaseFactor)));
       if (to >= from) continue;

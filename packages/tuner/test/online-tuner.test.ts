@@ -16,6 +16,7 @@ const arbitrarySignal = fc.record({
   ttftMs: fc.record({ p99: fc.option(fc.double({ min: 0, max: 1e5, noNaN: true }), { nil: null }) }),
   tpotMs: fc.record({ p99: fc.option(fc.double({ min: 0, max: 1e4, noNaN: true }), { nil: null }) }),
   batchSize: fc.record({ mean: fc.option(fc.double({ min: 0, max: 256, noNaN: true }), { nil: null }) }),
+  queueDepth: fc.record({ mean: fc.option(fc.double({ min: 0, max: 256, noNaN: true }), { nil: null }) }),
 });
 
 const parameters = fc.subarray([...TUNER_PARAMETERS], { minLength: 1 });
@@ -45,11 +46,11 @@ describe('OnlineTuner', () => {
 
   it('does not oscillate on a steady signal: each knob moves one way only (property)', () => {
     fc.assert(
-      fc.property(parameters, fc.double({ min: 0, max: 5000, noNaN: true }), fc.double({ min: 0.1, max: 100, noNaN: true }), (knobs, p99, rps) => {
+      fc.property(parameters, fc.double({ min: 0, max: 5000, noNaN: true }), fc.double({ min: 0.1, max: 100, noNaN: true }), fc.option(fc.integer({ min: 0, max: 64 }), { nil: null }), (knobs, p99, rps, queued) => {
         const tuner = createOnlineTuner({ parameters: knobs, initial: { max_batch_size: 16, batch_timeout_ms: 50, max_concurrency: 8, cache_max_memory_mb: 512 }, slo: { p99LatencyMs: 500 } });
         const history: Array<Record<string, number>> = [tuner.settings() as Record<string, number>];
         for (let i = 0; i < 80; i++) {
-          tuner.step(signal(p99, rps));
+          tuner.step(signal(p99, rps, { queueDepth: { mean: queued } }));
           history.push(tuner.settings() as Record<string, number>);
         }
         for (const knob of knobs) {
@@ -102,6 +103,19 @@ describe('OnlineTuner', () => {
     const tuner = createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 8 }, slo: { p99LatencyMs: 100 }, objective: 'goodput' });
     tuner.step(signal(50, 10));
     expect(tuner.step(signal(45, 4))).toMatchObject([{ parameter: 'max_batch_size', direction: 'up', from: 10, to: 12 }]);
+  });
+
+  it('on a breach with a backlog of a full batch or more, grows the batch instead of shrinking it', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_batch_size', 'batch_timeout_ms'], initial: { max_batch_size: 8, batch_timeout_ms: 20 }, slo: { p99LatencyMs: 100 } });
+    const decisions = tuner.step(signal(300, 10, { queueDepth: { mean: 12 } }));
+    expect(decisions.map((d) => [d.parameter, d.direction, d.to])).toEqual([
+      ['max_batch_size', 'up', 10],
+      ['batch_timeout_ms', 'down', 16],
+    ]);
+    expect(decisions[0]!.reason).toContain('queueing');
+    // Between half and a full batch waiting, the batch holds (the wait still shrinks); below half, it shrinks.
+    expect(tuner.step(signal(300, 10, { queueDepth: { mean: 6 } })).map((d) => [d.parameter, d.direction, d.to])).toEqual([['batch_timeout_ms', 'down', 12]]);
+    expect(tuner.step(signal(300, 10, { queueDepth: { mean: 2 } }))[0]).toMatchObject({ parameter: 'max_batch_size', direction: 'down', to: 8 });
   });
 
   it('holds on a window with too few requests', () => {

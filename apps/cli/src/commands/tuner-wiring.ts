@@ -21,10 +21,16 @@ interface TunableBatcher {
   setLimits(limits: { maxBatchSize?: number; batchTimeoutMs?: number }): void;
 }
 
+interface EngineBatchStats {
+  steps: number;
+  sequenceSteps: number;
+  waiting: number;
+}
+
 /** What the wiring needs of the embedded engine (OnnxEngine or its worker twin). */
 interface TunableEngine {
   setLimits(limits: { maxBatchSize?: number }): unknown;
-  batchStats?(): { steps: number; sequenceSteps: number } | Promise<{ steps: number; sequenceSteps: number }>;
+  batchStats?(): EngineBatchStats | Promise<EngineBatchStats>;
 }
 
 export interface TunerWiringOptions {
@@ -157,21 +163,26 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
     for (const parameter of parameters) series?.setSetting(parameter, now[parameter]!);
   }
 
-  /** The window's figures, with the embedded engine's mean batch (sequences per decode step) when the orchestrator recorded none. */
+  /**
+   * The window's figures, with the embedded engine's mean batch (sequences per decode step) when
+   * the orchestrator recorded none, and its waiting requests when nothing recorded a queue depth.
+   */
   async function signal(): Promise<TunerSignal> {
     const snapshot = monitor.snapshot();
     let batchMean = snapshot.batchSize.mean;
+    let queued = snapshot.queueDepth.mean;
     const target = await findEngine();
-    if (batchMean === null && target?.batchStats) {
+    if ((batchMean === null || queued === null) && target?.batchStats) {
       try {
         const stats = await target.batchStats();
-        if (lastEngineStats && stats.steps > lastEngineStats.steps) batchMean = (stats.sequenceSteps - lastEngineStats.sequenceSteps) / (stats.steps - lastEngineStats.steps);
+        if (batchMean === null && lastEngineStats && stats.steps > lastEngineStats.steps) batchMean = (stats.sequenceSteps - lastEngineStats.sequenceSteps) / (stats.steps - lastEngineStats.steps);
         lastEngineStats = { steps: stats.steps, sequenceSteps: stats.sequenceSteps };
+        queued ??= stats.waiting;
       } catch {
         // No model loaded yet: no batch figure this time.
       }
     }
-    return { ...snapshot, batchSize: { mean: batchMean } };
+    return { ...snapshot, batchSize: { mean: batchMean }, queueDepth: { mean: queued } };
   }
 
   async function step(): Promise<TunerDecision[]> {
@@ -249,7 +260,7 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
     tuner,
     monitor,
     batcherFactory,
-    orchestratorMetrics: { recordBatch: (record) => monitor.recordBatch(record) },
+    orchestratorMetrics: { recordBatch: (record) => monitor.recordBatch(record), recordQueueDepth: (record) => monitor.recordQueueDepth(record) },
     plugin,
     metrics(inner) {
       return {
