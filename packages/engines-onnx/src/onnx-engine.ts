@@ -144,6 +144,7 @@ export class OnnxEngine implements Engine {
       kvCache: kvCache === undefined || kvCache.enabled === false ? undefined : Object.freeze({ ...kvCache }),
       intraOpNumThreads: options.intraOpNumThreads ?? 0,
       interOpNumThreads: options.interOpNumThreads ?? 0,
+      allowSpinning: options.allowSpinning ?? false,
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
       executionProviders: Object.freeze([...(options.executionProviders ?? ['cpu'])]),
       defaultMaxTokens,
@@ -409,6 +410,9 @@ export class OnnxEngine implements Engine {
     const inter = modelOptions.interOpNumThreads ?? this.options.interOpNumThreads;
     if (intra > 0) sessionOptions.intraOpNumThreads = intra;
     if (inter > 0) sessionOptions.interOpNumThreads = inter;
+    // onnxruntime-node passes `extra` entries as session config entries (flattened with dots).
+    const spinning = (modelOptions.allowSpinning ?? this.options.allowSpinning) ? '1' : '0';
+    sessionOptions.extra = { session: { intra_op: { allow_spinning: spinning }, inter_op: { allow_spinning: spinning } } };
     try {
       // From a file path, so that external data files next to the graph resolve.
       return await ort.InferenceSession.create(graphPath, sessionOptions);

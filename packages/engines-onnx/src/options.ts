@@ -4,6 +4,14 @@ export interface OnnxEngineOptions {
   intraOpNumThreads?: number;
   /** Threads used across independent operators. Default 0: ONNX Runtime's choice. */
   interOpNumThreads?: number;
+  /**
+   * Whether ONNX Runtime's intra-op threads spin (busy-wait) between parallel sections and after a
+   * run instead of sleeping (session config `session.intra_op.allow_spinning`). Default false:
+   * measured on a shared 2-core machine, spinning threads took the cores from everything else in
+   * the process and the machine (benchmarks/RESULTS.md, decode). True is ONNX Runtime's own default
+   * and can gain a little on a quiet machine with cores to spare.
+   */
+  allowSpinning?: boolean;
   /** Graph optimizations applied at load. Default `all`. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Execution providers, in order of preference. Default `['cpu']`. */
