@@ -228,3 +228,18 @@ describe('path-like model names (CLI)', () => {
     }
   }, 60_000);
 });
+
+describe('API keys in muai serve', () => {
+  it('monitoring.server.api_keys: any listed key (or api_key) is accepted, others 401 UNAUTHORIZED, no key in the logs', async () => {
+    const server = await serve({ MUAI_MON_SERVER_API_KEY: 'primary-key-r19', MUAI_MON_SERVER_API_KEYS: 'client-a-r19,client-b-r19', MUAI_MON_LOGGING_LEVEL: 'trace' });
+    const call = (key: string) => fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: goodBody });
+    for (const key of ['primary-key-r19', 'client-a-r19', 'client-b-r19']) expect((await call(key)).status).toBe(200);
+    for (const key of ['client-c-r19', 'client-a-r1', 'Primary-key-r19', 'client-a-r19client-b-r19']) {
+      const response = await call(key);
+      expect(response.status).toBe(401);
+      expect(codeOf(await response.text())).toBe('UNAUTHORIZED');
+    }
+    expect(server.logs()).toContain('"statusCode":401'); // the refused requests were logged ...
+    expect(server.logs()).not.toMatch(/-r19/); // ... without their keys
+  }, 60_000);
+});
