@@ -12,12 +12,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MuaiError, type Engine, type GenerationRequest, type GenerationResult, type StreamChunk } from '@muai/core';
-import { FakeEngine } from '@muai/core/testing';
+import { FakeEngine, freePort } from '@muai/core/testing';
 import { parseConfig } from '@muai/config';
 import { createPerformanceMonitor, createPrometheusExporter } from '@muai/monitoring';
 import { startServer, type RunningServer } from '@muai/server';
@@ -25,16 +24,6 @@ import { createAnomalyWiring, type AnomalyWiring } from '../src/commands/anomaly
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createNetServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** Debian's alertmanager binary; throws (failing the test) when it is missing. */
 function requireAlertmanager(): string {

@@ -6,13 +6,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { requireBinary } from '../../../packages/monitoring/test/helpers/binaries.js';
 import { repoRoot, spawnServe, type ServedCli } from './cli-harness.js';
+import { freePort } from '@muai/core/testing';
 
 const rulesDir = join(repoRoot, 'deploy/prometheus');
 const ruleFiles = ['recording-rules.yml', 'alert-rules.yml'];
@@ -63,15 +63,6 @@ function dashboardExpressions(): Expression[] {
 const FED = ['muai_requests_total', 'muai_request_duration_seconds', 'muai_time_to_first_token_seconds', 'muai_time_per_output_token_seconds', 'muai_generation_tokens_total', 'muai_prompt_tokens_total', 'up{', 'muai:requests:', 'muai:request_errors:', 'muai:request_duration', 'muai:time_to_first', 'muai:time_per_output', 'muai:generation_tokens', 'muai:prompt_tokens'];
 const fed = (expr: string) => FED.some((name) => expr.includes(name)) && !expr.includes('vllm:') && !expr.includes('ALERTS');
 
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
 
 type QueryResult = { status: string; error?: string; data?: { result: unknown[] } };
 

@@ -8,11 +8,11 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliBin, repoRoot } from './cli-harness.js';
+import { freePort } from '@muai/core/testing';
 
 const fixtures = join(import.meta.dirname, 'fixtures/deploy');
 const root = mkdtempSync(join(tmpdir(), 'muai-deploy-'));
@@ -24,15 +24,6 @@ const goodConfig = join(root, 'system.yaml');
 const badConfig = join(root, 'bad.yaml');
 let port = 0;
 
-function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port: free } = server.address() as { port: number };
-      server.close(() => done(free));
-    });
-  });
-}
 
 /** A release archive: the fake muai, VERSION and MODE (`good` or `never-ready`). */
 function release(version: string, mode: 'good' | 'never-ready'): string {

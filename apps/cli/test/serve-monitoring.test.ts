@@ -6,7 +6,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -22,6 +21,7 @@ import { startHttpReceiver, type DecodedSpan, type Receiver } from '../../../pac
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { requireBinary } from '../../../packages/monitoring/test/helpers/binaries.js';
 import { spawnServe, tinyModel } from './cli-harness.js';
+import { freePort } from '@muai/core/testing';
 
 const tiny = tinyModel;
 
@@ -39,16 +39,6 @@ interface Served {
 /** Spawns `muai serve --port 0` and resolves once it prints its URL and /ready answers 200. */
 const serve = (env: Record<string, string>): Promise<Served> => spawnServe({ env, waitReady: true });
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createNetServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 function promtoolCheck(text: string): Promise<{ code: number | null; output: string }> {
   const promtool = requireBinary('promtool');

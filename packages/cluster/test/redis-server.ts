@@ -1,20 +1,11 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '@muai/core/testing';
+export { freePort };
 
 /** The Debian package's binary; CI installs `redis-server` (.ci/run). A missing binary fails loudly. */
 export const REDIS_SERVER = process.env.MUAI_REDIS_SERVER ?? '/usr/bin/redis-server';
-
-/** A free loopback port. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('no port');
-  return address.port;
-}
 
 export interface RunningRedis {
   port: number;

@@ -1,7 +1,5 @@
 import { afterEach } from 'vitest';
 import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,14 +24,8 @@ export function closeAfterEach(): <U extends { close(): Promise<unknown> }>(item
   return disposeAfterEach<{ close(): Promise<unknown> }>((item) => item.close());
 }
 
-/** A loopback TCP port that was free a moment ago (listen on 0, read the port, close). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+// A loopback TCP port that was free a moment ago: @muai/core/testing's, re-exported for this package's users.
+export { freePort } from '@muai/core/testing';
 
 /**
  * A fresh temporary directory holding an executable `name`, to put on PATH in place of a real
