@@ -40,13 +40,22 @@ if (option('child', undefined) !== undefined) {
 
 async function child(kind, dtype, threads) {
   const modelDir = join(generatedModelsDir, 'bench');
-  const sessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+  // The same session options for every contender (our engine's defaults: no spinning threads), so
+  // that the ratios measure what each adds around session.run. `--spinning 1` turns it on for all.
+  const spinning = option('spinning', '0');
+  const sessionOptions = {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: spinning }, inter_op: { allow_spinning: spinning } } },
+  };
   const gc = () => globalThis.gc?.();
   let generate; // (ids, text, maxTokens, onToken?) => Promise<ids>
   let close = async () => {};
   if (kind === 'muai' || kind === 'worker') {
     const { createOnnxEngine, createOnnxWorkerEngine } = await import('@muai/engines-onnx');
-    const engine = kind === 'muai' ? createOnnxEngine(sessionOptions) : createOnnxWorkerEngine(sessionOptions);
+    const engineOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', allowSpinning: spinning === '1' };
+    const engine = kind === 'muai' ? createOnnxEngine(engineOptions) : createOnnxWorkerEngine(engineOptions);
     await engine.load({ name: 'bench', path: modelDir, dtype });
     generate = async (_ids, text, maxTokens, onToken) => {
       if (onToken === undefined) return (await engine.generate({ model: 'bench', prompt: text, maxTokens, temperature: 0 })).tokenIds ?? [];
@@ -151,7 +160,7 @@ async function child(kind, dtype, threads) {
 
 /** A child process running one contender; `ask` sends one command and waits for its answer. */
 function spawnContender(kind, dtype, threads) {
-  const proc = fork(join(root, 'benchmarks', 'decode.mjs'), ['--child', kind, '--dtype', dtype, '--threads', String(threads)], {
+  const proc = fork(join(root, 'benchmarks', 'decode.mjs'), ['--child', kind, '--dtype', dtype, '--threads', String(threads), '--spinning', option('spinning', '0')], {
     cwd: root,
     execArgv: ['--expose-gc'],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -342,7 +351,7 @@ async function parent() {
     new_tokens: newTokens,
     rounds,
     positions,
-    threads: { intra_op: threads, inter_op: 1 },
+    threads: { intra_op: threads, inter_op: 1, allow_spinning: option('spinning', '0') === '1' },
     // Top-level fields: fp32, as before (medians; intervals in `dtypes`).
     muai_tokens_per_s: muai?.tokens_per_s.median ?? null,
     transformersjs_tokens_per_s: fp32?.contenders.transformersjs?.tokens_per_s.median ?? null,

@@ -4,7 +4,7 @@
 // onnx/model.onnx [+ onnx/model.onnx_data]). Weights are deterministic from a seed.
 //
 //   node tools/model-gen/generate.mjs --size tiny|small|bench [--seed N] [--out DIR]
-//        [--dtype fp32|fp16] [--external-data | --no-external-data] [--if-missing]
+//        [--dtype fp32|fp16|q8|q4] [--external-data | --no-external-data] [--if-missing]
 //
 // See models/README.md.
 import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -14,7 +14,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // The graph writer and the tokenizer files live in @muai/models (shared with the llama2.c
 // converter); the repository's root `prepare` builds it before this script runs.
-import { buildLlamaGraph, countParams, DataType, llamaConfigJson, weightSpecs, writeFileAtomic, writeOnnxModel } from '@muai/models';
+import { buildLlamaGraph, countParams, DataType, encodeModel, IR_VERSION, llamaConfigJson, OPSET, weightSpecs, writeFileAtomic, writeOnnxModel } from '@muai/models';
+import { QUANTIZED_DTYPES, quantizeGraph } from './quantize.mjs';
 import { fillNormal, float32ToFloat16Array, toFloat16Bits } from './prng.mjs';
 import { shrinkVocab, specialTokensMapJson, tokenizerConfigJson, tokenizerJson } from './tokenizer.mjs';
 
@@ -45,6 +46,11 @@ function sourceHash() {
   return h.digest('hex').slice(0, 16);
 }
 
+/** Hash of quantize.mjs: kept per quantized variant, so the fp32/fp16 graphs stay valid when only the quantizer changes. */
+function quantizerHash() {
+  return createHash('sha256').update(readFileSync(join(here, 'quantize.mjs'))).digest('hex').slice(0, 16);
+}
+
 /** Named sizes. head_dim * num_attention_heads == hidden_size for all of them. */
 export const SIZES = Object.freeze({
   tiny: { hidden_size: 64, intermediate_size: 192, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, vocab_size: 4096, max_position_embeddings: 2048 },
@@ -52,7 +58,13 @@ export const SIZES = Object.freeze({
   bench: { hidden_size: 512, intermediate_size: 1408, num_hidden_layers: 6, num_attention_heads: 8, num_key_value_heads: 2, vocab_size: 32000, max_position_embeddings: 4096 },
 });
 
-const DTYPES = { fp32: { suffix: '', elem: DataType.FLOAT, bytes: 4 }, fp16: { suffix: '_fp16', elem: DataType.FLOAT16, bytes: 2 } };
+// q8 / q4 are quantized from the same fp32 weights (quantize.mjs) and always written inline (small).
+const DTYPES = {
+  fp32: { suffix: '', elem: DataType.FLOAT, bytes: 4 },
+  fp16: { suffix: '_fp16', elem: DataType.FLOAT16, bytes: 2 },
+  q8: { suffix: QUANTIZED_DTYPES.q8.suffix, elem: DataType.FLOAT, bytes: 1, quantized: true },
+  q4: { suffix: QUANTIZED_DTYPES.q4.suffix, elem: DataType.FLOAT, bytes: 0.5, quantized: true },
+};
 
 /** The config.json of a named size. */
 export function modelConfig(size) {
@@ -117,14 +129,15 @@ export function generateModel(options = {}) {
   const seed = options.seed ?? DEFAULT_SEED;
   const dtype = options.dtype ?? 'fp32';
   const log = options.log ?? ((line) => process.stderr.write(`[model-gen] ${line}\n`));
-  if (!DTYPES[dtype]) throw new Error(`unknown dtype "${dtype}": use fp32 or fp16`);
+  if (!DTYPES[dtype]) throw new Error(`unknown dtype "${dtype}": use ${Object.keys(DTYPES).join(', ')}`);
   if (!Number.isSafeInteger(seed) || seed < 0) throw new Error(`seed must be a non-negative integer, got ${seed}`);
   if (endianness() !== 'LE') throw new Error('model-gen writes little-endian tensors and needs a little-endian host');
   const outDir = resolve(options.outDir ?? join(REPO_ROOT, 'models', 'generated', size));
   const config = modelConfig(size);
   const params = countParams(config);
-  const { suffix, elem, bytes: elemBytes } = DTYPES[dtype];
-  const external = options.externalData ?? params * elemBytes > EXTERNAL_DATA_THRESHOLD;
+  const { suffix, elem, bytes: elemBytes, quantized } = DTYPES[dtype];
+  if (quantized && options.externalData) throw new Error(`--external-data is not supported for ${dtype} (quantized graphs are written inline)`);
+  const external = quantized ? false : options.externalData ?? params * elemBytes > EXTERNAL_DATA_THRESHOLD;
   const modelFile = `model${suffix}.onnx`;
   const dataFile = `${modelFile}_data`;
   const identity = { generator: 'muai-model-gen', version: GENERATOR_VERSION, source: sourceHash(), size, seed, config };
@@ -132,7 +145,8 @@ export function generateModel(options = {}) {
   const previous = readManifest(outDir);
   const sameIdentity = previous && JSON.stringify(previous.identity) === JSON.stringify(identity);
   const prevVariant = sameIdentity ? previous.variants?.[dtype] : undefined;
-  if (options.ifMissing && prevVariant && prevVariant.external === external && filesComplete(outDir, { ...previous.files, ...prevVariant.files })) {
+  const quantizer = quantized ? quantizerHash() : undefined;
+  if (options.ifMissing && prevVariant && prevVariant.external === external && prevVariant.quantizer === quantizer && filesComplete(outDir, { ...previous.files, ...prevVariant.files })) {
     log(`${outDir}: up to date (${size}, seed ${seed}, ${dtype}), skipped`);
     return { outDir, skipped: true, config, params, dtype, files: { ...previous.files, ...prevVariant.files } };
   }
@@ -166,7 +180,31 @@ export function generateModel(options = {}) {
   log(`tokenizer: ${vocab.tokens.length} tokens, ${vocab.merges.length} merges`);
 
   // ---- weights ----
-  writeOnnxModel({
+  const docString = `Random-weight Llama-architecture decoder (${size}, seed ${seed}${quantized ? `, ${QUANTIZED_DTYPES[dtype].label}` : ''}). Not trained: its text is not meaningful.`;
+  if (quantized) {
+    const specs = weightSpecs(config);
+    const { nodes, initializers } = quantizeGraph(
+      buildLlamaGraph(config, 'fp32'),
+      (function* () {
+        for (const spec of specs) yield { name: spec.name, dims: spec.dims, bytes: weightBytes(spec, seed, 'fp32') };
+      })(),
+      new Map(specs.map((spec) => [spec.name, spec.kind])),
+      dtype,
+    );
+    const graph = buildLlamaGraph(config, 'fp32');
+    writeFileAtomic(
+      join(outDir, 'onnx', modelFile),
+      encodeModel({
+        irVersion: IR_VERSION,
+        producerName: 'muai-model-gen',
+        producerVersion: GENERATOR_VERSION,
+        docString,
+        opsetImport: [{ domain: '', version: OPSET }, { domain: 'com.microsoft', version: 1 }],
+        graph: { name: `muai-llama-${size}-${dtype}`, node: nodes, initializer: [...initializers, ...graph.constants], input: graph.inputs, output: graph.outputs },
+      }),
+    );
+    rmSync(join(outDir, 'onnx', dataFile), { force: true });
+  } else writeOnnxModel({
     path: join(outDir, 'onnx', modelFile),
     graph: buildLlamaGraph(config, dtype, toFloat16Bits),
     graphName: `muai-llama-${size}`,
@@ -177,7 +215,7 @@ export function generateModel(options = {}) {
     externalData: external,
     producerName: 'muai-model-gen',
     producerVersion: GENERATOR_VERSION,
-    docString: `Random-weight Llama-architecture decoder (${size}, seed ${seed}). Not trained: its text is not meaningful.`,
+    docString,
   });
 
   const sizeOf = (rel) => statSync(join(outDir, rel)).size;
@@ -185,7 +223,7 @@ export function generateModel(options = {}) {
   const files = Object.fromEntries(common.map((f) => [f, sizeOf(f)]));
   const variantFiles = { [`onnx/${modelFile}`]: sizeOf(`onnx/${modelFile}`) };
   if (external) variantFiles[`onnx/${dataFile}`] = sizeOf(`onnx/${dataFile}`);
-  variants[dtype] = { external, files: variantFiles };
+  variants[dtype] = { external, files: variantFiles, ...(quantizer ? { quantizer } : {}) };
   writeJson(join(outDir, MANIFEST), { identity, params, files, variants });
 
   const total = Object.values({ ...files, ...variantFiles }).reduce((a, b) => a + b, 0);
@@ -194,7 +232,7 @@ export function generateModel(options = {}) {
 }
 
 const USAGE = `usage: node tools/model-gen/generate.mjs [--size tiny|small|bench] [--seed N] [--out DIR]
-       [--dtype fp32|fp16] [--external-data | --no-external-data] [--if-missing]
+       [--dtype fp32|fp16|q8|q4] [--external-data | --no-external-data] [--if-missing]
 
 Writes a random-weight Llama-architecture model (ONNX + tokenizer, transformers.js layout).
 Defaults: --size tiny, --seed ${DEFAULT_SEED}, --out models/generated/<size>, --dtype fp32,
