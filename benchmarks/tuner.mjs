@@ -1,0 +1,207 @@
+// @muai/tuner on the embedded ONNX engine with the generated `small` model.
+//
+// Offline: `quick` (coordinate hill climbing from the defaults, early stop) against `brute` (the
+// whole grid) over max_batch_size × ONNX Runtime threads × load concurrency, objective goodput
+// (requests/s whose end-to-end latency is within --slo-ms), each trial a closed-loop @muai/bench
+// run. One trial is short and this machine is shared, so a single measurement is noisy and brute's
+// best of 48 is biased upward (the maximum of noisy samples): both chosen points are therefore
+// measured again in --confirm-rounds alternating rounds, and `quality_ratio` = median goodput of
+// quick's choice / median goodput of brute's choice in those rounds (`quality_ratio_search` is the
+// same ratio from the searches' own measurements). `time_ratio` = quick's wall time / brute's.
+// Target: quality ≥ 0.95, time ≤ 0.25.
+//
+// Online: a Poisson load stepping low → high → low (--low-rps, --high-rps, --phase-s each), run
+// twice on fresh engines: fixed defaults (max_batch_size 16) and the online tuner stepping every
+// --interval-ms on a one-interval performance window (max_batch_size on the engine's continuous
+// batching, AIMD as in `muai serve`). `slo_violation_fraction` = share of intervals whose p99
+// latency (requests finished in it) passed --slo-ms, with and without; `throughput_ratio` =
+// completed requests/s with / without. Target: violations with ≤ half of without, throughput ≥ 1.
+//
+//   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 32] [--confirm-rounds 5] [--low-rps 4] [--high-rps 30]
+//     [--phase-s 20] [--interval-ms 2000] [--skip-offline] [--skip-online]
+import { createEngineTarget, randomDataset, runBenchmark, computeResult } from '@muai/bench';
+import { createOnnxEngine } from '@muai/engines-onnx';
+import { createPerformanceMonitor } from '@muai/monitoring';
+import { createOnlineTuner, runBenchTrial, runSearch } from '@muai/tuner';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { cores, ensureGeneratedModel, flag, json, logger, numberOption, round } from './_common.mjs';
+
+const log = logger('tuner');
+const sloMs = numberOption('slo-ms', 3000);
+const numPrompts = numberOption('num-prompts', 32);
+const confirmRounds = numberOption('confirm-rounds', 5);
+const outputLen = numberOption('output-len', 16);
+const inputLen = numberOption('input-len', 32);
+const lowRps = numberOption('low-rps', 4);
+const highRps = numberOption('high-rps', 30);
+const phaseS = numberOption('phase-s', 20);
+const intervalMs = numberOption('interval-ms', 2000);
+const modelDir = ensureGeneratedModel('small', log);
+
+/** One engine per thread count (a new ONNX Runtime session); batch size changes live. */
+function enginePool() {
+  let current;
+  return {
+    async get(point) {
+      const threads = point.threads ?? 1;
+      if (current?.threads !== threads) {
+        await current?.engine.close();
+        const engine = createOnnxEngine({ intraOpNumThreads: threads });
+        await engine.load({ name: 'default', path: modelDir });
+        current = { threads, engine };
+      }
+      current.engine.setLimits({ maxBatchSize: point.max_batch_size ?? 16 });
+      return current.engine;
+    },
+    close: () => current?.engine.close(),
+  };
+}
+
+async function offline() {
+  const space = { threads: [1, 2], max_concurrency: [4, 8, 16, 32], max_batch_size: [2, 4, 8, 16, 32, 64] };
+  const start = { threads: 1, max_concurrency: 16, max_batch_size: 16 };
+  const pool = enginePool();
+  const first = await pool.get(start);
+  const prompts = randomDataset({ numPrompts, inputLen, outputLen, seed: 1, countTokens: (text) => first.encodeRequest({ model: 'default', prompt: text }).length });
+  const evaluate = async (point) => {
+    const engine = await pool.get(point);
+    const { measure } = await runBenchTrial({ target: createEngineTarget({ engine, model: 'default' }), prompts, numPrompts, maxConcurrency: point.max_concurrency, goodput: { e2el: sloMs } });
+    return measure;
+  };
+  const results = {};
+  for (const mode of ['quick', 'brute']) {
+    const began = performance.now();
+    const result = await runSearch({
+      space,
+      mode,
+      objective: 'goodput',
+      constraints: { maxP99LatencyMs: sloMs },
+      start,
+      evaluate,
+      onTrial: (trial) => log(`${mode} #${trial.index} ${JSON.stringify(trial.point)}: goodput ${trial.measure.goodput?.toFixed(2)} req/s, p99 ${trial.measure.p99LatencyMs.toFixed(0)} ms`),
+    });
+    results[mode] = { result, wallMs: performance.now() - began };
+  }
+  const quick = results.quick.result;
+  const brute = results.brute.result;
+  const confirm = { quick: [], brute: [] };
+  if (quick.best && brute.best) {
+    for (let round = 0; round < confirmRounds; round++) {
+      for (const mode of round % 2 === 0 ? ['quick', 'brute'] : ['brute', 'quick']) confirm[mode].push((await evaluate(results[mode].result.best.point)).goodput ?? 0);
+    }
+  }
+  await pool.close();
+  const med = (values) => [...values].sort((a, b) => a - b)[values.length >> 1] ?? 0;
+  const bestGoodput = brute.best?.measure.goodput ?? 0;
+  return {
+    confirm_goodput: { quick: confirm.quick.map((v) => round(v)), brute: confirm.brute.map((v) => round(v)) },
+    grid_size: brute.gridSize,
+    slo_ms: sloMs,
+    requests_per_trial: numPrompts,
+    quick: { trials: quick.trials.length, wall_s: round(results.quick.wallMs / 1000, 1), chosen: quick.best?.point ?? null, goodput: round(quick.best?.measure.goodput ?? 0), stopped_by: quick.stoppedBy },
+    brute: { trials: brute.trials.length, wall_s: round(results.brute.wallMs / 1000, 1), chosen: brute.best?.point ?? null, goodput: round(bestGoodput) },
+    quality_ratio: med(confirm.brute) > 0 ? round(med(confirm.quick) / med(confirm.brute), 3) : null,
+    quality_ratio_search: bestGoodput > 0 ? round((quick.best?.measure.goodput ?? 0) / bestGoodput, 3) : null,
+    time_ratio: round(results.quick.wallMs / results.brute.wallMs, 3),
+  };
+}
+
+/** Low → high → low Poisson load; with `tuned`, the online tuner adjusts max_batch_size every interval. */
+async function online(tuned) {
+  const engine = createOnnxEngine({ intraOpNumThreads: 1 });
+  await engine.load({ name: 'default', path: modelDir });
+  engine.setLimits({ maxBatchSize: 16 });
+  const monitor = createPerformanceMonitor({ windowMs: intervalMs, bucketMs: Math.max(50, intervalMs / 20) });
+  const tuner = tuned ? createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 16 }, slo: { p99LatencyMs: sloMs }, objective: 'goodput', minRequests: 3 }) : undefined;
+  const prompts = randomDataset({ numPrompts: 64, inputLen, outputLen, seed: 2, countTokens: (text) => engine.encodeRequest({ model: 'default', prompt: text }).length });
+  const target = createEngineTarget({ engine, model: 'default' });
+  // Requests finished per interval, to judge the SLO on the same windows the tuner sees.
+  const finished = [];
+  const recording = {
+    description: target.description,
+    model: target.model,
+    preflight: (signal) => target.preflight(signal),
+    async send(prompt, signal, keepText) {
+      const began = performance.now();
+      const outcome = await target.send(prompt, signal, keepText);
+      const latencyMs = outcome.endTime - began;
+      finished.push({ at: outcome.endTime, latencyMs });
+      const ttftMs = outcome.chunkTimes.length > 0 ? outcome.chunkTimes[0] - began : undefined;
+      monitor.recordRequest({ latencyMs, ...(ttftMs !== undefined ? { ttftMs } : {}), status: outcome.status === 'ok' ? 'success' : 'error', completionTokens: outcome.outputTokens ?? outcome.chunkTimes.length, promptTokens: outcome.promptTokens ?? prompt.promptTokens ?? 0 });
+      return outcome;
+    },
+    close: () => Promise.resolve(),
+  };
+  const decisions = [];
+  const settings = [];
+  const began = performance.now();
+  // Requests waiting to join the batch, as `muai serve`'s wiring reads them from the engine.
+  const sampler = setInterval(() => monitor.recordQueueDepth({ depth: engine.batchStats('default').waiting }), 200);
+  const timer = setInterval(() => {
+    if (!tuner) return;
+    for (const decision of tuner.step(monitor.snapshot())) if (decision.parameter) decisions.push(`${decision.parameter} ${decision.from}->${decision.to} ${decision.direction}`);
+    engine.setLimits({ maxBatchSize: tuner.settings().max_batch_size });
+    settings.push(tuner.settings().max_batch_size);
+  }, intervalMs);
+  const records = [];
+  for (const [index, rate] of [lowRps, highRps, lowRps].entries()) {
+    log(`${tuned ? 'tuned' : 'fixed'}: phase ${index + 1}/3 at ${rate} req/s for ${phaseS} s`);
+    const run = await runBenchmark({ target: recording, prompts, requestRate: rate, durationSec: phaseS, graceSec: 60, seed: 10 + index });
+    records.push(...run.requests);
+  }
+  clearInterval(timer);
+  clearInterval(sampler);
+  const wallS = (performance.now() - began) / 1000;
+  await engine.close();
+  // SLO per interval: p99 of the latencies of the requests finished in it.
+  const windows = new Map();
+  for (const item of finished) {
+    const slot = Math.floor((item.at - began) / intervalMs);
+    if (!windows.has(slot)) windows.set(slot, []);
+    windows.get(slot).push(item.latencyMs);
+  }
+  let violated = 0;
+  for (const latencies of windows.values()) {
+    latencies.sort((a, b) => a - b);
+    if (latencies[Math.min(latencies.length - 1, Math.floor(0.99 * latencies.length))] > sloMs) violated += 1;
+  }
+  const result = computeResult({ date: new Date().toISOString(), durationS: wallS, requests: records, maxInFlight: 0, cpuMs: 0, interrupted: false });
+  return {
+    intervals: windows.size,
+    slo_violation_fraction: round(violated / Math.max(1, windows.size), 3),
+    completed: result.completed,
+    failed: result.failed,
+    requests_per_s: round(result.request_throughput, 3),
+    p99_e2el_ms: round(result.p99_e2el_ms, 0),
+    ...(tuned ? { max_batch_size_over_time: settings, decisions } : {}),
+  };
+}
+
+const started = new Date().toISOString();
+const output = { benchmark: 'tuner', model: 'small', cpus: cores, node: process.version, date: started, loadavg_at_start: os.loadavg().map((v) => round(v, 1)) };
+if (!flag('skip-offline')) {
+  output.offline = await offline();
+  log('offline', JSON.stringify(output.offline));
+}
+if (!flag('skip-online')) {
+  const fixed = await online(false);
+  const tuned = await online(true);
+  output.online = {
+    slo_ms: sloMs,
+    load: `Poisson ${lowRps} → ${highRps} → ${lowRps} req/s, ${phaseS} s each, ${inputLen}-token prompts, ${outputLen} new tokens, tuner interval ${intervalMs} ms`,
+    without_tuner: fixed,
+    with_tuner: tuned,
+    slo_violation_fraction: { with: tuned.slo_violation_fraction, without: fixed.slo_violation_fraction },
+    throughput_ratio: fixed.requests_per_s > 0 ? round(tuned.requests_per_s / fixed.requests_per_s, 3) : null,
+  };
+}
+output.loadavg_at_end = os.loadavg().map((v) => round(v, 1));
+output.targets = {
+  quality_ratio_met: output.offline ? (output.offline.quality_ratio ?? 0) >= 0.95 : null,
+  time_ratio_met: output.offline ? output.offline.time_ratio <= 0.25 : null,
+  slo_violations_halved: output.online ? output.online.slo_violation_fraction.with <= output.online.slo_violation_fraction.without / 2 : null,
+  throughput_not_lower: output.online ? (output.online.throughput_ratio ?? 0) >= 1 : null,
+};
+if (json) console.log(JSON.stringify(output));
+else console.log(JSON.stringify(output, null, 2));
