@@ -45,6 +45,10 @@ export interface SchedulerStats {
   prefills: number;
   /** Prompt tokens taken from the prefix cache instead of being computed. */
   prefixTokensReused: number;
+  /** Milliseconds spent copying cached prefix blocks into prefill pasts (summed over prefills). */
+  prefixCopyMs?: number;
+  /** Milliseconds spent in prefill session runs (summed; only the part after a cached prefix is computed). */
+  prefillRunMs?: number;
   /** Times the running batch's tensors were rebuilt because its composition changed. */
   rebuilds: number;
   /** Largest batch decoded in one step. */
@@ -98,11 +102,13 @@ export class BatchScheduler {
   private length = 0;
   private looping = false;
   private closed = false;
-  private readonly counters: Omit<SchedulerStats, 'running' | 'waiting' | 'stepsBySize' | 'batchTokens' | 'maxBatchTokens'> = {
+  private readonly counters: Required<Omit<SchedulerStats, 'running' | 'waiting' | 'stepsBySize' | 'batchTokens' | 'maxBatchTokens'>> = {
     steps: 0,
     sequenceSteps: 0,
     prefills: 0,
     prefixTokensReused: 0,
+    prefixCopyMs: 0,
+    prefillRunMs: 0,
     rebuilds: 0,
     maxBatchSeen: 0,
   };
@@ -319,11 +325,13 @@ export class BatchScheduler {
         kvSequence = cache.match(prompt);
         cached = kvSequence.cachedLength;
       }
+      const copyStart = performance.now();
       for (let t = 0; t < layout.pastNames.length; t++) {
         const data = allocate(layout, layout.kvHeads * cached * layout.headDim);
         if (cached > 0) cache!.readPrefixInto(kvSequence!, t >> 1, t & 1 ? 'value' : 'key', { data, totalLength: cached });
         pastFeeds.push(kvTensor(layout, data, 1, cached));
       }
+      this.counters.prefixCopyMs += performance.now() - copyStart;
       const newLength = total - cached;
       const ids = new BigInt64Array(newLength);
       const positions = new BigInt64Array(newLength);
@@ -339,7 +347,9 @@ export class BatchScheduler {
       layout.pastNames.forEach((name, t) => (feeds[name] = pastFeeds[t]!));
       this.counters.prefills++;
       this.counters.prefixTokensReused += cached;
+      const runStart = performance.now();
       const outputs = await session.run(feeds);
+      this.counters.prefillRunMs += performance.now() - runStart;
       const present = layout.presentNames.map((name) => outputs[name]!);
       const logits = outputs['logits']!;
       if (cache !== undefined && kvSequence !== undefined) this.store(cache, kvSequence, prompt, present);

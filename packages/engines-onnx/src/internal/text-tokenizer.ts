@@ -4,6 +4,7 @@ import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { InvalidRequestError, MuaiError } from '@muai/core';
 import type { ChatMessage } from '@muai/core';
+import { ChunkedEncoder } from './chunked-encoder.js';
 import { readJsonFile } from './model-files.js';
 
 function tokenText(value: unknown): string | undefined {
@@ -22,11 +23,14 @@ export class TextTokenizer {
   private readonly tokenizer: Tokenizer;
   private readonly template: Template | undefined;
   private readonly specialTokens: Record<string, string>;
+  /** Long prompts in cached chunks, when the tokenizer allows it exactly (chunked-encoder.ts). */
+  private readonly chunked: ChunkedEncoder | undefined;
 
-  private constructor(tokenizer: Tokenizer, template: Template | undefined, specialTokens: Record<string, string>) {
+  private constructor(tokenizer: Tokenizer, template: Template | undefined, specialTokens: Record<string, string>, chunked: ChunkedEncoder | undefined) {
     this.tokenizer = tokenizer;
     this.template = template;
     this.specialTokens = specialTokens;
+    this.chunked = chunked;
   }
 
   static load(dir: string): TextTokenizer {
@@ -69,7 +73,8 @@ export class TextTokenizer {
       const text = tokenText(tokenizerConfig[key]);
       if (text !== undefined) specialTokens[key] = text;
     }
-    return new TextTokenizer(tokenizer, template, specialTokens);
+    const chunked = ChunkedEncoder.create(tokenizerJson, (text, addSpecialTokens) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids);
+    return new TextTokenizer(tokenizer, template, specialTokens, chunked);
   }
 
   get hasChatTemplate(): boolean {
@@ -78,12 +83,13 @@ export class TextTokenizer {
 
   /** Tokenizes a plain completion prompt, special tokens (BOS) added as the post-processor says. */
   encodePrompt(prompt: string): number[] {
-    return this.tokenizer.encode(prompt).ids;
+    return this.chunked?.encode(prompt, true) ?? this.tokenizer.encode(prompt).ids;
   }
 
   /** Applies the chat template (with a generation prompt) and tokenizes without adding special tokens twice. */
   encodeMessages(messages: readonly ChatMessage[]): number[] {
-    return this.tokenizer.encode(this.renderChat(messages), { add_special_tokens: false }).ids;
+    const text = this.renderChat(messages);
+    return this.chunked?.encode(text, false) ?? this.tokenizer.encode(text, { add_special_tokens: false }).ids;
   }
 
   renderChat(messages: readonly ChatMessage[]): string {
