@@ -75,7 +75,8 @@ async function engineSteps(prompt, window) {
 
 // The same decode loop written directly on a second session of the same graph: prefill, then
 // present fed back as past, one token per step, no sampling or text. What the graph alone costs.
-const raw = await ort.InferenceSession.create(join(modelDir, 'onnx', 'model.onnx'), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+// The engine's session options: no spinning intra-op threads (its default).
+const raw = await ort.InferenceSession.create(join(modelDir, 'onnx', 'model.onnx'), { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', extra: { session: { intra_op: { allow_spinning: '0' } } } });
 function rawFeeds(ids, previous, pastLength) {
   const n = ids.length;
   const total = pastLength + n;

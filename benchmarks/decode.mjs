@@ -4,6 +4,7 @@
 //
 //   npm run bench -- decode [--json] [--dtypes fp32,q8,q4] [--rounds R] [--new-tokens N]
 //        [--threads T] [--positions 32,512,1024,2048] [--contenders muai,worker,transformersjs,floor]
+//        [--quantized-contenders muai,transformersjs,floor] [--spinning 0|1]
 //
 // Method (this machine is shared, so it must survive other people's load):
 // - every contender runs in its own child process (its own ONNX Runtime thread pools, heap and
@@ -230,7 +231,9 @@ function weightBytesPerStep(dtype, config) {
 // ---------------------------------------------------------------- parent ----
 async function parent() {
   const dtypes = option('dtypes', 'fp32,q8,q4').split(',');
-  const kinds = option('contenders', 'muai,worker,transformersjs,floor').split(',');
+  const allKinds = option('contenders', 'muai,worker,transformersjs,floor').split(',');
+  // The worker engine runs the same engine: measured on fp32 only unless asked for (keeps runs short).
+  const quantizedKinds = option('quantized-contenders', allKinds.filter((k) => k !== 'worker').join(',')).split(',');
   const rounds = numberOption('rounds', 6);
   const newTokens = numberOption('new-tokens', 64);
   const threads = numberOption('threads', cores);
@@ -273,6 +276,7 @@ async function parent() {
 
   const results = {};
   for (const dtype of dtypes) {
+    const kinds = dtype === 'fp32' || dtype === 'fp16' ? allKinds : quantizedKinds;
     log(`${dtype}: starting ${kinds.join(', ')} (one child process each) ...`);
     const contenders = kinds.map((kind) => spawnContender(kind, dtype, threads));
     for (const c of contenders) {
