@@ -27,6 +27,13 @@ describe('createTunerWiring', () => {
     expect(lines.join('\n')).toMatch(/cache_max_memory_mb is not tuned online/);
   });
 
+  it('logs a hold once, not at every interval while nothing changes', async () => {
+    const lines: string[] = [];
+    const wiring = createTunerWiring({ config: parseConfig({ optimization: { tuner: { enabled: true } } }), logger: { warn: (m) => lines.push(m), info: (m) => lines.push(m) } })!;
+    for (let i = 0; i < 3; i++) expect(await wiring.step()).toMatchObject([{ direction: 'hold' }]);
+    expect(lines.filter((line) => line.startsWith('tuner: hold'))).toEqual(['tuner: hold: 0 requests in the window, fewer than 5: too little to judge']);
+  });
+
   it('on a breach lowers the limits of the batchers it built and of the engine, logs the reason and counts it', async () => {
     const lines: string[] = [];
     const exporter = createPrometheusExporter({ collectDefaultMetrics: false });

@@ -119,6 +119,8 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
   let lastEngineStats: { steps: number; sequenceSteps: number } | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
   let stepping = false;
+  /** The last hold's reason: an idle or steady server would otherwise log the same line every interval. */
+  let lastHold: string | undefined;
 
   // max_concurrency: an admission gate in front of the generation routes. Requests over the limit wait their turn (never refused).
   let active = 0;
@@ -192,9 +194,11 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
       const decisions = tuner.step(await signal());
       for (const decision of decisions) {
         if (decision.parameter === null) {
-          logger.info?.(`tuner: hold: ${decision.reason}`);
+          if (decision.reason !== lastHold) logger.info?.(`tuner: hold: ${decision.reason}`);
+          lastHold = decision.reason;
           continue;
         }
+        lastHold = undefined;
         series?.countAdjustment(decision.parameter, decision.direction);
         logger.info?.(`tuner: ${decision.parameter} ${decision.from} -> ${decision.to} (${decision.direction}): ${decision.reason}`);
       }
