@@ -91,4 +91,15 @@ describe('muai tune on the embedded engine (generated tiny model)', () => {
     expect(stdout).toContain('-     max_batch_size: 8');
     expect(stdout).toContain('not written (no config key; a property of the load): max_concurrency');
   }, 120_000);
+
+  it('batch_timeout_ms runs the engine behind @muai/batcher; the choice goes to optimization.batcher', async () => {
+    const yamlFile = join(dir, 'optimization.yaml');
+    const code = await tune('--model', tinyModel, '--search', 'brute', '--space', 'max_batch_size=4;batch_timeout_ms=0,20', '--num-prompts', '8', '--output-len', '4', '--write', yamlFile);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const results = JSON.parse(readFileSync(join(dir, 'out/results.json'), 'utf8')) as { trials: Array<{ measure: { requestThroughput: number; failed: number } }>; chosen: { point: Record<string, number> } };
+    expect(results.trials.map((trial) => trial.measure.failed)).toEqual([0, 0]);
+    expect(results.trials.every((trial) => trial.measure.requestThroughput > 0)).toBe(true);
+    expect(readFileSync(yamlFile, 'utf8')).toContain(`batch_timeout_ms: ${results.chosen.point['batch_timeout_ms']}`);
+  }, 120_000);
 });

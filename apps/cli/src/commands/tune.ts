@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createEngineTarget, createOpenAiTarget, randomDataset } from '@muai/bench';
-import type { BenchTarget, GoodputSlo } from '@muai/bench';
+import type { BenchPrompt, BenchTarget, GoodputSlo, SendOutcome } from '@muai/bench';
 import { InvalidRequestError, MuaiError } from '@muai/core';
 import { createOnnxEngine, type OnnxEngine } from '@muai/engines-onnx';
 import { lineDiff, renderTuneReport, runBenchTrial, runSearch, searchResultJson, validateSearch, writeSettingsToYaml } from '@muai/tuner';
@@ -32,11 +32,48 @@ interface TuneOptions {
 }
 
 /** Knobs `muai tune` can search, and where each applies. */
-const ENGINE_KNOBS = new Set(['max_batch_size', 'threads', 'cache_max_memory_mb', 'max_concurrency']);
+const ENGINE_KNOBS = new Set(['max_batch_size', 'batch_timeout_ms', 'threads', 'cache_max_memory_mb', 'max_concurrency']);
 const ENDPOINT_KNOBS = new Set(['max_concurrency']);
 
 /** Defaults of the knobs (quick search starts from the candidate closest to them). */
-const KNOB_DEFAULTS: Record<string, number> = { max_batch_size: 16, threads: 1, cache_max_memory_mb: 512, max_concurrency: 16 };
+const KNOB_DEFAULTS: Record<string, number> = { max_batch_size: 16, batch_timeout_ms: 50, threads: 1, cache_max_memory_mb: 512, max_concurrency: 16 };
+
+/** What the trial needs of @muai/batcher (loaded on demand, as the orchestrator does). */
+interface TrialBatcher {
+  submit(input: unknown, options?: { signal?: AbortSignal }): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/**
+ * The embedded engine behind a @muai/batcher, as `muai serve` runs it with
+ * `optimization.batcher.enabled`: each request waits up to `batch_timeout_ms` for companions, then
+ * the batch goes to `engine.generateBatch`. Not streamed, so the first token arrives with the last.
+ */
+async function batchedTarget(engine: OnnxEngine, point: SearchPoint): Promise<BenchTarget & { close(): Promise<void> }> {
+  const specifier = '@muai/batcher';
+  const module = (await import(specifier)) as { createBatcher: (options: Record<string, unknown>) => TrialBatcher };
+  const batcher = module.createBatcher({
+    batchFn: (inputs: Parameters<OnnxEngine['generateBatch']>[0]) => engine.generateBatch(inputs),
+    maxBatchSize: point['max_batch_size'] ?? KNOB_DEFAULTS['max_batch_size'],
+    batchTimeoutMs: point['batch_timeout_ms'] ?? KNOB_DEFAULTS['batch_timeout_ms'],
+    maxQueueSize: 1 << 16,
+  });
+  return {
+    description: 'engine onnx behind @muai/batcher',
+    model: 'default',
+    preflight: async () => undefined,
+    async send(prompt: BenchPrompt, signal: AbortSignal): Promise<SendOutcome> {
+      try {
+        const result = (await batcher.submit({ model: 'default', prompt: prompt.prompt, maxTokens: prompt.maxTokens, temperature: 0, signal }, { signal })) as { usage: { promptTokens: number; completionTokens: number } };
+        const end = performance.now();
+        return { status: 'ok', chunkTimes: [end], endTime: end, promptTokens: result.usage.promptTokens, outputTokens: result.usage.completionTokens };
+      } catch (error) {
+        return { status: signal.aborted ? 'cancelled' : 'error', chunkTimes: [], endTime: performance.now(), error: error instanceof Error ? error.message : String(error) };
+      }
+    },
+    close: () => batcher.close(),
+  };
+}
 
 /** `max_batch_size=1,2,4;threads=1,2` → a space, in the order given. */
 export function parseSpace(text: string): SearchSpace {
@@ -118,7 +155,7 @@ export function registerTuneCommand(program: Command): void {
     .option('--api-key <key>', 'sent as Authorization: Bearer (default: OPENAI_API_KEY)')
     .option('--served-model-name <name>', 'model id sent (default: the first of GET /v1/models)')
     .option('--search <mode>', 'brute (every point) or quick (hill climbing from the defaults, early stop)', 'quick')
-    .option('--space <spec>', 'KNOB=V1,V2;...; knobs: max_batch_size, threads, cache_max_memory_mb, max_concurrency (default: max_batch_size=1,2,4,8,16,32;threads=1,2 with --model, max_concurrency=1,2,4,8,16,32 with --base-url)')
+    .option('--space <spec>', 'KNOB=V1,V2;...; knobs: max_batch_size, batch_timeout_ms (the engine behind @muai/batcher, not streamed), threads, cache_max_memory_mb, max_concurrency (default: max_batch_size=1,2,4,8,16,32;threads=1,2 with --model, max_concurrency=1,2,4,8,16,32 with --base-url)')
     .option('--objective <name>', 'throughput (output tokens/s), latency (p99) or goodput (requests/s within the constraints)', 'throughput')
     .option('--max-p99-latency <ms>', 'constraint: p99 end-to-end latency')
     .option('--max-ttft <ms>', 'constraint: p99 time to first token')
@@ -233,7 +270,9 @@ async function tune(options: TuneOptions): Promise<void> {
       start,
       onTrial,
       evaluate: async (point) => {
-        const target = pool ? createEngineTarget({ engine: await pool.engineFor(point), model: 'default' }) : remote!;
+        const engine = pool ? await pool.engineFor(point) : undefined;
+        const batched = engine && point['batch_timeout_ms'] !== undefined ? await batchedTarget(engine, point) : undefined;
+        const target = batched ?? (engine ? createEngineTarget({ engine, model: 'default' }) : remote!);
         const { measure } = await runBenchTrial({
           target,
           prompts,
@@ -243,7 +282,7 @@ async function tune(options: TuneOptions): Promise<void> {
           ...(point['max_concurrency'] !== undefined ? { maxConcurrency: point['max_concurrency'] } : {}),
           ...(Object.keys(goodput).length > 0 ? { goodput } : {}),
           ...(pool ? { memoryMb: () => process.memoryUsage().rss / 2 ** 20 } : {}),
-        });
+        }).finally(() => batched?.close());
         return measure;
       },
     });
