@@ -140,6 +140,47 @@ describe('overload: embedded engine, small KV budget, admission limit', () => {
   }, OVERLOAD > 200 ? 300_000 : 60_000);
 });
 
+describe('the embedded engine failing inside its batch loop', () => {
+  it('a failing prefill fails only its request, a failing decode step the sequences of that step, each with ENGINE_ERROR; the rest complete and the process keeps serving', async () => {
+    const { runtime, running } = await serving({ optimization: { onnx: { worker_thread: false }, fallback_on_error: false } });
+    expect((await request(running.url, { prompt: 'warm up', max_tokens: 2 })).status).toBe(200);
+    const engine = (await runtime.optimizationManager.getEngine('onnx')) as unknown as { loaded: Map<string, { session: { run(feeds: Record<string, { dims: readonly number[] }>): Promise<unknown> } }> };
+    const session = engine.loaded.get('default')!.session;
+    const run = session.run.bind(session);
+    // Fail the next run of the chosen kind once: prefill (many positions) or decode step (one position, several rows).
+    let failNext: 'prefill' | 'decode' | undefined;
+    session.run = async (feeds) => {
+      const dims = feeds['input_ids']?.dims ?? [];
+      const kind = (dims[1] ?? 1) > 1 ? 'prefill' : (dims[0] ?? 1) > 1 ? 'decode' : undefined;
+      if (kind !== undefined && kind === failNext) {
+        failNext = undefined;
+        throw new Error(`injected ${kind} failure`);
+      }
+      return run(feeds);
+    };
+    for (const kind of ['prefill', 'decode'] as const) {
+      failNext = kind;
+      const outcomes = await Promise.all(Array.from({ length: 6 }, (_, index) => request(running.url, { prompt: `story ${index} about a ${kind}`, max_tokens: 24, stream: index % 2 === 0 })));
+      const failed = outcomes.filter((outcome) => outcome.code !== undefined);
+      expect(failNext).toBeUndefined(); // the failure was injected
+      expect(failed.length).toBeGreaterThanOrEqual(1);
+      for (const outcome of failed) {
+        expect(outcome.code).toBe('ENGINE_ERROR');
+        expect(outcome.done).toBe(true);
+      }
+      if (kind === 'prefill') expect(failed.length).toBeLessThan(6);
+      for (const outcome of outcomes.filter((item) => item.code === undefined)) {
+        expect(outcome.status).toBe(200);
+        expect(outcome.text.length).toBeGreaterThan(0);
+      }
+      console.info(`engine ${kind} failure: ${failed.length} of 6 requests ENGINE_ERROR, ${6 - failed.length} completed`);
+    }
+    const batch = await (engine as unknown as OnnxStatsSource).batchStats('default');
+    expect([batch.running, batch.waiting]).toEqual([0, 0]);
+    expect((await request(running.url, { prompt: 'after the failures', max_tokens: 3 })).status).toBe(200);
+  }, 60_000);
+});
+
 /** A TCP forwarder on a fixed port in front of the stand-in: killing it cuts every open connection; it restarts on the same port. */
 function forwarder(target: number): { port: () => number; kill: () => Promise<void>; start: (port?: number) => Promise<void> } {
   let server: Server | undefined;
