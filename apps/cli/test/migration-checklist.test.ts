@@ -211,3 +211,62 @@ describe('migration checklist: the auto-tuner (optimization.tuner.enabled)', () 
     expect(metrics).toContain('muai_tuner_adjustments_total{parameter="max_batch_size",direction="up"}');
   }, 40_000);
 });
+
+/** A loopback HTTP receiver that records each POST body (OTLP/HTTP protobuf, whose span names are plain UTF-8 inside; alert webhooks). */
+async function receiver(): Promise<{ url: string; bodies: Array<{ path: string; body: string }>; close(): Promise<void> }> {
+  const { createServer } = await import('node:http');
+  const bodies: Array<{ path: string; body: string }> = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      bodies.push({ path: request.url ?? '', body });
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, bodies, close: () => new Promise((done) => server.close(() => done())) };
+}
+
+describe('migration checklist: caching, tracing, alerts', () => {
+  it('"Enable KV caching" / "Test cache hit rates": the same prompt twice is a prefix-cache hit in /metrics', async () => {
+    const served = await serve({ env: { MUAI_OPT_CACHE_ENABLED: 'true' }, waitReady: true });
+    const prompt = 'The same long prompt that both requests share, so that the second finds it cached.';
+    expect((await complete(served.url, prompt)).status).toBe(200);
+    expect((await complete(served.url, prompt)).status).toBe(200);
+    const metrics = await (await fetch(`${served.url}/metrics`)).text();
+    const hits = [...metrics.matchAll(/^muai_kv_cache_hits_total\{[^}]*\} (\d+(?:\.\d+)?)$/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+    expect(hits).toBeGreaterThan(0);
+  });
+
+  it('"Enable OpenTelemetry tracing" / "Verify traces in collector": a completion arrives as OTLP spans at the collector', async () => {
+    const collector = await receiver();
+    try {
+      const served = await serve({
+        env: { MUAI_MON_TRACING_ENABLED: 'true', MUAI_MON_TRACING_PROTOCOL: 'http', MUAI_MON_TRACING_ENDPOINT: `${collector.url}/v1/traces`, MUAI_MON_TRACING_SAMPLE_RATE: '1' },
+        waitReady: true,
+      });
+      expect((await complete(served.url)).status).toBe(200);
+      const deadline = Date.now() + 15_000;
+      while (!collector.bodies.some((entry) => entry.body.includes('POST /v1/completions')) && Date.now() < deadline) await new Promise((done) => setTimeout(done, 200));
+      const exported = collector.bodies.filter((entry) => entry.path === '/v1/traces').map((entry) => entry.body).join('\n');
+      expect(exported).toContain('POST /v1/completions');
+      expect(exported).toContain('text_completion default');
+    } finally {
+      await collector.close();
+    }
+  });
+
+  it('"Enable anomaly detection" / "Test alert delivery": muai alerts test delivers through the configured webhook', async () => {
+    const hook = await receiver();
+    try {
+      const file = write('alerts.yaml', `monitoring:\n  anomaly:\n    enabled: true\n    targets:\n      - { type: webhook, url: "${hook.url}/alerts" }\n`);
+      const result = await runCli(['alerts', 'test', '-c', file]);
+      expect(result.code, result.stdout + result.stderr).toBe(0);
+      expect(hook.bodies.map((entry) => entry.path)).toContain('/alerts');
+    } finally {
+      await hook.close();
+    }
+  });
+});
