@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { InvalidRequestError, ModelNotFoundError, MuaiError } from '@muai/core';
 import { HubDownloadError, HubNoOnnxError } from './errors.js';
 import type { PullEvent } from './events.js';
-import { RepoCache } from './internal/cache.js';
+import { RepoCache, revisionSegments } from './internal/cache.js';
 import { downloadBlob, fileMetadata, freeBytesOnDisk, resolveUrl } from './internal/download.js';
 import type { DownloadContext } from './internal/download.js';
 import { hubFetch, hubHeaders, raiseForStatus } from './internal/http.js';
@@ -95,6 +95,7 @@ export async function pullModel(repo: string, options: HubOptions = {}): Promise
     throw new MuaiError('MODEL_INVALID', `Unknown dtype "${options.dtype}". Use one of ${Object.keys(DTYPE_SUFFIXES).join(', ')}.`, { details: { dtype: options.dtype } });
   }
   const revision = options.revision ?? 'main';
+  revisionSegments(revision); // a revision like ../../x never reaches the file system
   const settings = hubSettings(options, options.env ?? process.env);
   const cache = new RepoCache(settings.cacheDir, repo);
   const emit = options.onEvent ?? ((): void => undefined);

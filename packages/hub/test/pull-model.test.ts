@@ -314,3 +314,16 @@ describe('resolveModel and isHubId', () => {
     expect(isHubId('gpt2')).toBe(false);
   });
 });
+
+describe('revisions never name files outside the cache', () => {
+  it.each(['../../outside', 'refs/../../x', '..', 'a//b', 'main\\..\\x'])('revision %j is INVALID_REQUEST before any request or file access', async (revision) => {
+    const before = hub.requests.length;
+    await expect(pullModel(TINY_REPO, { ...env(), revision })).rejects.toMatchObject({ code: 'INVALID_REQUEST' });
+    expect(hub.requests.length).toBe(before);
+    expect(readdirSync(cacheDir)).toEqual([]);
+  });
+
+  it('branch names with slashes (refs/pr/1 style) stay allowed', async () => {
+    await expect(pullModel(TINY_REPO, { ...env(), revision: 'refs/pr/1' })).rejects.not.toMatchObject({ code: 'INVALID_REQUEST' });
+  });
+});

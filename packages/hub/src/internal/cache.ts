@@ -1,5 +1,6 @@
 import { copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
+import { InvalidRequestError } from '@muai/core';
 
 /**
  * The Hugging Face cache layout (huggingface_hub's file_download.py), so that Python and MuAI share files:
@@ -17,7 +18,7 @@ export class RepoCache {
   }
 
   blobPath(etag: string): string {
-    return join(this.folder, 'blobs', etag);
+    return join(this.folder, 'blobs', safeSegment(etag, 'ETag'));
   }
 
   /** Lock of a blob's download, beside the ones huggingface_hub keeps in `<cache>/.locks/` (its own files are `<etag>.lock`). */
@@ -26,17 +27,17 @@ export class RepoCache {
   }
 
   snapshotDir(commit: string): string {
-    return join(this.folder, 'snapshots', commit);
+    return join(this.folder, 'snapshots', safeSegment(commit, 'commit'));
   }
 
   pointerPath(commit: string, file: string): string {
-    return join(this.snapshotDir(commit), ...file.split('/'));
+    return join(this.snapshotDir(commit), ...file.split('/').map((segment) => safeSegment(segment, 'file path')));
   }
 
   /** The commit `revision` resolved to last time, or undefined. A 40-hex revision is a commit already. */
   readRef(revision: string): string | undefined {
     if (isCommitHash(revision)) return revision;
-    const path = join(this.folder, 'refs', ...revision.split('/'));
+    const path = join(this.folder, 'refs', ...revisionSegments(revision));
     if (!existsSync(path)) return undefined;
     const commit = readFileSync(path, 'utf8').trim();
     return isCommitHash(commit) ? commit : undefined;
@@ -44,7 +45,7 @@ export class RepoCache {
 
   writeRef(revision: string, commit: string): void {
     if (revision === commit) return;
-    const path = join(this.folder, 'refs', ...revision.split('/'));
+    const path = join(this.folder, 'refs', ...revisionSegments(revision));
     mkdirSync(dirname(path), { recursive: true });
     // No trailing newline, as huggingface_hub writes it.
     writeFileSync(path, commit);
@@ -80,6 +81,24 @@ export class RepoCache {
       copyFileSync(blob, pointer);
     }
   }
+}
+
+/**
+ * The path segments of a revision (`main`, `v1.0`, `refs/pr/1`): each a plain name, so that a
+ * revision such as `../../x` can never name a file outside the cache folder.
+ */
+export function revisionSegments(revision: string): string[] {
+  const segments = revision.split('/');
+  for (const segment of segments) safeSegment(segment, 'revision', revision);
+  return segments;
+}
+
+/** `segment` when it is a plain file name (no separators, not `.` or `..`, no control characters); else INVALID_REQUEST. */
+function safeSegment(segment: string, what: string, whole = segment): string {
+  if (segment === '' || segment === '.' || segment === '..' || /[\\/\u0000-\u001f]/.test(segment)) {
+    throw new InvalidRequestError(`The ${what} "${whole}" is not a valid name (it must not contain "..", "/" segments that are empty, backslashes or control characters).`, { details: { [what]: whole } });
+  }
+  return segment;
 }
 
 export function isCommitHash(value: string): boolean {
