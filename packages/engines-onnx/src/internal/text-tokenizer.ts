@@ -16,6 +16,27 @@ function tokenText(value: unknown): string | undefined {
 }
 
 /**
+ * Drops what @huggingface/tokenizers' BPE model keeps after construction but never reads again:
+ * the merges list (its ranks live on in `bpe_ranks`) and the parsed tokenizer.json's vocab and
+ * merges (copied into `tokens_to_ids` and `vocab`): about 5.6 MB of live heap for a 32 000-token
+ * vocabulary. Why: onnxruntime-node returns every `present` as a new buffer each decode step, V8
+ * answers that external memory with full mark-compact collections, and their cost grows with the
+ * live heap. Measured at position 512 on the bench model (quiet machine, separate processes):
+ * 16.3-18.8 ms CPU per step before, 15.1-15.5 after, 13.9-14.7 for a bare loop
+ * (benchmarks/RESULTS.md, decode). Only when the internals look as expected; load() checks that a
+ * probe encodes the same before and after.
+ */
+function releaseConstructionTables(tokenizer: Tokenizer): void {
+  const model = (tokenizer as unknown as { model?: { bpe_ranks?: unknown; tokens_to_ids?: unknown; merges?: unknown; config?: Record<string, unknown> } }).model;
+  if (model === undefined || !(model.bpe_ranks instanceof Map) || !(model.tokens_to_ids instanceof Map)) return;
+  model.merges = undefined;
+  if (model.config !== undefined) {
+    delete model.config['merges'];
+    delete model.config['vocab'];
+  }
+}
+
+/**
  * A model's tokenizer (tokenizer.json through @huggingface/tokenizers) and chat template
  * (tokenizer_config.json `chat_template` or chat_template.jinja, through @huggingface/jinja).
  */
@@ -72,6 +93,12 @@ export class TextTokenizer {
     for (const key of ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'sep_token', 'cls_token', 'mask_token']) {
       const text = tokenText(tokenizerConfig[key]);
       if (text !== undefined) specialTokens[key] = text;
+    }
+    const probe = 'Tokenizer probe: the quick brown fox, 42 ▁ naïve 日本.';
+    const before = tokenizer.encode(probe).ids.join(',');
+    releaseConstructionTables(tokenizer);
+    if (tokenizer.encode(probe).ids.join(',') !== before) {
+      throw new MuaiError('INTERNAL', `Releasing @huggingface/tokenizers' construction tables changed the encoding of ${tokenizerPath}; this version of the library is not supported by releaseConstructionTables.`);
     }
     const chunked = ChunkedEncoder.create(tokenizerJson, (text, addSpecialTokens) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids);
     return new TextTokenizer(tokenizer, template, specialTokens, chunked);
