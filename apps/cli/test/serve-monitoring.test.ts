@@ -299,7 +299,8 @@ describe('muai serve shutdown on SIGTERM', () => {
     fetch(`${url}/v1/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'default', prompt: 'Once', max_tokens: 600, temperature: 0, stream: true }),
+      // ignore_eos: the stream runs all 600 tokens, whatever the model emits, so it is surely in flight at SIGTERM.
+      body: JSON.stringify({ model: 'default', prompt: 'Once', max_tokens: 600, ignore_eos: true, temperature: 0, stream: true }),
     });
 
   it('finishes an in-flight stream, refuses new requests (503 SHUTTING_DOWN) meanwhile, then exits 0', async () => {

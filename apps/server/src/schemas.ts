@@ -27,6 +27,8 @@ function sampling(limits: RequestLimits) {
     seed: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish(),
     stop,
     stop_token_ids: z.array(z.number().int().min(0)).max(64).nullish(),
+    /** vLLM's extension: generate up to max_tokens past the end-of-sequence token. */
+    ignore_eos: z.boolean().nullish(),
     n: z.literal(1).nullish(),
     stream: z.boolean().nullish(),
     stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish(),

@@ -211,6 +211,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     if (body.seed !== undefined && body.seed !== null) request.seed = body.seed;
     if (stop) request.stop = stop;
     if (body.stop_token_ids) request.stopTokenIds = body.stop_token_ids;
+    if (body.ignore_eos === true) request.ignoreEos = true;
     return request;
   }
 

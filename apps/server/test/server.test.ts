@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import fc from 'fast-check';
-import { MuaiError } from '@muai/core';
+import { MuaiError, type GenerationRequest } from '@muai/core';
 import { FakeEngine } from '@muai/core/testing';
 import { createServer, startServer, type RunningServer, type ServerMetrics } from '../src/index.js';
 
@@ -175,5 +175,22 @@ describe('with the official openai npm client over HTTP', () => {
 
   it('names the port and the variable when the port is taken', async () => {
     await expect(startServer({ engine, port: running.port })).rejects.toMatchObject({ code: 'PORT_IN_USE', message: expect.stringContaining(String(running.port)) });
+  });
+});
+
+describe('ignore_eos (vLLM extension)', () => {
+  it('generates max_tokens past the end-of-sequence token', async () => {
+    const seen: GenerationRequest[] = [];
+    const engine = new FakeEngine({ name: 'fake', respond: () => 'a b' });
+    await engine.load({ name: 'tiny', path: '/nowhere' });
+    const generate = engine.generate.bind(engine);
+    engine.generate = (request: GenerationRequest) => {
+      seen.push(request);
+      return generate(request);
+    };
+    const app = createServer({ engine });
+    await app.inject({ method: 'POST', url: '/v1/completions', payload: { model: 'tiny', prompt: 'x', max_tokens: 5, ignore_eos: true } });
+    await app.inject({ method: 'POST', url: '/v1/completions', payload: { model: 'tiny', prompt: 'x', max_tokens: 5 } });
+    expect(seen.map((request) => request.ignoreEos)).toEqual([true, undefined]);
   });
 });

@@ -36,6 +36,11 @@ export interface GenerationRequest extends SamplingParameters {
   /** Token ids that end generation. */
   stopTokenIds?: readonly number[];
   /**
+   * Keep generating past the model's end-of-sequence token until `maxTokens` (vLLM's `ignore_eos`):
+   * fixed output lengths for benchmarks and tests. Stop sequences and `stopTokenIds` still apply.
+   */
+  ignoreEos?: boolean;
+  /**
    * Cancels the request; the engine frees its memory at once. Already aborted when the request
    * arrives: rejected with REQUEST_ABORTED, nothing runs. Aborted while running: the result (or the
    * stream's final chunk) ends with finishReason `abort` and the text produced so far.

@@ -148,6 +148,7 @@ export class OpenAiProtocolClient {
       if (request.minP !== undefined) body.min_p = request.minP;
       if (request.repetitionPenalty !== undefined) body.repetition_penalty = request.repetitionPenalty;
       if (request.stopTokenIds !== undefined && request.stopTokenIds.length > 0) body.stop_token_ids = [...request.stopTokenIds];
+      if (request.ignoreEos === true) body.ignore_eos = true;
     }
     return body;
   }

@@ -498,7 +498,7 @@ export class OnnxEngine implements Engine {
     );
     const maxTokens = Math.min(request.maxTokens ?? this.options.defaultMaxTokens, model.contextLength - promptIds.length);
     const assembler = new TextAssembler((ids) => model.tokenizer.decode(ids), request.stop ?? []);
-    const stopIds = new Set([...model.eosTokenIds, ...(request.stopTokenIds ?? [])]);
+    const stopIds = new Set([...(request.ignoreEos === true ? [] : model.eosTokenIds), ...(request.stopTokenIds ?? [])]);
     return { model, sequence: new SequenceState(promptIds, maxTokens, sampler, assembler, stopIds) };
   }
 

@@ -164,6 +164,14 @@ describe.skipIf(!HAS_TINY)('generated tiny llama (models/generated/tiny, fp32, G
     }
   });
 
+  it('ignoreEos keeps generating past the end-of-sequence token up to maxTokens, on the same greedy path', async () => {
+    const natural = await engine.generate({ prompt: 'once upon a time', maxTokens: 300 });
+    const forced = await engine.generate({ prompt: 'once upon a time', maxTokens: 300, ignoreEos: true });
+    expect(forced.finishReason).toBe('length');
+    expect(forced.usage.completionTokens).toBe(300);
+    expect(forced.text.startsWith(natural.text)).toBe(true);
+  });
+
   it('an abort mid-stream ends with finishReason abort and frees the batch', async () => {
     const controller = new AbortController();
     const chunks: StreamChunk[] = [];
