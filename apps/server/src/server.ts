@@ -1,4 +1,4 @@
-import { randomUUID, createHash, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
@@ -7,7 +7,6 @@ import {
   MuaiError,
   ModelNotFoundError,
   QueueFullError,
-  type ChatMessage,
   type Engine,
   type FinishReason,
   type GenerationRequest,
@@ -23,8 +22,11 @@ import {
   type TracerInput,
 } from '@muai/core';
 import type { ZodError } from 'zod';
-import { DEFAULT_LIMITS, chatSchema, completionSchema, describeIssues, type ChatBody, type CompletionBody, type RequestLimits } from './schemas.js';
+import { DEFAULT_LIMITS, chatSchema, completionSchema, describeIssues, type RequestLimits } from './schemas.js';
 import { toErrorResponse } from './errors.js';
+import { chatMessages, completionResponse, generationOptions, openAIFinish, type CompletionKind } from './openai-mapping.js';
+import { apiKeyAuth, operationalRoutes } from './plugins.js';
+import { SseWriter } from './sse-writer.js';
 
 /**
  * Metrics the server records into and serves on `/metrics`: a @muai/core metrics sink plus its
@@ -94,24 +96,6 @@ const now = () => Math.floor(Date.now() / 1000);
 /** More MuAI servers than this on one request's path is a loop even without our own entry. */
 const MAX_MUAI_HOPS = 8;
 
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest();
-}
-
-function toUsage(usage: Usage) {
-  return { prompt_tokens: usage.promptTokens, completion_tokens: usage.completionTokens, total_tokens: usage.totalTokens };
-}
-
-function openAIFinish(reason: FinishReason | undefined): 'stop' | 'length' | null {
-  if (reason === 'length') return 'length';
-  if (reason === 'stop') return 'stop';
-  return null;
-}
-
-function contentText(content: ChatBody['messages'][number]['content']): string {
-  return typeof content === 'string' ? content : content.map((part) => part.text).join('');
-}
-
 /** Fastify's own client errors (FST_ERR_*, 4xx) as the documented MuAI code of their kind. */
 function fromFastify(error: Error & { statusCode?: number; code?: string }): Error {
   const details = { fastifyCode: error.code };
@@ -148,7 +132,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   const completionBody = completionSchema(limits);
   const chatBody = chatSchema(limits);
   const engine = options.engine;
-  const expectedKeys = (typeof options.apiKey === 'string' ? [options.apiKey] : (options.apiKey ?? [])).map(digest);
+  const apiKeys = typeof options.apiKey === 'string' ? [options.apiKey] : (options.apiKey ?? []);
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const app = Fastify({
     logger: options.logger ?? false,
@@ -175,19 +159,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   });
 
   // Only with an API key: a hook on every request costs a step even when it has nothing to check.
-  if (expectedKeys.length > 0) app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/v1/')) return;
-    const header = request.headers.authorization ?? '';
-    const token = digest(header.startsWith('Bearer ') ? header.slice(7) : '');
-    // Every key is compared (no early exit), each in constant time over fixed-length digests.
-    let matched = false;
-    for (const key of expectedKeys) matched = timingSafeEqual(token, key) || matched;
-    if (!matched) {
-      await reply.status(401).send({
-        error: { message: 'Missing or invalid API key. Send it as `Authorization: Bearer <key>`.', type: 'authentication_error', param: null, code: 'UNAUTHORIZED' },
-      });
-    }
-  });
+  if (apiKeys.length > 0) void app.register(apiKeyAuth(apiKeys));
 
   function resolveModel(requested: string | undefined): string {
     const served = engine.models();
@@ -196,23 +168,6 @@ export function createServer(options: ServerOptions): FastifyInstance {
     if (served.includes(model)) return model;
     if (requested !== undefined && options.defaultModel === undefined && served.length === 0) return model;
     throw new ModelNotFoundError(model, `This server serves: ${served.join(', ') || '(none)'}. Set "model" to one of them.`, { details: { param: 'model' } });
-  }
-
-  function common(body: CompletionBody | ChatBody): Omit<GenerationRequest, 'prompt' | 'messages'> {
-    const stop = body.stop === undefined || body.stop === null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop;
-    const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? undefined;
-    const request: GenerationRequest = {};
-    if (maxTokens !== undefined) request.maxTokens = maxTokens;
-    if (body.temperature !== undefined && body.temperature !== null) request.temperature = body.temperature;
-    if (body.top_p !== undefined && body.top_p !== null) request.topP = body.top_p;
-    if (body.top_k !== undefined && body.top_k !== null && body.top_k > 0) request.topK = body.top_k;
-    if (body.min_p !== undefined && body.min_p !== null) request.minP = body.min_p;
-    if (body.repetition_penalty !== undefined && body.repetition_penalty !== null) request.repetitionPenalty = body.repetition_penalty;
-    if (body.seed !== undefined && body.seed !== null) request.seed = body.seed;
-    if (stop) request.stop = stop;
-    if (body.stop_token_ids) request.stopTokenIds = body.stop_token_ids;
-    if (body.ignore_eos === true) request.ignoreEos = true;
-    return request;
   }
 
   function parse<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false; error: ZodError } }, body: unknown): T {
@@ -240,7 +195,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     const body = parse(completionBody, raw);
     const model = resolveModel(body.model);
     const prompt = typeof body.prompt === 'string' ? body.prompt : (body.prompt[0] ?? '');
-    return { request: { ...common(body), model, prompt }, model, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
+    return { request: { ...generationOptions(body), model, prompt }, model, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
   }
 
   function withHops(prepared: Prepared, request: FastifyRequest): Prepared {
@@ -251,11 +206,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   function prepareChat(raw: unknown): Prepared {
     const body = parse(chatBody, raw);
     const model = resolveModel(body.model);
-    const messages: ChatMessage[] = body.messages.map((message) => ({
-      role: message.role === 'developer' ? 'system' : message.role,
-      content: contentText(message.content),
-    }));
-    return { request: { ...common(body), model, messages }, model, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
+    return { request: { ...generationOptions(body), model, messages: chatMessages(body) }, model, stream: body.stream === true, includeUsage: body.stream_options?.include_usage === true };
   }
 
   /** Aborts generation when the client goes away before the response ends, or the server stops for good. */
@@ -328,7 +279,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   }
 
   /** Runs the generation inside a GenAI inference span (`chat default`). */
-  function traceInference<T>(kind: 'completion' | 'chat', generation: GenerationRequest, fn: (span: Span) => Promise<T>): Promise<T> {
+  function traceInference<T>(kind: CompletionKind, generation: GenerationRequest, fn: (span: Span) => Promise<T>): Promise<T> {
     const info: InferenceSpanInfo = { operation: kind === 'chat' ? 'chat' : 'text_completion', model: generation.model ?? '(default)' };
     if (generation.maxTokens !== undefined) info.maxTokens = generation.maxTokens;
     if (generation.temperature !== undefined) info.temperature = generation.temperature;
@@ -342,7 +293,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     tracer.recordUsage(span, facts);
   }
 
-  async function respond(kind: 'completion' | 'chat', prepared: Prepared, request: FastifyRequest, reply: FastifyReply, handlerStarted: number): Promise<void> {
+  async function respond(kind: CompletionKind, prepared: Prepared, request: FastifyRequest, reply: FastifyReply, handlerStarted: number): Promise<void> {
     const controller = abortOnDisconnect(request, reply);
     const generation: GenerationRequest = { ...prepared.request, signal: controller.signal };
     const id = `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`;
@@ -365,30 +316,18 @@ export function createServer(options: ServerOptions): FastifyInstance {
         throw options.shutdownSignal?.aborted ? shuttingDown(error) : error;
       }
       record(prepared.model, 'ok', started, { usage: result.usage, ttftMs: result.timings.ttftMs, engine: result.engineUsed });
-      const finish = openAIFinish(result.finishReason) ?? 'stop';
-      const choice =
-        kind === 'chat'
-          ? { index: 0, message: { role: 'assistant', content: result.text }, logprobs: null, finish_reason: finish }
-          : { index: 0, text: result.text, logprobs: null, finish_reason: finish };
       // W3C Server-Timing: `engine` is the engine call, `handler` the route's whole time (validation,
       // engine call, response body), so that a client can tell what HTTP and the server add to a
       // request (its latency minus `engine`) from generation itself.
       void reply.header('server-timing', `engine;dur=${engineMs.toFixed(3)}, handler;dur=${(performance.now() - handlerStarted).toFixed(3)}`);
-      await reply.send({
-        id,
-        object: kind === 'chat' ? 'chat.completion' : 'text_completion',
-        created,
-        model: prepared.model,
-        choices: [choice],
-        usage: toUsage(result.usage),
-      });
+      await reply.send(completionResponse(kind, { id, created, model: prepared.model }, result.text, result.finishReason, result.usage));
       return;
     }
     await traceInference(kind, generation, (span) => streamResponse(kind, prepared, generation, { id, created, started, span }, reply));
   }
 
   async function streamResponse(
-    kind: 'completion' | 'chat',
+    kind: CompletionKind,
     prepared: Prepared,
     generation: GenerationRequest,
     meta: { id: string; created: number; started: number; span: Span },
@@ -404,16 +343,8 @@ export function createServer(options: ServerOptions): FastifyInstance {
       throw error;
     }
     reply.hijack();
-    const raw = reply.raw;
-    raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
-    const object = kind === 'chat' ? 'chat.completion.chunk' : 'text_completion';
-    const send = (data: unknown) => raw.write(`data: ${JSON.stringify(data)}\n\n`);
-    const frame = (choices: unknown[], extra: Record<string, unknown> = {}) => ({ id: meta.id, object, created: meta.created, model: prepared.model, choices, ...extra });
-    const delta = (text: string, finish: string | null, role = false) =>
-      kind === 'chat'
-        ? { index: 0, delta: finish !== null && text === '' ? {} : { ...(role ? { role: 'assistant' } : {}), content: text }, logprobs: null, finish_reason: finish }
-        : { index: 0, text, logprobs: null, finish_reason: finish };
-    if (kind === 'chat') send(frame([delta('', null, true)]));
+    const sse = new SseWriter(reply.raw, kind, { id: meta.id, created: meta.created, model: prepared.model });
+    sse.open();
     let usage: Usage | undefined;
     let finish: FinishReason | undefined;
     let ttftMs: number | undefined;
@@ -423,7 +354,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
         const chunk = step.value;
         if (chunk.text) {
           ttftMs ??= performance.now() - meta.started;
-          send(frame([delta(chunk.text, null)]));
+          sse.text(chunk.text);
         }
         if (chunk.usage) usage = chunk.usage;
         engineUsed ??= chunk.engineUsed;
@@ -436,10 +367,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
       record(prepared.model, 'error', meta.started);
       const { body } = toErrorResponse(options.shutdownSignal?.aborted ? shuttingDown(error) : error);
       meta.span.setAttribute('error.type', MuaiError.isInstance(error) ? error.code : 'INTERNAL');
-      if (!raw.destroyed) {
-        send(body);
-        raw.end('data: [DONE]\n\n');
-      }
+      sse.error(body);
       return;
     }
     record(prepared.model, finish === 'error' ? 'error' : 'ok', meta.started, {
@@ -448,10 +376,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
       ...(engineUsed !== undefined ? { engine: engineUsed } : {}),
     });
     recordUsage(meta.span, meta.id, prepared.model, usage, finish, engineUsed);
-    if (raw.destroyed) return;
-    send(frame([delta('', openAIFinish(finish) ?? 'stop')]));
-    if (prepared.includeUsage && usage) send(frame([], { usage: toUsage(usage) }));
-    raw.end('data: [DONE]\n\n');
+    sse.finish(finish, usage, prepared.includeUsage);
   }
 
   app.post('/v1/completions', async (request, reply) => {
@@ -464,45 +389,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
     admit(reply);
     return traceRequest('/v1/chat/completions', request, reply, () => respond('chat', withHops(prepareChat(request.body), request), request, reply, handlerStarted));
   });
-  app.get('/v1/models', async () => ({
-    object: 'list',
-    data: engine.models().map((id) => ({ id, object: 'model', created: 0, owned_by: 'muai' })),
-  }));
-  // Liveness: 200 while the process serves; the body says whether the engines are healthy (e.g. a
-  // remote engine marked unavailable and skipped) so that a dashboard can tell degraded from ok.
-  app.get('/health', async () => {
-    const health = await engineHealth();
-    return { status: health.ok ? 'ok' : 'degraded', models: health.models, ...(health.detail ? { detail: health.detail } : {}) };
-  });
-  // Readiness: 503 until the default model is loaded, and with the reason when it cannot be.
-  app.get('/ready', async (_request, reply) => {
-    const readiness = await readinessOf();
-    await reply.status(readiness.ready ? 200 : 503).send({ status: readiness.ready ? 'ready' : readiness.reason ? 'unavailable' : 'loading', models: engine.models(), ...(readiness.reason ? { reason: readiness.reason } : {}) });
-  });
-  async function engineHealth() {
-    try {
-      return await engine.health();
-    } catch (error) {
-      return { ok: false, models: [] as readonly string[], detail: `engine health check failed: ${error instanceof Error ? error.message : String(error)}` };
-    }
-  }
-
-  async function readinessOf(): Promise<Readiness> {
-    if (options.isReady) {
-      const answer = await options.isReady();
-      return typeof answer === 'boolean' ? { ready: answer } : answer;
-    }
-    const health = await engineHealth();
-    return health.ok && engine.models().length > 0 ? { ready: true } : { ready: false, ...(health.detail ? { reason: health.detail } : {}) };
-  }
-
+  void app.register(operationalRoutes({ engine, metrics: options.metrics, isReady: options.isReady }));
   for (const plugin of options.plugins ?? []) void app.register(plugin);
-  app.get('/metrics', async (_request, reply) => {
-    if (!options.metrics) {
-      await reply.status(404).send({ error: { message: 'Metrics are disabled. Enable monitoring.prometheus (MUAI_MON_PROMETHEUS_ENABLED=true).', type: 'not_found_error', param: null, code: 'NOT_FOUND' } });
-      return;
-    }
-    await reply.header('content-type', options.metrics.contentType).send(await options.metrics.metrics());
-  });
   return app;
 }
