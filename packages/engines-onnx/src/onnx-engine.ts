@@ -28,6 +28,8 @@ import { Sampler } from './internal/sampler.js';
 import { fromOrtTensor, toOrtFeeds } from './internal/tensors.js';
 import { TextAssembler } from './internal/text-assembler.js';
 import { TextTokenizer } from './internal/text-tokenizer.js';
+import { ChunkQueue } from './internal/chunk-queue.js';
+import { checkedPromptIds, promptIds, validateSampling } from './internal/request-validation.js';
 import type { OnnxEngineOptions, OnnxKvCacheOptions, OnnxModelOptions } from './options.js';
 
 interface TensorModel {
@@ -38,39 +40,6 @@ interface TensorModel {
 }
 
 type LoadedModel = ({ kind: 'causal-lm'; scheduler: BatchScheduler; kvCache: KvCache | undefined } & CausalLm) | TensorModel;
-
-/** Stream chunks from the scheduler to a request's generator; an abort of the signal wakes the reader. */
-class ChunkQueue {
-  private readonly items: Array<StreamChunk | 'end' | Error> = [];
-  private wake: (() => void) | undefined;
-  private readonly signal: AbortSignal | undefined;
-  private readonly onAbort = (): void => this.notify();
-  constructor(signal: AbortSignal | undefined) {
-    this.signal = signal;
-    signal?.addEventListener('abort', this.onAbort, { once: true });
-  }
-  push(item: StreamChunk | 'end' | Error): void {
-    this.items.push(item);
-    this.notify();
-  }
-  private notify(): void {
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
-  }
-  /** The next item; 'abort' as soon as the signal fired (chunks not yet read are dropped). */
-  async next(): Promise<StreamChunk | 'end' | Error | 'abort'> {
-    for (;;) {
-      if (this.signal?.aborted) return 'abort';
-      const item = this.items.shift();
-      if (item !== undefined) return item;
-      await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-  dispose(): void {
-    this.signal?.removeEventListener('abort', this.onAbort);
-  }
-}
 
 /** The last chunk of a request: the held-back tail text, and its finish reason, usage and timings. */
 type FinalChunk = StreamChunk & Required<Pick<StreamChunk, 'finishReason' | 'usage' | 'timings'>>;
@@ -99,13 +68,6 @@ function graphBytes(graphPath: string): number {
     // An estimate only.
   }
   return bytes;
-}
-
-function checkNumber(name: string, value: number | undefined, valid: (value: number) => boolean, expected: string): void {
-  if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value) || !valid(value)) {
-    throw new InvalidRequestError(`${name} must be ${expected} (got ${JSON.stringify(value)}).`, { details: { field: name } });
-  }
 }
 
 /**
@@ -319,7 +281,7 @@ export class OnnxEngine implements Engine {
 
   /** Token ids the engine would feed for a request's prompt or messages (tokenizer + chat template). */
   encodeRequest(request: Pick<GenerationRequest, 'model' | 'prompt' | 'messages'>): number[] {
-    return this.promptIds(this.languageModel(request.model), request);
+    return promptIds(this.languageModel(request.model), request);
   }
 
   async infer(modelName: string, inputs: TensorMap, options: InferOptions = {}): Promise<TensorMap> {
@@ -443,47 +405,12 @@ export class OnnxEngine implements Engine {
     return model;
   }
 
-  private promptIds(model: CausalLm, request: Pick<GenerationRequest, 'prompt' | 'messages'>): number[] {
-    const hasPrompt = typeof request.prompt === 'string';
-    const hasMessages = Array.isArray(request.messages);
-    if (hasPrompt === hasMessages) throw new InvalidRequestError('A generation request needs exactly one of `prompt` (a string) or `messages` (an array).');
-    if (hasMessages) {
-      for (const message of request.messages!) {
-        if (typeof message?.role !== 'string' || typeof message.content !== 'string') {
-          throw new InvalidRequestError('Each message needs a string `role` and a string `content`.');
-        }
-      }
-      return model.tokenizer.encodeMessages(request.messages!);
-    }
-    return model.tokenizer.encodePrompt(request.prompt!);
-  }
-
   private prepare(request: GenerationRequest): { model: CausalLm; sequence: SequenceState } {
     if (typeof request !== 'object' || request === null) throw new InvalidRequestError('A generation request must be an object.');
     if (this.closed) throw new MuaiError('ENGINE_UNAVAILABLE', 'This ONNX engine was closed. Create a new one with createOnnxEngine().');
     const model = this.languageModel(request.model);
-    checkNumber('temperature', request.temperature, (v) => v >= 0, 'a number >= 0');
-    checkNumber('topK', request.topK, (v) => Number.isInteger(v) && v >= 0, 'an integer >= 0');
-    checkNumber('topP', request.topP, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
-    checkNumber('minP', request.minP, (v) => v >= 0 && v <= 1, 'a number in [0, 1]');
-    checkNumber('repetitionPenalty', request.repetitionPenalty, (v) => v > 0, 'a number > 0');
-    checkNumber('seed', request.seed, (v) => Number.isInteger(v), 'an integer');
-    checkNumber('maxTokens', request.maxTokens, (v) => Number.isInteger(v) && v >= 1 && v <= model.contextLength, `an integer from 1 to the context length ${model.contextLength}`);
-    if (request.stop !== undefined && (!Array.isArray(request.stop) || request.stop.some((stop) => typeof stop !== 'string'))) {
-      throw new InvalidRequestError('stop must be an array of strings.');
-    }
-    if (request.stopTokenIds !== undefined && (!Array.isArray(request.stopTokenIds) || request.stopTokenIds.some((id) => !Number.isInteger(id) || id < 0 || id >= model.vocabSize))) {
-      throw new InvalidRequestError(`stopTokenIds must be an array of token ids from 0 to ${model.vocabSize - 1}.`);
-    }
-    const promptIds = this.promptIds(model, request);
-    if (promptIds.length === 0) throw new InvalidRequestError('The prompt tokenizes to no tokens; send some text.');
-    if (promptIds.length >= model.contextLength) {
-      throw new MuaiError(
-        'CONTEXT_LENGTH_EXCEEDED',
-        `The prompt is ${promptIds.length} tokens, and model "${model.name}" has a context of ${model.contextLength} tokens, which leaves no room to generate. Shorten the prompt.`,
-        { details: { model: model.name, promptTokens: promptIds.length, contextLength: model.contextLength } },
-      );
-    }
+    validateSampling(request, model);
+    const promptIds = checkedPromptIds(model, request);
     const defaults = model.samplingDefaults;
     const sampler = new Sampler(
       {

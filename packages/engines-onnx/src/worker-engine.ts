@@ -19,6 +19,7 @@ import type { KvCacheStats } from '@muai/kv-cache';
 import { OnnxEngine } from './onnx-engine.js';
 import type { OnnxEngineOptions } from './options.js';
 import type { SchedulerStats } from './internal/scheduler.js';
+import { ChunkQueue } from './internal/chunk-queue.js';
 import { deserializeError } from './worker-protocol.js';
 import type { FromWorker, SerializedError, ToWorker } from './worker-protocol.js';
 
@@ -265,12 +266,9 @@ export class OnnxWorkerEngine implements Engine {
     throwIfAborted(request?.signal);
     const unavailable = this.unavailable();
     if (unavailable !== undefined) throw unavailable;
-    const queue: Array<StreamChunk | 'end' | MuaiError> = [];
-    let wake: (() => void) | undefined;
-    const push = (item: StreamChunk | 'end' | MuaiError): void => {
-      queue.push(item);
-      wake?.();
-    };
+    // No signal here: an abort is sent to the worker, which ends the stream with its final chunk.
+    const queue = new ChunkQueue(undefined);
+    const push = (item: StreamChunk | 'end' | MuaiError): void => queue.push(item);
     const id = this.register({ resolve: () => push('end'), reject: (error) => push(error), onChunk: (chunk) => push(chunk), onEnd: () => push('end') });
     const signal = request?.signal;
     const abort = (): void => {
@@ -282,14 +280,12 @@ export class OnnxWorkerEngine implements Engine {
       if (signal?.aborted) abort();
       else signal?.addEventListener('abort', abort, { once: true });
       for (;;) {
-        while (queue.length === 0) await new Promise<void>((resolveWait) => (wake = resolveWait));
-        wake = undefined;
-        const item = queue.shift()!;
-        if (item === 'end') {
+        const item = await queue.next();
+        if (item === 'end' || item === 'abort') {
           finished = true;
           return;
         }
-        if (item instanceof MuaiError) {
+        if (item instanceof Error) {
           finished = true;
           throw item;
         }
