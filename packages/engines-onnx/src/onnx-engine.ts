@@ -1,5 +1,3 @@
-import { readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { CapabilityUnsupportedError, ConfigInvalidError, InvalidRequestError, MuaiError, ModelNotFoundError, throwIfAborted, toMuaiError } from '@muai/core';
 import type { ConfigProblem } from '@muai/core';
@@ -22,14 +20,14 @@ import { SequenceState } from './internal/decoder.js';
 import { BatchScheduler, supportsChunkedPrefill } from './internal/scheduler.js';
 import type { ScheduledEntry, SchedulerStats } from './internal/scheduler.js';
 import type { CausalLm } from './internal/decoder.js';
-import { looksLikeDecoder, readLmLayout } from './internal/lm-layout.js';
-import { readJsonFile, resolveModelFolder } from './internal/model-files.js';
+import { looksLikeDecoder } from './internal/lm-layout.js';
+import { resolveModelFolder } from './internal/model-files.js';
 import { Sampler } from './internal/sampler.js';
 import { fromOrtTensor, toOrtFeeds } from './internal/tensors.js';
 import { TextAssembler } from './internal/text-assembler.js';
-import { TextTokenizer } from './internal/text-tokenizer.js';
 import { ChunkQueue } from './internal/chunk-queue.js';
 import { checkedPromptIds, promptIds, validateSampling } from './internal/request-validation.js';
+import { declaresCausalLm, graphBytes, positiveInteger, readCausalLm } from './internal/model-loader.js';
 import type { OnnxEngineOptions, OnnxKvCacheOptions, OnnxModelOptions } from './options.js';
 
 interface TensorModel {
@@ -43,32 +41,6 @@ type LoadedModel = ({ kind: 'causal-lm'; scheduler: BatchScheduler; kvCache: KvC
 
 /** The last chunk of a request: the held-back tail text, and its finish reason, usage and timings. */
 type FinalChunk = StreamChunk & Required<Pick<StreamChunk, 'finishReason' | 'usage' | 'timings'>>;
-
-const CAUSAL_ARCHITECTURE = /(ForCausalLM|LMHeadModel)$/;
-
-function positiveInteger(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
-}
-
-function idList(value: unknown): number[] {
-  if (typeof value === 'number' && Number.isInteger(value)) return [value];
-  if (Array.isArray(value)) return value.filter((item): item is number => typeof item === 'number' && Number.isInteger(item));
-  return [];
-}
-
-function graphBytes(graphPath: string): number {
-  let bytes = 0;
-  try {
-    bytes += statSync(graphPath).size;
-    const dir = dirname(graphPath);
-    for (const file of readdirSync(dir)) {
-      if (file !== basename(graphPath) && (file.endsWith('.data') || file.endsWith('_data'))) bytes += statSync(join(dir, file)).size;
-    }
-  } catch {
-    // An estimate only.
-  }
-  return bytes;
-}
 
 /**
  * The embedded MuAI engine: onnxruntime-node in process, for decoder language models in the
@@ -129,61 +101,17 @@ export class OnnxEngine implements Engine {
     }
     const modelOptions = (spec.options ?? {}) as OnnxModelOptions;
     const folder = resolveModelFolder(spec.name, spec.path, spec.dtype, spec.loadIn8bit === true);
-    const config = folder.config ?? {};
-    const architectures = Array.isArray(config['architectures']) ? (config['architectures'] as unknown[]) : [];
-    const declaredCausal = architectures.some((name) => typeof name === 'string' && CAUSAL_ARCHITECTURE.test(name));
     const session = await this.createSession(spec, folder.graphPath, modelOptions);
     try {
       const kind = modelOptions.kind ?? 'auto';
-      const causal = kind === 'causal-lm' || (kind === 'auto' && (declaredCausal || looksLikeDecoder(session)));
+      const causal = kind === 'causal-lm' || (kind === 'auto' && (declaresCausalLm(folder.config) || looksLikeDecoder(session)));
       if (!causal) {
         await this.replace(spec.name, { kind: 'tensor', name: spec.name, graphPath: folder.graphPath, session });
         return { name: spec.name, kind: 'tensor', memoryBytes: graphBytes(folder.graphPath) };
       }
-      if (folder.config === undefined) {
-        throw new MuaiError('MODEL_INVALID', `${folder.dir} has no config.json, which a language model needs. Export the model with Hugging Face Optimum, which writes it.`, {
-          details: { path: folder.dir },
-        });
-      }
-      const layout = readLmLayout(session, config, folder.graphPath);
-      const tokenizer = TextTokenizer.load(folder.dir);
-      const tokenizerConfig = readJsonFile(join(folder.dir, 'tokenizer_config.json'), false) ?? {};
-      const generationConfig = readJsonFile(join(folder.dir, 'generation_config.json'), false) ?? {};
-      const maxLength = positiveInteger(tokenizerConfig['model_max_length']);
-      const contextLength =
-        positiveInteger(modelOptions.contextLength) ??
-        positiveInteger(config['max_position_embeddings']) ??
-        positiveInteger(config['n_positions']) ??
-        (maxLength !== undefined && maxLength < 1e7 ? maxLength : undefined) ??
-        2048;
-      const vocabSize = layout.vocabSize;
-      if (vocabSize === undefined) {
-        throw new MuaiError('MODEL_INVALID', `Cannot tell the vocabulary size of ${folder.graphPath}: the logits shape is symbolic and config.json has no vocab_size. Add vocab_size to config.json.`);
-      }
-      const eos = idList(generationConfig['eos_token_id']);
-      const doSample = generationConfig['do_sample'] === true;
-      const number = (value: unknown, fallback: number): number => (typeof value === 'number' && Number.isFinite(value) ? value : fallback);
-      const model: CausalLm = {
-        name: spec.name,
-        dir: folder.dir,
-        graphPath: folder.graphPath,
-        dtype: folder.dtype,
-        session,
-        layout,
-        tokenizer,
-        contextLength,
-        vocabSize,
-        eosTokenIds: eos.length > 0 ? eos : idList(config['eos_token_id']),
-        samplingDefaults: {
-          temperature: doSample ? number(generationConfig['temperature'], 1) : 0,
-          topK: doSample ? number(generationConfig['top_k'], 0) : 0,
-          topP: doSample ? number(generationConfig['top_p'], 1) : 1,
-          minP: doSample ? number(generationConfig['min_p'], 0) : 0,
-          repetitionPenalty: number(generationConfig['repetition_penalty'], 1),
-        },
-      };
+      const model = readCausalLm(spec.name, folder, session, modelOptions);
       // Prefix reuse prefills only the rest of a prompt over the cached past: graphs that cannot do that run without the cache.
-      const kvCache = this.options.kvCache !== undefined && (await supportsChunkedPrefill(model)) ? this.createCache(layout) : undefined;
+      const kvCache = this.options.kvCache !== undefined && (await supportsChunkedPrefill(model)) ? this.createCache(model.layout) : undefined;
       const scheduler = new BatchScheduler(model, {
         maxBatchSize: positiveInteger(modelOptions.maxBatchSize) ?? this.options.maxBatchSize,
         maxBatchTokens: positiveInteger(modelOptions.maxBatchTokens) ?? this.options.maxBatchTokens,
@@ -191,7 +119,7 @@ export class OnnxEngine implements Engine {
         kvCache,
       });
       await this.replace(spec.name, { kind: 'causal-lm', ...model, scheduler, kvCache });
-      return { name: spec.name, kind: 'causal-lm', contextLength, chatTemplate: tokenizer.hasChatTemplate, memoryBytes: graphBytes(folder.graphPath) };
+      return { name: spec.name, kind: 'causal-lm', contextLength: model.contextLength, chatTemplate: model.tokenizer.hasChatTemplate, memoryBytes: graphBytes(folder.graphPath) };
     } catch (error) {
       await session.release().catch(() => undefined);
       throw toMuaiError(error, 'MODEL_LOAD_FAILED');
