@@ -111,6 +111,14 @@ const smoke = {
     } finally {
       await hub.close();
     }`,
+  '@muai/tuner': `
+    // The online controller on a breached p99 SLO: a multiplicative decrease, inside its bounds.
+    const tuner = m.createOnlineTuner({ parameters: ['batch_timeout_ms'], initial: { batch_timeout_ms: 50 }, slo: { p99LatencyMs: 100 }, objective: 'goodput' });
+    const signal = { requests: 50, requestsPerSecond: 10, tokensPerSecond: 100, latencyMs: { p99: 400 }, ttftMs: { p99: null }, tpotMs: { p99: null } };
+    const decisions = tuner.step(signal);
+    const wait = tuner.settings().batch_timeout_ms;
+    if (!decisions.some((decision) => decision.direction === 'down') || !(wait < 50 && wait >= 0)) throw new Error('tuner: ' + JSON.stringify(decisions));
+    if (m.DEFAULT_BOUNDS.batch_timeout_ms.min > wait) throw new Error('tuner: below its bounds');`,
   '@muai/cluster': `
     // No Redis given: every part runs on this process's local state.
     const cluster = m.createCluster({ requestsPerMinute: 1 });
