@@ -1,6 +1,6 @@
 // What every benchmark script shares: command-line options, logging, statistics, and the
 // generated models they run on. Files starting with `_` are not benchmarks (benchmarks/run.mjs).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, fork, spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -116,4 +116,35 @@ export async function startMuaiServe(modelDir, env = {}) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return { child, url, exited, logs: () => logs };
+}
+
+/**
+ * A contender in a child process of its own (`node --expose-gc script ...args`), spoken to over IPC:
+ * `ready` resolves with the child's first message, `ask(message)` sends one command and waits for
+ * its answer (`{ ok: true, ... }`, or throws with the child's error), `close()` sends `{ cmd: 'close' }`.
+ * The child answers each message with exactly one `process.send`.
+ */
+export function forkContender(script, args, label) {
+  const proc = fork(script, args, { cwd: root, execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  let waiting;
+  proc.on('message', (message) => {
+    const resolve = waiting;
+    waiting = undefined;
+    resolve?.(message);
+  });
+  proc.on('exit', (code) => waiting?.({ ok: false, error: `${label} exited with ${code}` }));
+  const next = () => new Promise((resolve) => (waiting = resolve));
+  return {
+    ready: next(),
+    async ask(message) {
+      const answer = next();
+      proc.send(message);
+      const result = await answer;
+      if (!result.ok) throw new Error(`${label}: ${result.error}`);
+      return result;
+    },
+    async close() {
+      await this.ask({ cmd: 'close' }).catch(() => undefined);
+    },
+  };
 }

@@ -23,11 +23,10 @@
 //   embedding row) over the memory bandwidth measured in this run (copying a 512 MiB buffer, read
 //   plus write bytes per second) = `bandwidth_limit_tokens_per_s`; `fraction_of_limit` = our
 //   tokens/s over it.
-import { fork } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { cores, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
+import { cores, forkContender, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
 
 const log = logger('decode');
 const FILES = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', q8: 'model_quantized.onnx', q4: 'model_q4.onnx' };
@@ -161,34 +160,8 @@ async function child(kind, dtype, threads) {
 
 /** A child process running one contender; `ask` sends one command and waits for its answer. */
 function spawnContender(kind, dtype, threads) {
-  const proc = fork(join(root, 'benchmarks', 'decode.mjs'), ['--child', kind, '--dtype', dtype, '--threads', String(threads), '--spinning', option('spinning', '0')], {
-    cwd: root,
-    execArgv: ['--expose-gc'],
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-  });
-  let waiting;
-  proc.on('message', (message) => {
-    const resolve = waiting;
-    waiting = undefined;
-    resolve?.(message);
-  });
-  proc.on('exit', (code) => waiting?.({ ok: false, error: `${kind} exited with ${code}` }));
-  const next = () => new Promise((resolve) => (waiting = resolve));
-  return {
-    kind,
-    dtype,
-    ready: next(),
-    async ask(message) {
-      const answer = next();
-      proc.send(message);
-      const result = await answer;
-      if (!result.ok) throw new Error(`${kind}/${dtype}: ${result.error}`);
-      return result;
-    },
-    async close() {
-      await this.ask({ cmd: 'close' }).catch(() => undefined);
-    },
-  };
+  const args = ['--child', kind, '--dtype', dtype, '--threads', String(threads), '--spinning', option('spinning', '0')];
+  return { kind, dtype, ...forkContender(join(root, 'benchmarks', 'decode.mjs'), args, `${kind}/${dtype}`) };
 }
 
 // ---------------------------------------------------------------- statistics ----

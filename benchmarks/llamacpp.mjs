@@ -29,12 +29,12 @@
 //   work in chunks that an awake thread takes over. Both are reported; ratios are against each.
 // - agreement: how many of the first 64 greedy tokens are equal, position by position, and the
 //   length of the common prefix (after a first divergence the two continue different texts).
-import { execFileSync, fork } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { bootstrapMedianCi, cores, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
+import { bootstrapMedianCi, cores, forkContender, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
 
 const log = logger('llamacpp');
 const ANCHORS = join(root, 'benchmarks', 'anchors');
@@ -127,29 +127,7 @@ async function child(kind, modelDir, file, dtype, threads, contextSize) {
 /** A child process running one contender; `ask` sends one command and waits for its answer. */
 function spawnContender(kind, args) {
   const flat = Object.entries(args).flatMap(([k, v]) => (v === undefined ? [] : [`--${k}`, String(v)]));
-  const proc = fork(join(root, 'benchmarks', 'llamacpp.mjs'), ['--child', kind, ...flat], { cwd: root, execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  let waiting;
-  proc.on('message', (message) => {
-    const resolve = waiting;
-    waiting = undefined;
-    resolve?.(message);
-  });
-  proc.on('exit', (code) => waiting?.({ ok: false, error: `${kind} exited with ${code}` }));
-  const next = () => new Promise((resolve) => (waiting = resolve));
-  return {
-    kind,
-    ready: next(),
-    async ask(message) {
-      const answer = next();
-      proc.send(message);
-      const result = await answer;
-      if (!result.ok) throw new Error(`${kind}: ${result.error}`);
-      return result;
-    },
-    async close() {
-      await this.ask({ cmd: 'close' }).catch(() => undefined);
-    },
-  };
+  return { kind, ...forkContender(join(root, 'benchmarks', 'llamacpp.mjs'), ['--child', kind, ...flat], kind) };
 }
 
 // ---------------------------------------------------------------- setup ----
