@@ -148,3 +148,14 @@ export function forkContender(script, args, label) {
     },
   };
 }
+
+/** The token ids of one greedy generation streamed from a MuAI engine, calling `onToken` as each arrives. */
+export async function streamTokenIds(engine, model, prompt, maxTokens, onToken) {
+  const ids = [];
+  for await (const chunk of engine.stream({ model, prompt, maxTokens, temperature: 0 })) {
+    if (chunk.tokenId === undefined) continue;
+    onToken();
+    ids.push(chunk.tokenId);
+  }
+  return ids;
+}

@@ -26,7 +26,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { cores, forkContender, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
+import { cores, forkContender, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
 
 const log = logger('decode');
 const FILES = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', q8: 'model_quantized.onnx', q4: 'model_q4.onnx' };
@@ -59,14 +59,7 @@ async function child(kind, dtype, threads) {
     await engine.load({ name: 'bench', path: modelDir, dtype });
     generate = async (_ids, text, maxTokens, onToken) => {
       if (onToken === undefined) return (await engine.generate({ model: 'bench', prompt: text, maxTokens, temperature: 0 })).tokenIds ?? [];
-      const ids = [];
-      for await (const chunk of engine.stream({ model: 'bench', prompt: text, maxTokens, temperature: 0 })) {
-        if (chunk.tokenId !== undefined) {
-          onToken();
-          ids.push(chunk.tokenId);
-        }
-      }
-      return ids;
+      return streamTokenIds(engine, 'bench', text, maxTokens, onToken);
     };
     close = () => engine.close();
   } else if (kind === 'transformersjs') {

@@ -34,7 +34,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { bootstrapMedianCi, cores, forkContender, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
+import { bootstrapMedianCi, cores, forkContender, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
 
 const log = logger('llamacpp');
 const ANCHORS = join(root, 'benchmarks', 'anchors');
@@ -60,16 +60,7 @@ async function child(kind, modelDir, file, dtype, threads, contextSize) {
     const { createOnnxEngine } = await import('@muai/engines-onnx');
     const engine = createOnnxEngine({ intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
     await engine.load({ name: 'm', path: modelDir, dtype });
-    generate = async (_ids, text, maxTokens, onToken) => {
-      const ids = [];
-      for await (const chunk of engine.stream({ model: 'm', prompt: text, maxTokens, temperature: 0 })) {
-        if (chunk.tokenId !== undefined) {
-          onToken();
-          ids.push(chunk.tokenId);
-        }
-      }
-      return ids;
-    };
+    generate = async (_ids, text, maxTokens, onToken) => streamTokenIds(engine, 'm', text, maxTokens, onToken);
     close = () => engine.close();
   } else if (kind === 'llamacpp') {
     const { getLlama, LlamaLogLevel } = await import(pathToFileURL(join(ANCHORS, 'node_modules', 'node-llama-cpp', 'dist', 'index.js')).href);
