@@ -159,3 +159,19 @@ export async function streamTokenIds(engine, model, prompt, maxTokens, onToken) 
   }
   return ids;
 }
+
+/**
+ * The shortest prefix of `words` that `encode` turns into at least `tokens` token ids (binary
+ * search), as `{ text, ids }`: prompts of a chosen token length from passageWords().
+ */
+export function promptOfLength(encode, words, tokens) {
+  let lo = 1;
+  let hi = words.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (encode(words.slice(0, mid).join(' ')).length >= tokens) hi = mid;
+    else lo = mid + 1;
+  }
+  const text = words.slice(0, lo).join(' ');
+  return { text, ids: encode(text) };
+}

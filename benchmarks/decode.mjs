@@ -26,7 +26,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { cores, forkContender, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
+import { cores, forkContender, promptOfLength, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
 
 const log = logger('decode');
 const FILES = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', q8: 'model_quantized.onnx', q4: 'model_q4.onnx' };
@@ -223,17 +223,7 @@ async function parent() {
   await tokenizerEngine.load({ name: 'bench', path: modelDir });
   const words = passageWords(60);
   const ids = (text) => tokenizerEngine.encodeRequest({ prompt: text });
-  const promptOf = (tokens) => {
-    let lo = 1;
-    let hi = words.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (ids(words.slice(0, mid).join(' ')).length >= tokens) hi = mid;
-      else lo = mid + 1;
-    }
-    const text = words.slice(0, lo).join(' ');
-    return { text, ids: ids(text) };
-  };
+  const promptOf = (tokens) => promptOfLength(ids, words, tokens);
   const shortPrompt = promptOf(32);
   const windows = Object.fromEntries(positions.map((p) => [p, p === 512 ? 64 : 16]));
   // The first streamed token is picked by the prefill at position len-1; gap i is the step at len+i.

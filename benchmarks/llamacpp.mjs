@@ -34,7 +34,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { bootstrapMedianCi, cores, forkContender, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
+import { bootstrapMedianCi, cores, forkContender, promptOfLength, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
 
 const log = logger('llamacpp');
 const ANCHORS = join(root, 'benchmarks', 'anchors');
@@ -188,17 +188,7 @@ async function parent() {
     await tokenizer.load({ name: 'm', path: modelDir });
     const words = passageWords(80);
     const ids = (text) => tokenizer.encodeRequest({ model: 'm', prompt: text });
-    const promptOf = (tokens) => {
-      let lo = 1;
-      let hi = words.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (ids(words.slice(0, mid).join(' ')).length >= tokens) hi = mid;
-        else lo = mid + 1;
-      }
-      const text = words.slice(0, lo).join(' ');
-      return { text, ids: ids(text) };
-    };
+    const promptOf = (tokens) => promptOfLength(ids, words, tokens);
     const maxPositions = config.max_position_embeddings;
     const shortPrompt = promptOf(32);
     // stories260K was trained on 512 positions: its long prompt leaves room for the one token.
