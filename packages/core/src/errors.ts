@@ -216,6 +216,20 @@ export function toMuaiError(error: unknown, code: ErrorCode = 'INTERNAL', messag
   return new MuaiError(code, message ?? text, { cause: error });
 }
 
+/**
+ * The `code` of a Node.js system or network error (ECONNREFUSED, ENOTFOUND, ECONNRESET, ...) found
+ * on `error` or along its `cause` chain (fetch wraps the socket error), or undefined.
+ */
+export function errorCauseCode(error: unknown): string | undefined {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 /** Throws RequestAbortedError when the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new RequestAbortedError({ cause: signal.reason });

@@ -14,6 +14,7 @@ export {
   CapabilityUnsupportedError,
   toMuaiError,
   throwIfAborted,
+  errorCauseCode,
 } from './errors.js';
 export type { ErrorCode, MuaiErrorOptions, ConfigProblem } from './errors.js';
 export { DTYPE_SUFFIXES } from './engine.js';

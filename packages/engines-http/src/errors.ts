@@ -1,4 +1,4 @@
-import { MuaiError, RequestAbortedError, RequestTimeoutError } from '@muai/core';
+import { MuaiError, RequestAbortedError, RequestTimeoutError, errorCauseCode } from '@muai/core';
 import type { ErrorCode } from '@muai/core';
 
 /** Where a failure happened, for messages and details. */
@@ -138,15 +138,6 @@ const CONNECT_CODES = new Set([
   'UND_ERR_CLOSED',
 ]);
 
-function causeCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
 
 /** Signals that tell apart the caller's cancel from our own timeout. */
 export interface AbortSources {
@@ -167,7 +158,7 @@ export function errorFromFetchFailure(error: unknown, context: ErrorContext, sou
   if (sources.timeout?.aborted) {
     return new RequestTimeoutError(sources.timeoutMs ?? 0, { cause: error, details: { ...details, retryable: false } });
   }
-  const code = causeCode(error);
+  const code = errorCauseCode(error);
   if (code !== undefined && CONNECT_CODES.has(code)) {
     return new MuaiError(
       'ENGINE_UNAVAILABLE',

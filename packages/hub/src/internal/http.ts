@@ -1,4 +1,4 @@
-import { ModelNotFoundError, MuaiError } from '@muai/core';
+import { ModelNotFoundError, MuaiError, errorCauseCode } from '@muai/core';
 import { HubDownloadError, HubUnauthorizedError } from '../errors.js';
 import type { HubSettings } from './settings.js';
 
@@ -23,15 +23,7 @@ export function hubHeaders(settings: HubSettings, url: string, extra: Record<str
 }
 
 /** The `code` of a Node network error (ECONNREFUSED, ENOTFOUND, ECONNRESET, ...) in `error` or its causes. */
-export function networkCode(error: unknown): string | undefined {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
+export const networkCode = errorCauseCode;
 
 /** fetch() whose network failures become HUB_DOWNLOAD_FAILED (reason `unreachable`) naming the endpoint. */
 export async function hubFetch(fetchImpl: FetchLike, settings: HubSettings, url: string, init: RequestInit): Promise<Response> {
