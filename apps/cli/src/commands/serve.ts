@@ -14,7 +14,6 @@ import { createAnomalyWiring } from './anomaly-wiring.js';
 import { createTunerWiring, withTuner } from './tuner-wiring.js';
 import { createServeLogging } from './logging.js';
 import { assertNoSelfLoop } from './self-loop.js';
-import { unavailableFeatureWarnings } from './unavailable-features.js';
 
 interface ServeOptions {
   config?: string[];
@@ -36,7 +35,6 @@ export function registerServeCommand(program: Command): void {
       const env = { ...process.env, ...(options.model ? { MUAI_MODEL: resolve(options.model) } : {}) };
       const loaded = await loadConfig({ ...(options.config ? { files: options.config } : {}), env });
       for (const warning of loaded.warnings) process.stderr.write(`muai: warning: ${warning.message}\n`);
-      for (const warning of unavailableFeatureWarnings(loaded.config)) process.stderr.write(`muai: warning: ${warning}\n`);
       // optimization.onnx.worker_thread unset: the server runs ONNX Runtime in a worker thread, so
       // that HTTP, metrics and tracing on the main thread never wait for a decode step (and the
       // tracer's async context tracking does not tax the decode loop). `false` keeps it in process.
