@@ -25,7 +25,7 @@ import type {
   Tracer,
   TracerInput,
 } from '@muai/core';
-import { isRequestError, messageOf } from './internal/errors.js';
+import { isRequestError, messageOf, remoteFailureReason } from './internal/errors.js';
 import { consoleLogger, reportOnce, safely } from './internal/logger.js';
 import type { Logger } from './internal/logger.js';
 import { resolveHubModel } from './internal/hub-models.js';
@@ -519,13 +519,17 @@ export class OptimizationManager {
         const wrapped = this.wrapEngineError(error, name, spec.name);
         lastError = wrapped;
         attempts.push({ engine: name, code: wrapped.code, message: wrapped.message });
-        if (wrapped.code === 'ENGINE_UNAVAILABLE' && name !== 'onnx') {
-          // The server went away: skip it for a while, like a missing package.
-          delete acquired.slot.engine;
-          acquired.slot.loaded.clear();
-          acquired.slot.batchers.clear();
+        const unhealthy = remoteFailureReason(wrapped, name);
+        if (unhealthy !== undefined) {
+          // The server went away or never answered: skip it for a while, like a missing package, and
+          // try the next engine whatever fallback_on_error says (nothing reached the client yet).
+          if (acquired.slot.engine === acquired.engine) {
+            delete acquired.slot.engine;
+            acquired.slot.loaded.clear();
+            acquired.slot.batchers.clear();
+          }
           await acquired.engine.close().catch(() => undefined);
-          if (this.markUnavailable(acquired.slot, 'unreachable', wrapped.message)) this.recordFallback({ from: name, to: next, reason: 'unreachable', model: spec.name });
+          if (this.markUnavailable(acquired.slot, unhealthy, wrapped.message)) this.recordFallback({ from: name, to: next, reason: unhealthy, model: spec.name });
           continue;
         }
         if (!this.settings.fallbackOnError || index === candidates.length - 1) throw wrapped;
@@ -541,9 +545,10 @@ export class OptimizationManager {
   /** The reason `run` falls back after `error` on engine `name`, or undefined when the error ends the request. */
   private fallbackReason(error: unknown, name: string, model: string, last: boolean, signal: AbortSignal | undefined): string | undefined {
     if (signal?.aborted || isRequestError(error)) return undefined;
-    const code = this.wrapEngineError(error, name, model).code;
-    if (code === 'ENGINE_UNAVAILABLE' && name !== 'onnx') return 'unreachable';
-    return !this.settings.fallbackOnError || last ? undefined : code;
+    const wrapped = this.wrapEngineError(error, name, model);
+    const unhealthy = remoteFailureReason(wrapped, name);
+    if (unhealthy !== undefined) return unhealthy;
+    return !this.settings.fallbackOnError || last ? undefined : wrapped.code;
   }
 
   /** Token usage of a generation on its engine span (GenAI attribute names). */

@@ -1,5 +1,6 @@
-import { describe, expect, it, vi } from 'vitest';
-import { MuaiError, InvalidRequestError } from '@muai/core';
+import { createServer, type Server } from 'node:http';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MuaiError, InvalidRequestError, RequestTimeoutError } from '@muai/core';
 import { FakeEngine } from '@muai/core/testing';
 import { OptimizationManager } from '../src/index.js';
 import { memoryLogger, moduleNotFound } from './helpers.js';
@@ -170,5 +171,119 @@ describe('OptimizationManager engine choice', () => {
     expect(result.engineUsed).toBe('onnx');
     expect(manager.stats().unavailable).toEqual({ vllm: 'unreachable' });
     expect(logger.warnings).toHaveLength(1);
+  });
+});
+
+/**
+ * A loopback vLLM stand-in that answers `/health` and `/v1/models` but never answers a generation:
+ * the server accepted the request and hangs (a wedged GPU worker, a deadlock).
+ */
+async function hangingVllm(): Promise<{ url: string; hung: () => number; close: () => Promise<void> }> {
+  let hung = 0;
+  const server: Server = createServer((request, response) => {
+    if (request.url === '/health') return void response.end();
+    if (request.url === '/v1/models') {
+      response.setHeader('content-type', 'application/json');
+      return void response.end(JSON.stringify({ object: 'list', data: [{ id: 'm', object: 'model', max_model_len: 2048 }] }));
+    }
+    hung += 1; // never answers
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    hung: () => hung,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+describe('OptimizationManager and an engine that never answers', () => {
+  const closers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0)) await close();
+  });
+  const vllmSection = (url: string) => ({ enabled: true, endpoints: [url], model: 'm', timeout_ms: 300, retries: 0 });
+
+  it('falls back to the next engine when the engine\'s own timeout_ms runs out before any token, and skips it for a while', async () => {
+    const hanging = await hangingVllm();
+    closers.push(hanging.close);
+    const onFallback = vi.fn();
+    const backup = new FakeEngine({ name: 'onnx', respond });
+    // fallback_on_error off: a hung server is treated like one that refuses connections.
+    const manager = new OptimizationManager(
+      { engine_preference: ['vllm', 'onnx'], fallback_on_error: false, vllm: vllmSection(hanging.url) },
+      { logger: memoryLogger(), onFallback, engines: { onnx: () => backup } },
+    );
+    const started = performance.now();
+    const result = await manager.generate({ model: 'm', prompt: 'x' });
+    expect(result.engineUsed).toBe('onnx');
+    expect(performance.now() - started).toBeLessThan(300 + 2000);
+    expect(hanging.hung()).toBe(1);
+    expect(onFallback).toHaveBeenCalledWith({ from: 'vllm', to: 'onnx', reason: 'timeout', model: 'm' });
+    expect(manager.stats().unavailable).toEqual({ vllm: 'timeout' });
+    // A stream falls back the same way, and does not wait again: the engine is skipped.
+    const chunks = [];
+    for await (const chunk of manager.stream({ model: 'm', prompt: 'x' })) chunks.push(chunk);
+    expect(chunks.map((chunk) => chunk.text).join('')).toBe('answer');
+    expect(new Set(chunks.map((chunk) => chunk.engineUsed))).toEqual(new Set(['onnx']));
+    expect(hanging.hung()).toBe(1);
+  });
+
+  it('still answers REQUEST_TIMEOUT when no other engine exists', async () => {
+    const hanging = await hangingVllm();
+    closers.push(hanging.close);
+    const manager = new OptimizationManager(
+      { engine_preference: ['vllm'], fallback_on_error: false, vllm: vllmSection(hanging.url) },
+      { logger: memoryLogger(), engines: { onnx: () => new FakeEngine({ name: 'onnx', respond }) } },
+    );
+    expect(manager.candidates('m')).toEqual(['vllm']);
+    const error = await manager.generate({ model: 'm', prompt: 'x' }).catch((caught: unknown) => caught);
+    expect(error).toMatchObject({ code: 'REQUEST_TIMEOUT', details: { timeoutMs: 300 } });
+  });
+
+  it('never falls back on the caller\'s cancel or the request\'s own deadline', async () => {
+    const hanging = await hangingVllm();
+    closers.push(hanging.close);
+    const backup = new FakeEngine({ name: 'onnx', respond });
+    const manager = new OptimizationManager(
+      { engine_preference: ['vllm', 'onnx'], vllm: vllmSection(hanging.url) },
+      { logger: memoryLogger(), engines: { onnx: () => backup } },
+    );
+    const controller = new AbortController();
+    const cancelled = manager.generate({ model: 'm', prompt: 'x', signal: controller.signal }).catch((caught: unknown) => caught);
+    setTimeout(() => controller.abort(), 50);
+    expect(await cancelled).toMatchObject({ code: 'REQUEST_ABORTED' });
+    expect(backup.calls).toHaveLength(0);
+    expect(manager.stats().unavailable).toEqual({});
+
+    // A deadline of the request itself (the batcher's request_timeout_ms) carries no endpoint.
+    const slow = new FakeEngine({ name: 'vllm' });
+    slow.generate = async () => {
+      throw new RequestTimeoutError(100, { details: { phase: 'executing' } });
+    };
+    const deadline = new OptimizationManager({ engine_preference: ['vllm', 'onnx'], vllm: { enabled: true } }, { logger: memoryLogger(), engines: { vllm: () => slow, onnx: () => backup } });
+    await expect(deadline.generate({ model: 'm', prompt: 'x' })).rejects.toMatchObject({ code: 'REQUEST_TIMEOUT' });
+    expect(backup.calls).toHaveLength(0);
+  });
+
+  it('a timeout after the first streamed chunk ends the stream with REQUEST_TIMEOUT (it cannot be retried)', async () => {
+    const cut = new FakeEngine({ name: 'vllm' });
+    cut.health = async () => ({ ok: true, models: [] });
+    cut.stream = async function* () {
+      yield { text: 'partial', tokenId: 1 };
+      throw new RequestTimeoutError(300, { details: { engine: 'vllm', endpoint: 'http://127.0.0.1:1' } });
+    };
+    const backup = new FakeEngine({ name: 'onnx', respond });
+    const manager = new OptimizationManager({ engine_preference: ['vllm', 'onnx'], vllm: { enabled: true } }, { logger: memoryLogger(), engines: { vllm: () => cut, onnx: () => backup } });
+    const texts: string[] = [];
+    const error = await (async () => {
+      for await (const chunk of manager.stream({ model: 'm', prompt: 'x' })) texts.push(chunk.text);
+    })().catch((caught: unknown) => caught);
+    expect(texts).toEqual(['partial']);
+    expect(error).toMatchObject({ code: 'REQUEST_TIMEOUT' });
+    expect(backup.calls).toHaveLength(0);
   });
 });
