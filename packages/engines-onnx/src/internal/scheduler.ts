@@ -51,6 +51,13 @@ export interface SchedulerStats {
   prefillRunMs?: number;
   /** Times the running batch's tensors were rebuilt because its composition changed. */
   rebuilds: number;
+  /**
+   * Decode steps whose run failed. A step of several rows is then run again in smaller groups of
+   * rows, so that only the rows that fail on their own end with ENGINE_ERROR (see `BatchScheduler`).
+   */
+  failedSteps?: number;
+  /** Sequences ended with ENGINE_ERROR because their decode step failed even when run alone. */
+  failedSequences?: number;
   /** Largest batch decoded in one step. */
   maxBatchSeen: number;
   /** Decode steps by batch size (`{ 3: 120 }`: 120 steps decoded 3 sequences), for a batch-size histogram. */
@@ -64,6 +71,23 @@ export interface SchedulerStats {
 interface Row {
   entry: ScheduledEntry;
   done: boolean;
+  /** Join order in this scheduler (1, 2, ...), the sequence number error messages name. */
+  id: number;
+}
+
+/** Row `index` of the tensors `from`, whose padded length is `length`: a source for `copyRows`. */
+interface RowSource {
+  from: ort.Tensor[];
+  index: number;
+  length: number;
+}
+
+/** A decode step that ran: its rows, their present tensors (padded length `length`) and logits. */
+interface DecodeRun {
+  rows: Row[];
+  present: ort.Tensor[];
+  length: number;
+  logits: ort.Tensor;
 }
 
 function engineError(model: CausalLm, error: unknown): MuaiError {
@@ -90,6 +114,11 @@ function kvTensor(layout: LmLayout, data: KvData, batch: number, length: number)
  * keys/values as one `[batch, kvHeads, length, headDim]` tensor per layer (left padded to the
  * longest row) that ONNX Runtime returns as `present` and gets back as `past` untouched; the
  * tensors are copied only when the batch's composition changes.
+ *
+ * One `session.run` serves every row of a step, so a step that fails is run again for halves of
+ * the batch (and halves of a half that fails again, down to single rows), each from a copy of its
+ * rows' keys/values: a row that fails alone ends with a coded ENGINE_ERROR, every other row gets
+ * the token the step would have given it, and the batch goes on without the failed rows.
  */
 export class BatchScheduler {
   readonly model: CausalLm;
@@ -102,6 +131,8 @@ export class BatchScheduler {
   private length = 0;
   private looping = false;
   private closed = false;
+  /** Sequences that joined the running batch so far (numbers `Row.id`). */
+  private joinedCount = 0;
   private readonly counters: Required<Omit<SchedulerStats, 'running' | 'waiting' | 'stepsBySize' | 'batchTokens' | 'maxBatchTokens'>> = {
     steps: 0,
     sequenceSteps: 0,
@@ -110,6 +141,8 @@ export class BatchScheduler {
     prefixCopyMs: 0,
     prefillRunMs: 0,
     rebuilds: 0,
+    failedSteps: 0,
+    failedSequences: 0,
     maxBatchSeen: 0,
   };
   private readonly stepsBySize: Record<number, number> = {};
@@ -230,12 +263,21 @@ export class BatchScheduler {
     for (const row of gone) row.entry.onEnd();
   }
 
+  /** Replaces the batch tensors with `copyRows(sources, newLength)`; disposes the old ones. */
+  private rebuild(sources: RowSource[], newLength: number): void {
+    const next = this.copyRows(sources, newLength);
+    this.dropPast();
+    this.past = next;
+    this.length = newLength;
+    this.counters.rebuilds++;
+  }
+
   /**
-   * Rebuilds the batch tensors from rows of source tensors: row `i` of the result is row
-   * `sources[i].index` of `sources[i].from` (padded length `sources[i].length`), right aligned
-   * (left padded) to `newLength`. Disposes the old batch tensors.
+   * New past tensors from rows of source tensors: row `i` of the result is row `sources[i].index`
+   * of `sources[i].from` (padded length `sources[i].length`), right aligned (left padded) to
+   * `newLength`. The sources are left as they are.
    */
-  private rebuild(sources: Array<{ from: ort.Tensor[]; index: number; length: number }>, newLength: number): void {
+  private copyRows(sources: RowSource[], newLength: number): ort.Tensor[] {
     const { layout } = this.model;
     const heads = layout.kvHeads;
     const dim = layout.headDim;
@@ -255,10 +297,7 @@ export class BatchScheduler {
       }
       next.push(kvTensor(layout, data, batch, newLength));
     }
-    this.dropPast();
-    this.past = next;
-    this.length = newLength;
-    this.counters.rebuilds++;
+    return next;
   }
 
   /** Prefills waiting requests that fit and merges them into the running batch. */
@@ -296,13 +335,13 @@ export class BatchScheduler {
       reserved = Math.max(reserved, finalLength(entry));
     }
     if (joined.length === 0) return;
-    const sources: Array<{ from: ort.Tensor[]; index: number; length: number }> = [];
+    const sources: RowSource[] = [];
     if (this.past !== undefined) this.rows.forEach((_, index) => sources.push({ from: this.past!, index, length: this.length }));
     for (const join of joined) sources.push({ from: join.present, index: 0, length: join.length });
     this.rebuild(sources, length);
     for (const join of joined) {
       for (const tensor of join.present) tensor.dispose();
-      this.rows.push({ entry: join.entry, done: false });
+      this.rows.push({ entry: join.entry, done: false, id: ++this.joinedCount });
     }
   }
 
@@ -429,12 +468,53 @@ export class BatchScheduler {
     return sequence.sampler.pick(row);
   }
 
-  /** One decode step over every running row: each feeds its last token at its own position. */
+  /**
+   * One decode step over every running row: each feeds its last token at its own position. When
+   * the batched run fails, `retryInGroups` finds the rows that fail on their own; the others get
+   * their token as if nothing had happened.
+   */
   private async step(): Promise<void> {
-    const { layout, session } = this.model;
     const rows = this.rows;
+    let runs: DecodeRun[];
+    try {
+      runs = [await this.decode(rows, this.past!, this.length)];
+    } catch (error) {
+      runs = await this.retryInGroups(rows, engineError(this.model, error));
+    }
+    const decoded = runs.flatMap((run) => run.rows);
+    for (const row of decoded) row.entry.sequence.pastLength++;
+    if (runs.length === 1 && decoded.length === rows.length) {
+      // The usual case: the step's present becomes the batch's past untouched.
+      this.dropPast();
+      this.past = runs[0]!.present;
+      this.length = runs[0]!.length;
+    } else {
+      this.adopt(runs);
+    }
+    this.countStep(decoded.length);
+    for (const run of runs) {
+      run.rows.forEach((row, b) => {
+        if (!row.entry.cancelled() && row.entry.onToken(this.pick(row.entry.sequence, run.logits, b))) row.done = true;
+      });
+      run.logits.dispose();
+    }
+  }
+
+  private countStep(batch: number): void {
+    if (batch === 0) return;
+    this.counters.steps++;
+    this.counters.sequenceSteps += batch;
+    this.counters.maxBatchSeen = Math.max(this.counters.maxBatchSeen, batch);
+    this.stepsBySize[batch] = (this.stepsBySize[batch] ?? 0) + 1;
+  }
+
+  /**
+   * Runs the decode step of `rows`, whose keys/values are `past` (padded length `length`, row `b`
+   * of `past` belongs to `rows[b]`). Does not change the scheduler's state; `past` stays as it is.
+   */
+  private async decode(rows: readonly Row[], past: ort.Tensor[], length: number): Promise<DecodeRun> {
+    const { layout, session } = this.model;
     const batch = rows.length;
-    const length = this.length;
     const total = length + 1;
     const ids = new BigInt64Array(batch);
     const positions = new BigInt64Array(batch);
@@ -450,29 +530,88 @@ export class BatchScheduler {
     if (layout.hasPositionIds) feeds['position_ids'] = new ort.Tensor('int64', positions, [batch, 1]);
     if (layout.hasUseCacheBranch) feeds['use_cache_branch'] = new ort.Tensor('bool', Uint8Array.of(1), [1]);
     if (layout.logitsToKeepName !== undefined) feeds[layout.logitsToKeepName] = this.logitsToKeep;
-    layout.pastNames.forEach((name, t) => (feeds[name] = this.past![t]!));
-    let outputs: ort.InferenceSession.OnnxValueMapType;
+    layout.pastNames.forEach((name, t) => (feeds[name] = past[t]!));
+    const outputs = await session.run(feeds);
+    return { rows: [...rows], present: layout.presentNames.map((name) => outputs[name]!), length: total, logits: outputs['logits']! };
+  }
+
+  /**
+   * The batched step of `rows` failed with `error`. Runs it again for each half of the rows, and
+   * again for each half of a half that fails, down to single rows; each group's past is a copy of
+   * its rows out of the running batch's past, which stays untouched until every retry settled. A
+   * row that fails alone ends with ENGINE_ERROR; returns the runs that succeeded, in row order (the
+   * failed rows are in none of them). Costs up to 2 × rows - 2 extra runs when every row fails,
+   * about 2 × log2(rows) when one does, none of them when a transient failure is gone.
+   */
+  private async retryInGroups(rows: Row[], error: MuaiError): Promise<DecodeRun[]> {
+    this.counters.failedSteps++;
+    const position = new Map(rows.map((row, index) => [row, index]));
+    const runs: DecodeRun[] = [];
+    const failed: Array<{ row: Row; error: MuaiError }> = [];
+    const settle = async (group: Row[], groupError: MuaiError): Promise<void> => {
+      if (group.length === 1) {
+        failed.push({ row: group[0]!, error: groupError });
+        return;
+      }
+      const middle = Math.ceil(group.length / 2);
+      for (const half of [group.slice(0, middle), group.slice(middle)]) {
+        try {
+          runs.push(await this.decodeGroup(half, position));
+        } catch (halfError) {
+          await settle(half, engineError(this.model, halfError));
+        }
+      }
+    };
+    await settle(rows, error);
+    // The failed rows are not in `runs`: `step` builds the batch without them.
+    this.counters.failedSequences += failed.length;
+    for (const item of failed) item.row.entry.onEnd(this.sequenceError(item.row, item.error, rows.length));
+    return runs;
+  }
+
+  /**
+   * The decode step of some rows of the running batch (`position`: each row's index in it), from a
+   * copy of their keys/values padded to the longest of them.
+   */
+  private async decodeGroup(group: readonly Row[], position: ReadonlyMap<Row, number>): Promise<DecodeRun> {
+    const length = Math.max(...group.map((row) => row.entry.sequence.pastLength));
+    const past = this.copyRows(
+      group.map((row) => ({ from: this.past!, index: position.get(row)!, length: this.length })),
+      length,
+    );
     try {
-      outputs = await session.run(feeds);
-    } catch (error) {
-      this.failRunning(engineError(this.model, error));
-      return;
+      return await this.decode(group, past, length);
+    } finally {
+      for (const tensor of past) tensor.dispose();
     }
-    this.dropPast();
-    this.past = layout.presentNames.map((name) => outputs[name]!);
-    this.length = total;
-    this.counters.steps++;
-    this.counters.sequenceSteps += batch;
-    this.counters.maxBatchSeen = Math.max(this.counters.maxBatchSeen, batch);
-    this.stepsBySize[batch] = (this.stepsBySize[batch] ?? 0) + 1;
-    const logits = outputs['logits']!;
-    for (let b = 0; b < batch; b++) {
-      const row = rows[b]!;
-      row.entry.sequence.pastLength++;
-      if (row.entry.cancelled()) continue;
-      if (row.entry.onToken(this.pick(row.entry.sequence, logits, b))) row.done = true;
+  }
+
+  /** Makes the rows of `runs` the running batch, their presents its past; disposes the presents. */
+  private adopt(runs: DecodeRun[]): void {
+    const rows = runs.flatMap((run) => run.rows);
+    if (rows.length === 0) {
+      this.rows = [];
+      this.dropPast();
+      this.length = 0;
+    } else {
+      const sources = runs.flatMap((run) => run.rows.map((_, index) => ({ from: run.present, index, length: run.length })));
+      this.rebuild(sources, Math.max(...rows.map((row) => row.entry.sequence.pastLength)));
+      this.rows = rows;
     }
-    logits.dispose();
+    for (const run of runs) for (const tensor of run.present) tensor.dispose();
+  }
+
+  /** What a sequence whose decode step failed on its own is told: which one, and what to do. */
+  private sequenceError(row: Row, cause: MuaiError, batch: number): MuaiError {
+    const sequence = row.entry.sequence;
+    const generated = sequence.tokens.length - sequence.promptLength;
+    const alone = batch > 1 ? `, also when run apart from the other ${batch - 1} sequence(s) of its batch (they continue)` : '';
+    return new MuaiError(
+      'ENGINE_ERROR',
+      `A decode step failed for sequence #${row.id} of model "${this.model.name}" (prompt of ${sequence.promptLength} tokens, ${generated} generated)${alone}: ${cause.message} ` +
+        'Retry the request; if it fails again, shorten the prompt or max_tokens, or check the model files.',
+      { cause, details: { model: this.model.name, sequence: row.id, promptTokens: sequence.promptLength, generatedTokens: generated } },
+    );
   }
 }
 
