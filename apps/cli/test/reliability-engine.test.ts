@@ -141,42 +141,74 @@ describe('overload: embedded engine, small KV budget, admission limit', () => {
 });
 
 describe('the embedded engine failing inside its batch loop', () => {
-  it('a failing prefill fails only its request, a failing decode step the sequences of that step, each with ENGINE_ERROR; the rest complete and the process keeps serving', async () => {
+  type Feeds = Record<string, { dims: readonly number[]; data: unknown }>;
+  interface Loaded {
+    session: { run(feeds: Feeds): Promise<unknown> };
+    tokenizer: { encodePrompt(prompt: string): number[] };
+  }
+  /** Positions of the rows of a decode step (one new token per row), or undefined for a prefill. */
+  const decodePositions = (feeds: Feeds): number[] | undefined =>
+    feeds['input_ids']?.dims[1] === 1 ? Array.from(feeds['position_ids']!.data as BigInt64Array, Number) : undefined;
+
+  it('a failing prefill fails only its request; a failing decode step only the sequences that fail alone, each with ENGINE_ERROR; the others give their undisturbed text and the process keeps serving', async () => {
     const { runtime, running } = await serving({ optimization: { onnx: { worker_thread: false }, fallback_on_error: false } });
     expect((await request(running.url, { prompt: 'warm up', max_tokens: 2 })).status).toBe(200);
-    const engine = (await runtime.optimizationManager.getEngine('onnx')) as unknown as { loaded: Map<string, { session: { run(feeds: Record<string, { dims: readonly number[] }>): Promise<unknown> } }> };
-    const session = engine.loaded.get('default')!.session;
-    const run = session.run.bind(session);
-    // Fail the next run of the chosen kind once: prefill (many positions) or decode step (one position, several rows).
-    let failNext: 'prefill' | 'decode' | undefined;
-    session.run = async (feeds) => {
-      const dims = feeds['input_ids']?.dims ?? [];
-      const kind = (dims[1] ?? 1) > 1 ? 'prefill' : (dims[0] ?? 1) > 1 ? 'decode' : undefined;
-      if (kind !== undefined && kind === failNext) {
-        failNext = undefined;
-        throw new Error(`injected ${kind} failure`);
+    const engine = (await runtime.optimizationManager.getEngine('onnx')) as unknown as OnnxStatsSource & { loaded: Map<string, Loaded> };
+    const model = engine.loaded.get('default')!;
+    const run = model.session.run.bind(model.session);
+    // Which session runs fail: undefined lets every run through.
+    let fault: ((feeds: Feeds) => boolean) | undefined;
+    let injected = 0;
+    model.session.run = async (feeds) => {
+      if (fault?.(feeds)) {
+        injected += 1;
+        throw new Error('injected failure');
       }
       return run(feeds);
     };
-    for (const kind of ['prefill', 'decode'] as const) {
-      failNext = kind;
-      const outcomes = await Promise.all(Array.from({ length: 6 }, (_, index) => request(running.url, { prompt: `story ${index} about a ${kind}`, max_tokens: 24, stream: index % 2 === 0 })));
+    // Six requests, and a poisoned one whose prompt is longer than any other request ever gets: a
+    // decode step holding a position that far holds the poisoned row.
+    const bodies = Array.from({ length: 6 }, (_, index) => ({ prompt: `story ${index} about a lighthouse`, max_tokens: 24, stream: index % 2 === 0 }));
+    const poisoned = { prompt: Array.from({ length: 12 }, (_, index) => `a long poisoned prompt, part ${index}`).join(', '), max_tokens: 24, stream: true };
+    const reach = Math.max(...bodies.map((body) => model.tokenizer.encodePrompt(body.prompt).length + body.max_tokens));
+    const poisonFrom = model.tokenizer.encodePrompt(poisoned.prompt).length;
+    expect(poisonFrom).toBeGreaterThan(reach);
+    const all = [...bodies, poisoned];
+    const burst = () => Promise.all(all.map((body) => request(running.url, body)));
+    const undisturbed = await burst();
+    expect(undisturbed.every((outcome) => outcome.status === 200 && outcome.code === undefined)).toBe(true);
+    const cases: Record<string, (feeds: Feeds) => boolean> = {
+      'one prefill fails': (feeds) => decodePositions(feeds) === undefined && injected === 0,
+      'one decode step fails once': (feeds) => (decodePositions(feeds)?.length ?? 0) > 1 && injected === 0,
+      'decode steps holding the poisoned row fail': (feeds) => decodePositions(feeds)?.some((position) => position >= poisonFrom) ?? false,
+      'every decode step fails': (feeds) => decodePositions(feeds) !== undefined,
+    };
+    const figures: string[] = [];
+    for (const [label, decide] of Object.entries(cases)) {
+      injected = 0;
+      fault = decide;
+      const outcomes = await burst();
+      fault = undefined;
+      expect(injected, label).toBeGreaterThan(0); // the failure was injected
       const failed = outcomes.filter((outcome) => outcome.code !== undefined);
-      expect(failNext).toBeUndefined(); // the failure was injected
-      expect(failed.length).toBeGreaterThanOrEqual(1);
       for (const outcome of failed) {
-        expect(outcome.code).toBe('ENGINE_ERROR');
-        expect(outcome.done).toBe(true);
+        expect(outcome.code, label).toBe('ENGINE_ERROR');
+        expect(outcome.done, label).toBe(true);
       }
-      if (kind === 'prefill') expect(failed.length).toBeLessThan(6);
-      for (const outcome of outcomes.filter((item) => item.code === undefined)) {
-        expect(outcome.status).toBe(200);
-        expect(outcome.text.length).toBeGreaterThan(0);
-      }
-      console.info(`engine ${kind} failure: ${failed.length} of 6 requests ENGINE_ERROR, ${6 - failed.length} completed`);
+      // Every request that did not fail gave exactly the text of the undisturbed run (greedy).
+      outcomes.forEach((outcome, index) => {
+        if (outcome.code === undefined) expect([outcome.status, outcome.text], `${label}, request ${index}`).toEqual([200, undisturbed[index]!.text]);
+      });
+      const failedIndices = outcomes.flatMap((outcome, index) => (outcome.code === undefined ? [] : [index]));
+      if (label === 'one prefill fails') expect(failedIndices, label).toHaveLength(1);
+      if (label === 'one decode step fails once') expect(failedIndices, label).toEqual([]);
+      if (label === 'decode steps holding the poisoned row fail') expect(failedIndices, label).toEqual([all.length - 1]);
+      if (label === 'every decode step fails') expect(failedIndices, label).toHaveLength(all.length);
+      const batch = await engine.batchStats('default');
+      expect([batch.running, batch.waiting, batch.batchTokens], label).toEqual([0, 0, 0]);
+      figures.push(`${label}: ${injected} failed run(s), ${failedIndices.length} of ${all.length} ENGINE_ERROR, ${all.length - failedIndices.length} identical to the undisturbed run`);
     }
-    const batch = await (engine as unknown as OnnxStatsSource).batchStats('default');
-    expect([batch.running, batch.waiting]).toEqual([0, 0]);
+    console.info(`engine failures:\n  ${figures.join('\n  ')}`);
     expect((await request(running.url, { prompt: 'after the failures', max_tokens: 3 })).status).toBe(200);
   }, 60_000);
 });
@@ -219,7 +251,7 @@ describe('faults of remote endpoints under load', () => {
   let standIn: StandInOpenAiServer;
   const documented = new Set(Object.keys(ERROR_CODES));
 
-  it('hang, cut stream, garbage, 500, and an endpoint killed mid-stream then restarted: each request falls back or fails with a coded error; the server stays up', async () => {
+  it('cut stream, garbage, 500, and an endpoint killed mid-stream then restarted: each request falls back or fails with a coded error; the server stays up', async () => {
     standIn = await startStandInOpenAiServer({ models: ['default'], tokenDelayMs: 5 });
     closers.push(() => standIn.close());
     const proxy = forwarder(Number(new URL(standIn.url).port));
@@ -248,7 +280,8 @@ describe('faults of remote endpoints under load', () => {
     };
     const healthy = await burst('none');
     expect(healthy.every((outcome) => outcome.status === 200 && outcome.code === undefined)).toBe(true);
-    for (const fault of ['hang', 'cut-stream', 'malformed-json', 'status-500'] as const) {
+    // A hang is tested below: after it the endpoint is skipped for a while, which would spare it these faults.
+    for (const fault of ['cut-stream', 'malformed-json', 'status-500'] as const) {
       standIn.fault = fault;
       await burst(fault);
       expect((await fetch(`${running.url}/health`)).status).toBe(200);
@@ -269,4 +302,62 @@ describe('faults of remote endpoints under load', () => {
     expect(last.status).toBe(200);
     expect(runtime.modelManager.loaded()).toContain('default');
   }, 60_000);
+
+  it('an endpoint that accepts and never answers: each request falls back to the embedded engine after timeout_ms, the endpoint is skipped after that; a client abort never falls back; without a fallback 504 REQUEST_TIMEOUT', async () => {
+    standIn = await startStandInOpenAiServer({ models: ['default'], tokenDelayMs: 5 });
+    closers.push(() => standIn.close());
+    const timeoutMs = 1500;
+    const vllm = { enabled: true, endpoints: [standIn.url], model: 'default', retries: 0, timeout_ms: timeoutMs };
+    const generations = () => standIn.requests.filter((recorded) => recorded.path.startsWith('/v1/') && recorded.path !== '/v1/models').length;
+    standIn.fault = 'hang';
+
+    // A client that gives up while the endpoint hangs: its own abort, not the engine's timeout.
+    const aborting = await serving({ optimization: { engine_preference: ['vllm', 'onnx'], onnx: { worker_thread: false }, vllm } });
+    const controller = new AbortController();
+    const abandoned = request(aborting.running.url, { prompt: 'a client that gives up', max_tokens: 8 }, controller.signal).catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    controller.abort();
+    expect((await abandoned) as Error).toMatchObject({ name: 'AbortError' });
+    await new Promise((resolve) => setTimeout(resolve, timeoutMs + 300)); // past the engine's timeout
+    const untouched = aborting.runtime.optimizationManager.stats();
+    expect([untouched.fallbacks, untouched.unavailable, untouched.requestsByEngine['onnx'] ?? 0]).toEqual([0, {}, 0]);
+
+    // Falls back (fallback_on_error off: a hang counts as the engine failing, like a refused connection).
+    const { runtime, running } = await serving({ optimization: { engine_preference: ['vllm', 'onnx'], fallback_on_error: false, onnx: { worker_thread: false }, vllm } });
+    const hungBefore = generations();
+    const timed = async (body: Record<string, unknown>, url = running.url) => {
+      const started = performance.now();
+      return { ...(await request(url, body)), ms: performance.now() - started };
+    };
+    const first = await Promise.all(Array.from({ length: 12 }, (_, index) => timed({ prompt: `hang ${index}`, max_tokens: 8, stream: index % 2 === 0 })));
+    for (const outcome of first) {
+      expect([outcome.status, outcome.code, outcome.done]).toEqual([200, undefined, true]);
+      expect(outcome.text.length).toBeGreaterThan(0);
+      expect(outcome.ms).toBeGreaterThanOrEqual(timeoutMs - 50); // it did wait for the endpoint
+      expect(outcome.ms).toBeLessThan(timeoutMs + 5000); // the timeout plus a fallback (loading the embedded model included)
+    }
+    expect(generations() - hungBefore).toBe(12);
+    const stats = runtime.optimizationManager.stats();
+    expect(stats.unavailable).toEqual({ vllm: 'timeout' });
+    expect(stats.fallbacksByEngine['vllm']).toBeGreaterThanOrEqual(1);
+    expect(stats.requestsByEngine['onnx']).toBe(12);
+    // The endpoint is skipped for a while now: no more waiting for it.
+    const second = await Promise.all(Array.from({ length: 6 }, (_, index) => timed({ prompt: `after the hang ${index}`, max_tokens: 8, stream: index % 2 === 0 })));
+    for (const outcome of second) {
+      expect([outcome.status, outcome.code]).toEqual([200, undefined]);
+      expect(outcome.ms).toBeLessThan(timeoutMs);
+    }
+    expect(generations() - hungBefore).toBe(12);
+
+    // No other engine: the timeout is the answer, coded.
+    const alone = await serving({ optimization: { engine_preference: ['vllm'], fallback_on_error: false, onnx: { worker_thread: false }, vllm } });
+    expect(alone.runtime.optimizationManager.candidates('default')).toEqual(['vllm']);
+    const lone = await Promise.all([false, true].map((stream) => timed({ prompt: 'nobody else', max_tokens: 8, stream }, alone.running.url)));
+    for (const outcome of lone) {
+      expect([outcome.status, outcome.code]).toEqual([504, 'REQUEST_TIMEOUT']);
+      expect(outcome.ms).toBeLessThan(timeoutMs + 2000);
+    }
+    console.info(`hang: 12 requests fell back after ${Math.round(Math.min(...first.map((o) => o.ms)))}-${Math.round(Math.max(...first.map((o) => o.ms)))} ms (timeout_ms ${timeoutMs}); next 6 in ${Math.round(Math.max(...second.map((o) => o.ms)))} ms at most; alone: 2 × 504`);
+  }, 60_000);
 });
+

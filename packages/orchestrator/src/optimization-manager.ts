@@ -529,7 +529,8 @@ export class OptimizationManager {
             acquired.slot.batchers.clear();
           }
           await acquired.engine.close().catch(() => undefined);
-          if (this.markUnavailable(acquired.slot, unhealthy, wrapped.message)) this.recordFallback({ from: name, to: next, reason: unhealthy, model: spec.name });
+          const detail = unhealthy === 'timeout' ? `${String(wrapped.details.endpoint)} accepted the request and did not answer within optimization.${name}.timeout_ms (${String(wrapped.details.timeoutMs)} ms).` : wrapped.message;
+          if (this.markUnavailable(acquired.slot, unhealthy, detail)) this.recordFallback({ from: name, to: next, reason: unhealthy, model: spec.name });
           continue;
         }
         if (!this.settings.fallbackOnError || index === candidates.length - 1) throw wrapped;

@@ -211,11 +211,12 @@ describe('OptimizationManager and an engine that never answers', () => {
     const hanging = await hangingVllm();
     closers.push(hanging.close);
     const onFallback = vi.fn();
+    const logger = memoryLogger();
     const backup = new FakeEngine({ name: 'onnx', respond });
     // fallback_on_error off: a hung server is treated like one that refuses connections.
     const manager = new OptimizationManager(
       { engine_preference: ['vllm', 'onnx'], fallback_on_error: false, vllm: vllmSection(hanging.url) },
-      { logger: memoryLogger(), onFallback, engines: { onnx: () => backup } },
+      { logger, onFallback, engines: { onnx: () => backup } },
     );
     const started = performance.now();
     const result = await manager.generate({ model: 'm', prompt: 'x' });
@@ -224,6 +225,7 @@ describe('OptimizationManager and an engine that never answers', () => {
     expect(hanging.hung()).toBe(1);
     expect(onFallback).toHaveBeenCalledWith({ from: 'vllm', to: 'onnx', reason: 'timeout', model: 'm' });
     expect(manager.stats().unavailable).toEqual({ vllm: 'timeout' });
+    expect(logger.warnings).toEqual([`Engine "vllm" is unavailable (timeout): ${hanging.url} accepted the request and did not answer within optimization.vllm.timeout_ms (300 ms). Falling back to the next engine in optimization.engine_preference.`]);
     // A stream falls back the same way, and does not wait again: the engine is skipped.
     const chunks = [];
     for await (const chunk of manager.stream({ model: 'm', prompt: 'x' })) chunks.push(chunk);
