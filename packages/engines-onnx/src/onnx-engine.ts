@@ -17,6 +17,7 @@ import type {
 import { createKvCache } from '@muai/kv-cache';
 import type { KvCache, KvCacheStats } from '@muai/kv-cache';
 import { SequenceState } from './internal/decoder.js';
+import { youngGc } from './internal/young-gc.js';
 import { BatchScheduler, supportsChunkedPrefill } from './internal/scheduler.js';
 import type { ScheduledEntry, SchedulerStats } from './internal/scheduler.js';
 import type { CausalLm } from './internal/decoder.js';
@@ -79,6 +80,7 @@ export class OnnxEngine implements Engine {
       intraOpNumThreads: options.intraOpNumThreads ?? 0,
       interOpNumThreads: options.interOpNumThreads ?? 0,
       allowSpinning: options.allowSpinning ?? false,
+      scavengeEachStep: options.scavengeEachStep ?? true,
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
       executionProviders: Object.freeze([...(options.executionProviders ?? ['cpu'])]),
       defaultMaxTokens,
@@ -117,6 +119,7 @@ export class OnnxEngine implements Engine {
         maxBatchTokens: positiveInteger(modelOptions.maxBatchTokens) ?? this.options.maxBatchTokens,
         raggedBatching: modelOptions.raggedBatching !== false,
         kvCache,
+        ...afterStepOf(modelOptions.scavengeEachStep ?? this.options.scavengeEachStep),
       });
       await this.replace(spec.name, { kind: 'causal-lm', ...model, scheduler, kvCache });
       return { name: spec.name, kind: 'causal-lm', contextLength: model.contextLength, chatTemplate: model.tokenizer.hasChatTemplate, memoryBytes: graphBytes(folder.graphPath) };
@@ -467,6 +470,12 @@ export class OnnxEngine implements Engine {
 }
 
 /** Creates the embedded ONNX engine. */
+/** The scheduler's per-step hook: a scavenge when asked for and available (internal/young-gc.ts). */
+function afterStepOf(scavenge: boolean): { afterStep?: () => void } {
+  const gc = scavenge ? youngGc() : undefined;
+  return gc ? { afterStep: gc } : {};
+}
+
 export function createOnnxEngine(options: OnnxEngineOptions = {}): OnnxEngine {
   return new OnnxEngine(options);
 }

@@ -12,6 +12,14 @@ export interface OnnxEngineOptions {
    * and can gain a little on a quiet machine with cores to spare.
    */
   allowSpinning?: boolean;
+  /**
+   * Whether a young-generation GC (a scavenge, about 0.1 ms) runs after each decode step, so that
+   * the key/value buffers ONNX Runtime allocates per step are freed while young. Default true:
+   * without it, V8 answers their external-memory growth with a full mark-compact every few steps
+   * once the process holds a real heap (a tokenizer, a server), measured at 1–2 ms more CPU per
+   * step at position 512 (benchmarks/RESULTS.md, decode; internal/young-gc.ts says how).
+   */
+  scavengeEachStep?: boolean;
   /** Graph optimizations applied at load. Default `all`. */
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Execution providers, in order of preference. Default `['cpu']`. */
