@@ -30,6 +30,11 @@ export interface SchedulerOptions {
   raggedBatching: boolean;
   /** The prefix store, or undefined when the cache is disabled. */
   kvCache: KvCache | undefined;
+  /**
+   * Called after each decode step, once the previous step's key/value tensors are released: the
+   * engine runs a young-generation GC there so they are freed while young (see young-gc.ts).
+   */
+  afterStep?: () => void;
 }
 
 export interface SchedulerStats {
@@ -498,6 +503,8 @@ export class BatchScheduler {
       });
       run.logits.dispose();
     }
+    // The previous step's keys/values and this step's logits are garbage now: free them while young.
+    this.options.afterStep?.();
   }
 
   private countStep(batch: number): void {
