@@ -3,27 +3,18 @@
  * end with ENGINE_ERROR; the others of the batch continue with exactly their undisturbed tokens.
  * Real ONNX Runtime session of the generated tiny llama; faults injected by wrapping `session.run`.
  */
+import { mkdirSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MuaiError } from '@muai/core';
 import type { GenerationResult } from '@muai/core';
-import { createOnnxEngine } from '../src/index.js';
+import { createOnnxEngine, createOnnxWorkerEngine } from '../src/index.js';
 import type { OnnxEngine } from '../src/index.js';
 import type { CausalLm } from '../src/internal/decoder.js';
-import { HAS_TINY, TINY, loadedModel } from './helpers.js';
-
-type Feeds = Record<string, { dims: readonly number[]; data: unknown }>;
-
-/** Positions of the rows of a decode feed (one new token per row), or undefined for a prefill. */
-function decodePositions(feeds: Feeds): number[] | undefined {
-  const ids = feeds['input_ids']!;
-  if (ids.dims[1] !== 1) return undefined;
-  const positions = feeds['position_ids'];
-  if (positions) return Array.from(positions.data as BigInt64Array, Number);
-  // Without position_ids: the ones of each attention-mask row are its past plus the new token.
-  const [batch, total] = feeds['attention_mask']!.dims as [number, number];
-  const mask = feeds['attention_mask']!.data as BigInt64Array;
-  return Array.from({ length: batch }, (_, b) => mask.subarray(b * total, (b + 1) * total).reduce((sum, one) => sum + Number(one), 0) - 1);
-}
+import { decodePositions } from './fault-injection.js';
+import type { Feeds } from './fault-injection.js';
+import { HAS_TINY, REPO_ROOT, TINY, loadedModel } from './helpers.js';
 
 const WORDS = 'the cat sat on a warm mat while rain fell over quiet hills and an old clock ticked in the hall'.split(' ');
 const SHORT = Array.from({ length: 6 }, (_, i) => ({ prompt: WORDS.slice(i, i + 2 + i).join(' '), maxTokens: 10 + i }));
@@ -121,5 +112,30 @@ describe.skipIf(!HAS_TINY)('a failing decode step on the generated tiny llama', 
     const next = await engine.generate({ prompt: 'the cat', maxTokens: 4 });
     expect(next.usage.completionTokens).toBe(4);
     idle();
+  });
+  it('the worker engine (the same scheduler in its thread) fails the poisoned request alone; the others give their undisturbed tokens', async () => {
+    const expected = await undisturbed();
+    // Bundled like worker-engine.test.ts does, with the fault injected inside the worker thread
+    // (ignoreAnnotations: the package's `sideEffects: false` would drop the worker-entry import).
+    const script = resolve(REPO_ROOT, `node_modules/.cache/muai-engines-onnx-test/faulty-worker-entry-${process.pid}.mjs`);
+    mkdirSync(resolve(script, '..'), { recursive: true });
+    await build({ entryPoints: [resolve(import.meta.dirname, 'faulty-worker-entry.ts')], outfile: script, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', ignoreAnnotations: true, logLevel: 'error' });
+    process.env['MUAI_TEST_POISON_FROM'] = String(poisonFrom); // the worker copies the environment when it starts
+    const worker = createOnnxWorkerEngine({ workerScript: script, intraOpNumThreads: 1 });
+    try {
+      await worker.load({ name: 'tiny', path: TINY });
+      const outcomes = await Promise.all(all.map((request) => worker.generate({ ...request, model: 'tiny' }).catch((error: unknown) => error)));
+      const poisoned = outcomes.at(-1);
+      expect(MuaiError.hasCode(poisoned, 'ENGINE_ERROR')).toBe(true);
+      expect((poisoned as MuaiError).message).toMatch(/decode step failed for sequence #\d+ of model "tiny".*injected decode failure in the worker/);
+      expect((poisoned as MuaiError).details).toMatchObject({ model: 'tiny', promptTokens: poisonFrom, generatedTokens: 1 });
+      expect(outcomes.slice(0, SHORT.length).map((result) => (result as GenerationResult).tokenIds)).toEqual(expected.slice(0, SHORT.length).map((result) => result.tokenIds));
+      const stats = await worker.batchStats('tiny');
+      expect([stats.running, stats.waiting, stats.batchTokens, stats.failedSequences]).toEqual([0, 0, 0, 1]);
+    } finally {
+      delete process.env['MUAI_TEST_POISON_FROM'];
+      await worker.close();
+      rmSync(script, { force: true });
+    }
   });
 });
