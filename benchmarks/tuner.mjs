@@ -22,10 +22,10 @@
 import { createEngineTarget, randomDataset, runBenchmark, computeResult } from '@muai/bench';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { createPerformanceMonitor } from '@muai/monitoring';
-import { createOnlineTuner, runBenchTrial, runSearch } from '@muai/tuner';
+import { createAdmissionGate, createOnlineTuner, runBenchTrial, runSearch } from '@muai/tuner';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { cores, ensureGeneratedModel, flag, json, logger, numberOption, round } from './_common.mjs';
+import { cores, ensureGeneratedModel, flag, json, logger, median, numberOption, round } from './_common.mjs';
 
 const log = logger('tuner');
 const sloMs = numberOption('slo-ms', 3000);
@@ -33,11 +33,17 @@ const numPrompts = numberOption('num-prompts', 32);
 const confirmRounds = numberOption('confirm-rounds', 5);
 const outputLen = numberOption('output-len', 16);
 const inputLen = numberOption('input-len', 32);
-const lowRps = numberOption('low-rps', 4);
-const highRps = numberOption('high-rps', 30);
+/** Fixed rates, req/s, instead of factors of the measured capacity. */
+const lowRpsOption = numberOption('low-rps', undefined);
+const highRpsOption = numberOption('high-rps', undefined);
+const lowFactor = numberOption('low-factor', 0.25);
+const highFactor = numberOption('high-factor', 1.5);
 const phaseS = numberOption('phase-s', 20);
 const intervalMs = numberOption('interval-ms', 2000);
 const modelDir = ensureGeneratedModel('small', log);
+/** The embedded engine's default max_batch_size and `muai serve`'s default `monitoring.server.max_concurrent_requests`. */
+const DEFAULT_MAX_BATCH_SIZE = 16;
+const DEFAULT_MAX_CONCURRENCY = 512;
 
 /** One engine per thread count (a new ONNX Runtime session); batch size changes live. */
 function enginePool() {
@@ -107,29 +113,76 @@ async function offline() {
   };
 }
 
-/** Low → high → low Poisson load; with `tuned`, the online tuner adjusts max_batch_size every interval. */
-async function online(tuned) {
+/** A fresh engine at the defaults, warmed up (the first runs of a session allocate). */
+async function freshEngine() {
   const engine = createOnnxEngine({ intraOpNumThreads: 1 });
   await engine.load({ name: 'default', path: modelDir });
-  engine.setLimits({ maxBatchSize: 16 });
-  const monitor = createPerformanceMonitor({ windowMs: intervalMs, bucketMs: Math.max(50, intervalMs / 20) });
-  const tuner = tuned ? createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 16 }, slo: { p99LatencyMs: sloMs }, objective: 'goodput', minRequests: 3 }) : undefined;
+  engine.setLimits({ maxBatchSize: DEFAULT_MAX_BATCH_SIZE });
   const prompts = randomDataset({ numPrompts: 64, inputLen, outputLen, seed: 2, countTokens: (text) => engine.encodeRequest({ model: 'default', prompt: text }).length });
   const target = createEngineTarget({ engine, model: 'default' });
+  await runBenchmark({ target, prompts, numPrompts: 32, requestRate: Number.POSITIVE_INFINITY, maxConcurrency: 16, seed: 0 });
+  return { engine, prompts, target };
+}
+
+/**
+ * Requests/s the engine completes at saturation with the default settings: closed loop, more clients
+ * than a batch (the engine always has a queue), median of 3 runs. The stepped load is set from it.
+ */
+async function measureCapacity() {
+  const { engine, prompts, target } = await freshEngine();
+  const rates = [];
+  for (let run = 0; run < 3; run++) {
+    const record = await runBenchmark({ target, prompts, numPrompts: 256, requestRate: Number.POSITIVE_INFINITY, maxConcurrency: 64, seed: run });
+    rates.push(computeResult(record).request_throughput);
+  }
+  await engine.close();
+  return { rps: median(rates), runs: rates.map((v) => round(v, 1)) };
+}
+
+/**
+ * Low → high → low Poisson load on a fresh engine behind an admission gate (what `muai serve` puts
+ * in front of it). Fixed: max_batch_size 16 and a gate of 512 (serve's defaults). Tuned: the online
+ * tuner on max_batch_size and max_concurrency (the gate's limit), stepping every interval.
+ */
+async function online(tuned, rates) {
+  const { engine, prompts, target } = await freshEngine();
+  const monitor = createPerformanceMonitor({ windowMs: intervalMs, bucketMs: Math.max(50, intervalMs / 20) });
+  const gate = createAdmissionGate({ limit: DEFAULT_MAX_CONCURRENCY });
+  const tuner = tuned
+    ? createOnlineTuner({
+        parameters: ['max_batch_size', 'max_concurrency'],
+        initial: { max_batch_size: DEFAULT_MAX_BATCH_SIZE, max_concurrency: DEFAULT_MAX_CONCURRENCY },
+        // As `muai serve`'s wiring bounds them: never looser than the configured limit, steps of 1/64 of it.
+        bounds: { max_concurrency: { max: DEFAULT_MAX_CONCURRENCY, step: DEFAULT_MAX_CONCURRENCY / 64 } },
+        slo: { p99LatencyMs: sloMs },
+        objective: 'goodput',
+        minRequests: 3,
+      })
+    : undefined;
   // Requests finished per interval, to judge the SLO on the same windows the tuner sees.
   const finished = [];
-  const recording = {
+  let refused = 0;
+  const gated = {
     description: target.description,
     model: target.model,
     preflight: (signal) => target.preflight(signal),
     async send(prompt, signal, keepText) {
       const began = performance.now();
-      const outcome = await target.send(prompt, signal, keepText);
-      const latencyMs = outcome.endTime - began;
-      finished.push({ at: outcome.endTime, latencyMs });
-      const ttftMs = outcome.chunkTimes.length > 0 ? outcome.chunkTimes[0] - began : undefined;
-      monitor.recordRequest({ latencyMs, ...(ttftMs !== undefined ? { ttftMs } : {}), status: outcome.status === 'ok' ? 'success' : 'error', completionTokens: outcome.outputTokens ?? outcome.chunkTimes.length, promptTokens: outcome.promptTokens ?? prompt.promptTokens ?? 0 });
-      return outcome;
+      if (!gate.tryAcquire()) {
+        // What serve answers over the gate: 429 QUEUE_FULL with Retry-After, at once.
+        refused += 1;
+        return { status: 'error', chunkTimes: [], endTime: performance.now(), httpStatus: 429, error: 'QUEUE_FULL' };
+      }
+      try {
+        const outcome = await target.send(prompt, signal, keepText);
+        const latencyMs = outcome.endTime - began;
+        finished.push({ at: outcome.endTime, latencyMs });
+        const ttftMs = outcome.chunkTimes.length > 0 ? outcome.chunkTimes[0] - began : undefined;
+        monitor.recordRequest({ latencyMs, ...(ttftMs !== undefined ? { ttftMs } : {}), status: outcome.status === 'ok' ? 'success' : 'error', completionTokens: outcome.outputTokens ?? outcome.chunkTimes.length, promptTokens: outcome.promptTokens ?? prompt.promptTokens ?? 0 });
+        return outcome;
+      } finally {
+        gate.release();
+      }
     },
     close: () => Promise.resolve(),
   };
@@ -138,16 +191,28 @@ async function online(tuned) {
   const began = performance.now();
   // Requests waiting to join the batch, as `muai serve`'s wiring reads them from the engine.
   const sampler = setInterval(() => monitor.recordQueueDepth({ depth: engine.batchStats('default').waiting }), 200);
+  let lastStats = engine.batchStats('default');
   const timer = setInterval(() => {
     if (!tuner) return;
-    for (const decision of tuner.step(monitor.snapshot())) if (decision.parameter) decisions.push(`${decision.parameter} ${decision.from}->${decision.to} ${decision.direction}`);
-    engine.setLimits({ maxBatchSize: tuner.settings().max_batch_size });
-    settings.push(tuner.settings().max_batch_size);
+    // The signal `muai serve`'s wiring builds: the window's figures, the engine's mean batch, the gate's window.
+    const stats = engine.batchStats('default');
+    const batchMean = stats.steps > lastStats.steps ? (stats.sequenceSteps - lastStats.sequenceSteps) / (stats.steps - lastStats.steps) : null;
+    lastStats = stats;
+    const snapshot = monitor.snapshot();
+    for (const decision of tuner.step({ ...snapshot, batchSize: { mean: batchMean }, admission: gate.window() })) {
+      if (decision.parameter === null) continue;
+      decisions.push(`${decision.step}: ${decision.parameter} ${decision.from}->${decision.to} ${decision.direction}`);
+      log(`tuned: step ${decision.step} ${decision.parameter} ${decision.from} -> ${decision.to} (${decision.direction}): ${decision.reason}`);
+    }
+    const now = tuner.settings();
+    engine.setLimits({ maxBatchSize: now.max_batch_size });
+    gate.setLimit(now.max_concurrency);
+    settings.push([now.max_batch_size, now.max_concurrency]);
   }, intervalMs);
   const records = [];
-  for (const [index, rate] of [lowRps, highRps, lowRps].entries()) {
-    log(`${tuned ? 'tuned' : 'fixed'}: phase ${index + 1}/3 at ${rate} req/s for ${phaseS} s`);
-    const run = await runBenchmark({ target: recording, prompts, requestRate: rate, durationSec: phaseS, graceSec: 60, seed: 10 + index });
+  for (const [index, rate] of [rates.low, rates.high, rates.low].entries()) {
+    log(`${tuned ? 'tuned' : 'fixed'}: phase ${index + 1}/3 at ${round(rate, 1)} req/s for ${phaseS} s`);
+    const run = await runBenchmark({ target: gated, prompts, requestRate: rate, durationSec: phaseS, graceSec: 60, seed: 10 + index });
     records.push(...run.requests);
   }
   clearInterval(timer);
@@ -162,19 +227,29 @@ async function online(tuned) {
     windows.get(slot).push(item.latencyMs);
   }
   let violated = 0;
-  for (const latencies of windows.values()) {
-    latencies.sort((a, b) => a - b);
-    if (latencies[Math.min(latencies.length - 1, Math.floor(0.99 * latencies.length))] > sloMs) violated += 1;
+  const p99BySlot = [];
+  for (const slot of [...windows.keys()].sort((a, b) => a - b)) {
+    const latencies = windows.get(slot).sort((a, b) => a - b);
+    const p99 = latencies[Math.min(latencies.length - 1, Math.floor(0.99 * latencies.length))];
+    p99BySlot.push(round(p99 / 1000, 1));
+    if (p99 > sloMs) violated += 1;
   }
+  const withinSlo = finished.filter((item) => item.latencyMs <= sloMs).length;
   const result = computeResult({ date: new Date().toISOString(), durationS: wallS, requests: records, maxInFlight: 0, cpuMs: 0, interrupted: false });
   return {
     intervals: windows.size,
     slo_violation_fraction: round(violated / Math.max(1, windows.size), 3),
-    completed: result.completed,
-    failed: result.failed,
-    requests_per_s: round(result.request_throughput, 3),
-    p99_e2el_ms: round(result.p99_e2el_ms, 0),
-    ...(tuned ? { max_batch_size_over_time: settings, decisions } : {}),
+    sent: records.length,
+    completed: finished.length,
+    refused,
+    requests_per_s: round(finished.length / wallS, 3),
+    // DistServe's goodput: the rate of requests served within the SLO; attainment counts refused ones as missed.
+    goodput_rps: round(withinSlo / wallS, 3),
+    slo_attainment: round(withinSlo / Math.max(1, records.length), 3),
+    p99_e2el_ms: round(result.p99_e2el_ms ?? 0, 0),
+    wall_s: round(wallS, 1),
+    p99_s_by_interval: p99BySlot,
+    ...(tuned ? { settings_over_time: settings, decisions } : {}),
   };
 }
 
@@ -185,15 +260,23 @@ if (!flag('skip-offline')) {
   log('offline', JSON.stringify(output.offline));
 }
 if (!flag('skip-online')) {
-  const fixed = await online(false);
-  const tuned = await online(true);
+  const capacity = await measureCapacity();
+  log(`capacity at the defaults: ${round(capacity.rps, 1)} req/s (runs ${capacity.runs.join(', ')})`);
+  const rates = { low: lowRpsOption ?? lowFactor * capacity.rps, high: highRpsOption ?? highFactor * capacity.rps };
+  const fixed = await online(false, rates);
+  const tuned = await online(true, rates);
   output.online = {
     slo_ms: sloMs,
-    load: `Poisson ${lowRps} → ${highRps} → ${lowRps} req/s, ${phaseS} s each, ${inputLen}-token prompts, ${outputLen} new tokens, tuner interval ${intervalMs} ms`,
+    capacity_rps: round(capacity.rps, 1),
+    capacity_runs: capacity.runs,
+    load: `Poisson ${round(rates.low, 1)} → ${round(rates.high, 1)} → ${round(rates.low, 1)} req/s (${lowRpsOption ?? `${lowFactor} ×`} / ${highRpsOption ?? `${highFactor} ×`} capacity), ${phaseS} s each, ${inputLen}-token prompts, ${outputLen} new tokens, tuner interval ${intervalMs} ms`,
     without_tuner: fixed,
     with_tuner: tuned,
     slo_violation_fraction: { with: tuned.slo_violation_fraction, without: fixed.slo_violation_fraction },
     throughput_ratio: fixed.requests_per_s > 0 ? round(tuned.requests_per_s / fixed.requests_per_s, 3) : null,
+    goodput_rps: { with: tuned.goodput_rps, without: fixed.goodput_rps },
+    goodput_ratio: fixed.goodput_rps > 0 ? round(tuned.goodput_rps / fixed.goodput_rps, 3) : null,
+    refused: { with: tuned.refused, without: fixed.refused },
   };
 }
 output.loadavg_at_end = os.loadavg().map((v) => round(v, 1));

@@ -1,5 +1,7 @@
 export { OnlineTuner, createOnlineTuner, DEFAULT_BOUNDS } from './online-tuner.js';
 export type { OnlineTunerOptions, OnlineTunerState } from './online-tuner.js';
+export { AdmissionGate, createAdmissionGate } from './admission-gate.js';
+export type { AdmissionGateOptions, AdmissionWindow } from './admission-gate.js';
 export { LatencyModel } from './latency-model.js';
 export type { LatencyFit, LatencyModelOptions } from './latency-model.js';
 export { TUNER_PARAMETERS } from './types.js';

@@ -101,6 +101,11 @@ export class OnlineTuner {
   private pending: PendingChange | undefined;
   private lastPressure: number | null = null;
   private lastScore: number | null = null;
+  /** Request rate of the last saturated window (the engine's capacity then), req/s. */
+  private capacity = 0;
+  private saturatedNow = false;
+  /** The Little's law bound of the last saturated window. */
+  private lastLittle: number | undefined;
 
   constructor(options: OnlineTunerOptions) {
     const problems: Array<{ path: string; expected: string }> = [];
@@ -184,15 +189,21 @@ export class OnlineTuner {
     const latency = signal.latencyMs.p50 ?? signal.latencyMs.mean ?? signal.latencyMs.p99;
     if (typeof batch === 'number' && batch > 0 && typeof latency === 'number') this.model.add(batch, latency);
 
+    this.noteCapacity(signal);
+
     const pending = this.pending;
     this.pending = undefined;
     // A worse score alone may be the load changing (under open-loop traffic the request rate is the
     // arrival rate): the change is blamed only when latency got worse too.
     const p99 = signal.latencyMs.p99;
     const latencyWorse = pending?.p99Before === null || pending?.p99Before === undefined || p99 === null || p99 > pending.p99Before * (1 + this.revertTolerance);
-    if (pending !== undefined && score < pending.scoreBefore - this.revertTolerance * Math.abs(pending.scoreBefore) && latencyWorse) {
+    // A decrease made on a breach is not judged while the breach lasts: the requests finishing now
+    // were admitted (and queued) before it, so their latency says nothing about it yet. Reverting
+    // it there would undo the one move that drains the backlog.
+    const judged = pending?.changes.filter((change) => !(pressure > 1 && change.direction === 'down')) ?? [];
+    if (pending !== undefined && judged.length > 0 && score < pending.scoreBefore - this.revertTolerance * Math.abs(pending.scoreBefore) && latencyWorse) {
       const decisions: TunerDecision[] = [];
-      for (const change of pending.changes) {
+      for (const change of judged) {
         this.values[change.parameter] = change.from;
         this.blockedUntil.set(`${change.parameter}:${change.direction}`, this.stepCount + this.holdAfterRevertSteps);
         decisions.push(
@@ -202,17 +213,24 @@ export class OnlineTuner {
       return this.record(decisions);
     }
 
-    if (pressure > 1) return this.record(this.decrease(score, worst, p99, signal.queueDepth?.mean ?? null));
+    if (pressure > 1) {
+      const past = this.pastBreach(signal);
+      return this.record(past !== undefined ? [this.hold(past)] : this.decrease(score, worst, signal));
+    }
+    const admission = this.admissionByLittle(score, signal);
+    if (admission !== undefined) return this.record([admission]);
     if (pressure >= this.lowWater) {
       return this.record([this.hold(`${worst}: within the hysteresis band [${this.lowWater}, 1] of the SLO, holding`)]);
     }
     if (this.stepCount - this.lastDecreaseStep <= this.cooldownSteps) {
       return this.record([this.hold(`cooling down after a decrease at step ${this.lastDecreaseStep}`)]);
     }
-    return this.record(this.increase(score, worst, p99));
+    return this.record(this.increase(score, worst, signal));
   }
 
-  private decrease(score: number, worst: string, p99: number | null, queued: number | null): TunerDecision[] {
+  private decrease(score: number, worst: string, signal: TunerSignal): TunerDecision[] {
+    const p99 = signal.latencyMs.p99;
+    const queued = signal.queueDepth?.mean ?? null;
     const decisions: TunerDecision[] = [];
     const changes: PendingChange['changes'] = [];
     for (const parameter of this.parameters) {
@@ -234,11 +252,12 @@ export class OnlineTuner {
       }
       if (!LATENCY_KNOBS.has(parameter) || this.isBlocked(parameter, 'down')) continue;
       const { min } = this.bounds[parameter];
-      const to = Math.max(min, Math.min(from - 1, Math.floor(from * this.decreaseFactor)));
+      const { target, why } = parameter === 'max_concurrency' ? this.concurrencyAfterBreach(from, signal) : { target: Math.floor(from * this.decreaseFactor), why: `× ${this.decreaseFactor}` };
+      const to = Math.max(min, Math.min(from - 1, target));
       if (to >= from) continue;
       this.values[parameter] = to;
       changes.push({ parameter, from, to, direction: 'down' });
-      decisions.push(this.decision(parameter, 'down', from, to, `SLO breached: ${worst}; × ${this.decreaseFactor}`));
+      decisions.push(this.decision(parameter, 'down', from, to, `SLO breached: ${worst}; ${why}`));
     }
     if (decisions.length === 0) return [this.hold(`SLO breached (${worst}) but every latency knob is at its lower bound or blocked`)];
     this.lastDecreaseStep = this.stepCount;
@@ -246,7 +265,124 @@ export class OnlineTuner {
     return decisions;
   }
 
-  private increase(score: number, worst: string, p99: number | null): TunerDecision[] {
+  /**
+   * The admission limit after a breach. Latency under a backlog is in-flight / throughput (Little's
+   * law), so the limit that meets the SLO is about throughput × lowWater × SLO: go there at once
+   * rather than by × decreaseFactor steps while every interval breaches. From the most in flight
+   * in the window when that is below the limit (lowering an unreached limit changes nothing), never
+   * below half of it in one step (one window's throughput can be a transient).
+   */
+  private concurrencyAfterBreach(from: number, signal: TunerSignal): { target: number; why: string } {
+    const peak = signal.admission?.inFlight.max;
+    const base = typeof peak === 'number' && peak >= 1 ? Math.min(from, Math.ceil(peak)) : from;
+    let target = Math.floor(base * this.decreaseFactor);
+    let why = base < from ? `${base} in flight at most × ${this.decreaseFactor}` : `× ${this.decreaseFactor}`;
+    const little = this.littleBound();
+    if (little !== undefined && little < target) {
+      target = Math.max(Math.floor(base / 2), little);
+      why = `capacity ${round(this.capacity)} req/s × ${this.lowWater} × ${this.slo.p99LatencyMs} ms (Little's law)${target > little ? ', at most halved in one step' : ''}`;
+    }
+    return { target, why };
+  }
+
+  /**
+   * `max_concurrency` while the SLO holds but the engine is saturated (requests waited for a batch
+   * slot, or the gate refused some): the limit that keeps latency at `lowWater` × the SLO is the
+   * throughput now × that latency (Little's law), so it is set there before a breach, not after.
+   * Why not additive steps: a load step fills a limit of hundreds within seconds, and the requests
+   * admitted over the SLO's worth are then late whatever follows. A dead band (a tenth of the value,
+   * at least one step) keeps it from chasing noise; one step at most halves or doubles it; a rise
+   * waits out the cooldown after a decrease. Unsaturated windows say nothing of capacity: no move.
+   */
+  private admissionByLittle(score: number, signal: TunerSignal): TunerDecision | undefined {
+    const little = this.parameters.includes('max_concurrency') ? this.littleBound() : undefined;
+    if (little === undefined) return undefined;
+    const slo = this.slo.p99LatencyMs!;
+    const queued = signal.queueDepth?.mean ?? 0;
+    const refused = signal.admission?.refused ?? 0;
+    const parameter: TunerParameter = 'max_concurrency';
+    const from = this.values[parameter]!;
+    const { min, max, step } = this.bounds[parameter];
+    const to = clamp(Math.min(2 * from, Math.max(Math.floor(from / 2), little)), min, max);
+    if (Math.abs(to - from) < Math.max(step, from / 10)) return undefined;
+    const direction = to > from ? 'up' : 'down';
+    if (this.isBlocked(parameter, direction)) return undefined;
+    if (direction === 'up' && this.stepCount - this.lastDecreaseStep <= this.cooldownSteps) return undefined;
+    this.values[parameter] = to;
+    if (direction === 'down') this.lastDecreaseStep = this.stepCount;
+    this.pending = { scoreBefore: score, p99Before: signal.latencyMs.p99, changes: [{ parameter, from, to, direction }] };
+    const load = refused > 0 ? `${refused} refused` : `${round(queued)} waiting for a batch slot`;
+    return this.decision(parameter, direction, from, to, `saturated (${load}), capacity ${round(this.capacity)} req/s: × ${this.lowWater} × ${slo} ms (Little's law)${to === little ? '' : ', at most halved or doubled in one step'}`);
+  }
+
+  /**
+   * A latency breach that belongs to the past: the requests finishing now were admitted behind a
+   * backlog that is gone (what is in flight now would take in-flight / throughput, Little's law,
+   * well within the SLO). Cutting the limits then only refuses or slows requests that would have
+   * met it. Needs the gate's in-flight figure; undefined (a real breach) otherwise.
+   */
+  private pastBreach(signal: TunerSignal): string | undefined {
+    const slo = this.slo.p99LatencyMs;
+    const p99 = signal.latencyMs.p99;
+    const peak = signal.admission?.inFlight.max;
+    // A window whose requests finished saw them in flight: a peak of 0 means the gate did not see them.
+    if (slo === undefined || p99 === null || !(p99 > slo) || typeof peak !== 'number' || !(peak >= 1) || !(signal.requestsPerSecond > 0)) return undefined;
+    const otherBreach = [
+      [signal.ttftMs.p99, this.slo.ttftMs],
+      [signal.tpotMs.p99, this.slo.tpotMs],
+    ].some(([observed, limit]) => typeof observed === 'number' && typeof limit === 'number' && observed > limit);
+    const predicted = (peak / signal.requestsPerSecond) * 1000;
+    if (otherBreach || predicted > this.lowWater * slo) return undefined;
+    return `latency p99 ${round(p99)} ms over the SLO from requests admitted behind a backlog now gone: ${peak} in flight at most at ${round(signal.requestsPerSecond)} req/s is ${round(predicted)} ms (Little's law); holding`;
+  }
+
+  /**
+   * Whether the window was saturated: the gate refused requests, or a whole batch waited on average
+   * for a slot (a few waiting is Poisson arrivals meeting a full batch now and then, not overload).
+   * Its request rate is then the engine's capacity. The latest such window is the estimate: on a
+   * shared machine capacity falls within seconds, and an estimate too high is a breach; the first
+   * window of a load step, only partly saturated, reads low, which the at-most-halving step absorbs.
+   */
+  private noteCapacity(signal: TunerSignal): void {
+    const batch = this.values.max_batch_size ?? this.fixed.max_batch_size ?? 1;
+    const saturated = (signal.admission?.refused ?? 0) > 0 || (signal.queueDepth?.mean ?? 0) >= batch;
+    this.saturatedNow = saturated && signal.requestsPerSecond > 0;
+    if (!this.saturatedNow) return;
+    this.capacity = signal.requestsPerSecond;
+  }
+
+  /** Requests in flight that keep latency at `lowWater` × the SLO at the estimated capacity (Little's law), in a saturated window; else undefined. */
+  private littleBound(): number | undefined {
+    const slo = this.slo.p99LatencyMs;
+    if (slo === undefined || !this.saturatedNow) return undefined;
+    this.lastLittle = Math.floor((this.capacity * this.lowWater * slo) / 1000);
+    return this.lastLittle;
+  }
+
+  /**
+   * Whether a knob's limit held the load back in the window: a limit nothing reached changes nothing
+   * when raised, and its revert test would then judge noise. Unknown (the signal lacks the figure): yes.
+   */
+  private unusedLimit(parameter: TunerParameter, from: number, signal: TunerSignal): string | undefined {
+    if (parameter === 'max_concurrency') {
+      if (signal.admission !== undefined && signal.admission.refused === 0) return `max_concurrency ${from} not raised: nothing was refused`;
+      // Above the last saturated window's Little bound a backlog would pass the SLO again: only a
+      // new saturated window (a new capacity figure) may move the limit past it.
+      const ceiling = this.littleBound() ?? this.lastLittle;
+      if (ceiling !== undefined && from + this.bounds[parameter].step > ceiling) return `max_concurrency ${from} not raised: Little's law bound ${ceiling}`;
+    }
+    if (parameter === 'max_batch_size') {
+      const batch = signal.batchSize?.mean;
+      const queued = signal.queueDepth?.mean;
+      if (typeof batch === 'number' && typeof queued === 'number' && queued < 1 && batch < 0.9 * from) {
+        return `max_batch_size ${from} not raised: batches of ${round(batch)} on average and no queue`;
+      }
+    }
+    return undefined;
+  }
+
+  private increase(score: number, worst: string, signal: TunerSignal): TunerDecision[] {
+    const p99 = signal.latencyMs.p99;
     const skipped: string[] = [];
     for (let tried = 0; tried < this.parameters.length; tried++) {
       const parameter = this.parameters[(this.nextIncrease + tried) % this.parameters.length]!;
@@ -254,6 +390,11 @@ export class OnlineTuner {
       const { max, step } = this.bounds[parameter];
       const to = Math.min(max, from + step);
       if (to <= from || this.isBlocked(parameter, 'up')) continue;
+      const idle = this.unusedLimit(parameter, from, signal);
+      if (idle !== undefined) {
+        skipped.push(idle);
+        continue;
+      }
       const veto = this.modelVeto(parameter, to);
       if (veto !== undefined) {
         skipped.push(veto);

@@ -40,6 +40,11 @@ export interface TunerSignal {
   tpotMs: { p99: number | null };
   queueDepth?: { mean: number | null };
   batchSize?: { mean: number | null };
+  /**
+   * The `max_concurrency` admission gate over the window (`AdmissionGate.window()`), when one enforces
+   * it: requests refused at the limit, and requests in flight (time-weighted mean, most at once).
+   */
+  admission?: { refused: number; inFlight: { mean: number | null; max: number | null } };
 }
 
 /** One change (or a hold) and why. */

@@ -136,6 +136,51 @@ describe('OnlineTuner', () => {
     expect(last[0]!.reason).toContain('predicted batch latency');
   });
 
+  it('does not revert a decrease while the breach lasts: the requests finishing then were admitted before it', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 16 }, slo: { p99LatencyMs: 100 } });
+    expect(tuner.step(signal(300, 10))).toMatchObject([{ direction: 'down', to: 12 }]);
+    // Score halved and p99 rose, but the SLO is still breached: keep decreasing, no revert.
+    expect(tuner.step(signal(400, 5))).toMatchObject([{ direction: 'down', from: 12, to: 9 }]);
+  });
+
+  it("sets max_concurrency by Little's law when the window is saturated, before any breach, at most halving it per step", () => {
+    const tuner = createOnlineTuner({ parameters: ['max_concurrency'], initial: { max_concurrency: 512 }, bounds: { max_concurrency: { max: 512, step: 8 } }, slo: { p99LatencyMs: 3000 } });
+    // 50 req/s served while requests were refused: 50 × 0.8 × 3 s = 120 in flight keeps latency at 2.4 s.
+    const saturated = signal(1000, 50, { admission: { refused: 40, inFlight: { mean: 400, max: 512 } } });
+    const first = tuner.step(saturated);
+    expect(first).toMatchObject([{ parameter: 'max_concurrency', direction: 'down', from: 512, to: 256 }]);
+    expect(first[0]!.reason).toContain("Little's law");
+    expect(tuner.step(saturated)).toMatchObject([{ direction: 'down', from: 256, to: 128 }]);
+    // 128 vs 120: inside the dead band (a tenth of the value), so it stays.
+    expect(tuner.step(saturated)).toMatchObject([{ direction: 'hold' }]);
+    expect(tuner.settings().max_concurrency).toBe(128);
+    // A later saturated window with a higher capacity raises it (after the cooldown), to the new bound.
+    for (let i = 0; i < 2; i++) tuner.step(signal(1000, 40, { admission: { refused: 0, inFlight: { mean: 20, max: 40 } } }));
+    expect(tuner.step(signal(1000, 100, { admission: { refused: 5, inFlight: { mean: 120, max: 128 } } }))).toMatchObject([{ direction: 'up', from: 128, to: 240 }]);
+  });
+
+  it('raises a limit only when it held the load back: nothing refused, or small batches and no queue, mean no raise', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_batch_size', 'max_concurrency'], initial: { max_batch_size: 16, max_concurrency: 64 }, bounds: { max_concurrency: { max: 128 } }, slo: { p99LatencyMs: 1000 } });
+    const idle = tuner.step(signal(100, 10, { batchSize: { mean: 3 }, queueDepth: { mean: 0 }, admission: { refused: 0, inFlight: { mean: 3, max: 6 } } }));
+    expect(idle).toMatchObject([{ direction: 'hold' }]);
+    expect(idle[0]!.reason).toMatch(/max_batch_size 16 not raised: batches of 3.*max_concurrency 64 not raised: nothing was refused/);
+    // Full batches with a few waiting (not a whole batch: not saturated): the batch may rise.
+    const busy = { batchSize: { mean: 15.8 }, queueDepth: { mean: 2 }, admission: { refused: 0, inFlight: { mean: 20, max: 30 } } };
+    expect(tuner.step(signal(100, 100, busy))).toMatchObject([{ parameter: 'max_batch_size', direction: 'up', to: 18 }]);
+    // Refusals at 100 req/s: the limit goes to the Little bound, 100 × 0.8 × 1 s.
+    expect(tuner.step(signal(100, 100, { ...busy, admission: { refused: 3, inFlight: { mean: 60, max: 64 } } }))).toMatchObject([{ parameter: 'max_concurrency', direction: 'up', to: 80 }]);
+  });
+
+  it('holds on a latency breach from requests admitted behind a backlog that is gone, and acts on a current one', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_concurrency'], initial: { max_concurrency: 64 }, slo: { p99LatencyMs: 1000 } });
+    // 10 in flight at 100 req/s is 100 ms: the 2.5 s p99 belongs to requests that waited earlier.
+    const past = tuner.step(signal(2500, 100, { admission: { refused: 0, inFlight: { mean: 5, max: 10 } } }));
+    expect(past).toMatchObject([{ direction: 'hold' }]);
+    expect(past[0]!.reason).toContain('backlog now gone');
+    // 200 in flight at 100 req/s is 2 s: a real breach.
+    expect(tuner.step(signal(2500, 100, { admission: { refused: 0, inFlight: { mean: 150, max: 200 } } }))).toMatchObject([{ parameter: 'max_concurrency', direction: 'down', to: 51 }]);
+  });
+
   it('rejects invalid options with every problem listed', () => {
     expect(() => createOnlineTuner({ parameters: [], initial: {}, decreaseFactor: 2, bounds: { max_batch_size: { min: 5, max: 1 } } })).toThrow(ConfigInvalidError);
     try {

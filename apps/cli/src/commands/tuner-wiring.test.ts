@@ -73,27 +73,39 @@ describe('createTunerWiring', () => {
     expect(batcher.limits()).toMatchObject({ maxBatchSize: 8, batchTimeoutMs: 32 });
   });
 
-  it('GET /v1/tuner shows settings and decisions; the max_concurrency gate queues requests instead of refusing them', async () => {
-    const config = parseConfig({ optimization: { tuner: { enabled: true, parameters: ['max_concurrency'], target_p99_latency_ms: 50, interval_ms: 60_000 } } });
+  it('GET /v1/tuner shows settings and decisions; over the tuned max_concurrency a request gets 429 QUEUE_FULL with Retry-After', async () => {
+    const config = parseConfig({ monitoring: { server: { max_concurrent_requests: 8 } }, optimization: { tuner: { enabled: true, parameters: ['max_concurrency'], target_p99_latency_ms: 50, interval_ms: 60_000 } } });
     const wiring = createTunerWiring({ config, logger: quiet })!;
-    const engine = new FakeEngine({ delayMs: 20 });
+    // It starts at the server's own limit and never goes above it.
+    expect(wiring.tuner.state()).toMatchObject({ settings: { max_concurrency: 8 }, bounds: { max_concurrency: { max: 8, step: 1 } } });
+    const engine = new FakeEngine({ delayMs: 150 });
     await engine.load({ name: 'fake', path: 'fake' });
     const server = await startServer(withTuner(wiring, { engine, port: 0 }));
     try {
-      // Slow requests breach the 50 ms SLO: max_concurrency falls from 64 by × 0.8 per step.
+      // Slow requests breach the 50 ms SLO: max_concurrency falls from 8 by × 0.8 (at least one) per step.
       for (let i = 0; i < 20; i++) wiring.metrics(undefined).recordRequest!(record(500));
-      for (let i = 0; i < 14; i++) await wiring.step();
+      for (let i = 0; i < 3; i++) await wiring.step();
       const state = (await (await fetch(`${server.url}/v1/tuner`)).json()) as { settings: { max_concurrency: number }; decisions: Array<{ direction: string; reason: string }>; slo: Record<string, unknown> };
-      expect(state.settings.max_concurrency).toBeLessThanOrEqual(3);
+      expect(state.settings.max_concurrency).toBe(3);
       expect(state.decisions.some((d) => d.direction === 'down' && d.reason.includes('SLO breached'))).toBe(true);
       expect(state.slo).toMatchObject({ target_p99_latency_ms: 50 });
-      const limit = state.settings.max_concurrency;
-      // More requests than the limit at once: every one succeeds (waiting its turn).
+      // Ten requests at once against a limit of 3: three are served, the others refused at once, none waits or fails otherwise.
       const responses = await Promise.all(
-        Array.from({ length: limit * 3 + 1 }, () => fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'fake', prompt: 'a b c d' }) })),
+        Array.from({ length: 10 }, () => fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'fake', prompt: 'a b c d' }) })),
       );
-      expect(responses.map((r) => r.status).every((s) => s === 200)).toBe(true);
-      await Promise.all(responses.map((r) => r.text()));
+      const bodies = await Promise.all(responses.map(async (r) => ({ status: r.status, retryAfter: r.headers.get('retry-after'), body: (await r.json()) as { error?: { code?: string } } })));
+      const served = bodies.filter((b) => b.status === 200);
+      const refused = bodies.filter((b) => b.status === 429);
+      expect(served.length).toBe(3);
+      expect(refused.length).toBe(7);
+      for (const answer of refused) {
+        expect(answer.retryAfter).toBe('1');
+        expect(answer.body.error?.code).toBe('QUEUE_FULL');
+      }
+      // Once they ended, the gate has room again.
+      const again = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'fake', prompt: 'a b c d' }) });
+      expect(again.status).toBe(200);
+      await again.text();
     } finally {
       await server.close();
     }

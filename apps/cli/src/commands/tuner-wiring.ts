@@ -3,16 +3,17 @@
  * `optimization.tuner.enabled` and mode `online`): the @muai/tuner controller stepped every
  * `interval_ms` on a performance monitor whose window is one interval, the knobs applied where
  * they live (the embedded engine's continuous batching, the batchers the orchestrator builds, an
- * admission gate for `max_concurrency`), a log line per decision, the `muai_tuner_*` series and
+ * admission gate for `max_concurrency` that answers 429 QUEUE_FULL with Retry-After beyond it, as
+ * TGI's `--max-concurrent-requests`), a log line per decision, the `muai_tuner_*` series and
  * `GET /v1/tuner`. Changes take effect between batches or decode steps: nothing in flight is
  * dropped or failed.
  */
 import type { MuaiConfig } from '@muai/config';
-import type { Logger, MetricsSink } from '@muai/core';
+import { MuaiError, type Logger, type MetricsSink } from '@muai/core';
 import { createPerformanceMonitor, type PerformanceMonitor, type PrometheusExporter, type TunerMetrics } from '@muai/monitoring';
 import type { BatcherFactory, BatcherFactoryOptions, OrchestratorRuntime } from '@muai/orchestrator';
 import type { ServerMetrics, ServerOptions, StartServerOptions } from '@muai/server';
-import { createOnlineTuner, type OnlineTuner, type TunerDecision, type TunerParameter, type TunerSettings, type TunerSignal } from '@muai/tuner';
+import { createAdmissionGate, createOnlineTuner, type OnlineTuner, type TunerDecision, type TunerParameter, type TunerSettings, type TunerSignal } from '@muai/tuner';
 
 type ServerPlugin = NonNullable<ServerOptions['plugins']>[number];
 
@@ -69,6 +70,8 @@ const stderrLogger: Pick<Logger, 'warn' | 'info'> = {
 
 /** The embedded engine's default continuous-batching limit (OnnxEngine's `maxBatchSize`). */
 const ENGINE_DEFAULT_MAX_BATCH_SIZE = 16;
+/** Where the tuned `max_concurrency` starts when `monitoring.server.max_concurrent_requests` is 0 (no limit): its default. */
+const UNLIMITED_CONCURRENCY_START = 512;
 
 /** Returns undefined unless the tuner is enabled for online use. Throws CONFIG_INVALID on invalid tuner options. */
 export function createTunerWiring(options: TunerWiringOptions): TunerWiring | undefined {
@@ -94,8 +97,9 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
   const initial: TunerSettings = {
     max_batch_size: batcherOn ? batcher.max_batch_size : ENGINE_DEFAULT_MAX_BATCH_SIZE,
     batch_timeout_ms: batcher.batch_timeout_ms,
-    max_concurrency: config.monitoring.server.max_concurrent_requests > 0 ? Math.min(64, config.monitoring.server.max_concurrent_requests) : 64,
+    max_concurrency: config.monitoring.server.max_concurrent_requests > 0 ? config.monitoring.server.max_concurrent_requests : UNLIMITED_CONCURRENCY_START,
   };
+  const concurrencyMax = initial.max_concurrency!;
   const slo = {
     ...(settings.target_p99_latency_ms !== undefined ? { p99LatencyMs: settings.target_p99_latency_ms } : {}),
     ...(settings.ttft_slo_ms !== undefined ? { ttftMs: settings.ttft_slo_ms } : {}),
@@ -107,7 +111,8 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
     slo,
     objective: settings.objective,
     // Never above the configured batcher size by more than 4×: the configured value is the operator's scale.
-    bounds: { max_batch_size: { max: Math.max(initial.max_batch_size ?? 1, 4 * (initial.max_batch_size ?? 1)) }, max_concurrency: { max: Math.max(64, initial.max_concurrency ?? 1) } },
+    // The admission limit never looser than the server's own (which refuses beyond it anyway); steps of a 64th of it.
+    bounds: { max_batch_size: { max: Math.max(initial.max_batch_size ?? 1, 4 * (initial.max_batch_size ?? 1)) }, max_concurrency: { max: concurrencyMax, step: Math.max(1, Math.round(concurrencyMax / 64)) } },
   });
   const interval = settings.interval_ms;
   const monitor = createPerformanceMonitor({ windowMs: interval, bucketMs: Math.max(50, Math.floor(interval / 20)) });
@@ -122,21 +127,12 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
   /** The last hold's reason: an idle or steady server would otherwise log the same line every interval. */
   let lastHold: string | undefined;
 
-  // max_concurrency: an admission gate in front of the generation routes. Requests over the limit wait their turn (never refused).
-  let active = 0;
-  const waiting: Array<() => void> = [];
+  // max_concurrency: an admission gate in front of the generation routes. A request over the limit is
+  // refused at once (429 QUEUE_FULL, Retry-After): under overload a waiting line only grows, and with it
+  // the latency of every request admitted behind it.
+  const concurrencyTuned = parameters.includes('max_concurrency');
+  const gate = createAdmissionGate({ limit: tuner.settings().max_concurrency ?? concurrencyMax });
   const admitted = new WeakSet<object>();
-  const concurrencyLimit = (): number => tuner.settings().max_concurrency ?? Number.POSITIVE_INFINITY;
-  const release = (): void => {
-    active = Math.max(0, active - 1);
-    wake();
-  };
-  const wake = (): void => {
-    while (waiting.length > 0 && active < concurrencyLimit()) {
-      active += 1;
-      waiting.shift()!();
-    }
-  };
 
   for (const parameter of parameters) series?.setSetting(parameter, tuner.settings()[parameter]!);
 
@@ -153,6 +149,7 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
     for (const batch of batchers) {
       batch.setLimits({ ...(now.max_batch_size !== undefined ? { maxBatchSize: now.max_batch_size } : {}), ...(now.batch_timeout_ms !== undefined ? { batchTimeoutMs: now.batch_timeout_ms } : {}) });
     }
+    if (now.max_concurrency !== undefined) gate.setLimit(now.max_concurrency);
     const target = await findEngine();
     if (target && now.max_batch_size !== undefined) {
       try {
@@ -161,13 +158,13 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
         logger.warn(`tuner: could not apply max_batch_size to the embedded engine: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
-    wake();
     for (const parameter of parameters) series?.setSetting(parameter, now[parameter]!);
   }
 
   /**
    * The window's figures, with the embedded engine's mean batch (sequences per decode step) when
-   * the orchestrator recorded none, and its waiting requests when nothing recorded a queue depth.
+   * the orchestrator recorded none, its waiting requests when nothing recorded a queue depth, and the
+   * admission gate's window (refusals, requests in flight) when it enforces max_concurrency.
    */
   async function signal(): Promise<TunerSignal> {
     const snapshot = monitor.snapshot();
@@ -184,7 +181,7 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
         // No model loaded yet: no batch figure this time.
       }
     }
-    return { ...snapshot, batchSize: { mean: batchMean }, queueDepth: { mean: queued } };
+    return { ...snapshot, batchSize: { mean: batchMean }, queueDepth: { mean: queued }, ...(concurrencyTuned ? { admission: gate.window() } : {}) };
   }
 
   async function step(): Promise<TunerDecision[]> {
@@ -223,17 +220,23 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
   };
 
   const plugin: ServerPlugin = async (app) => {
-    if (parameters.includes('max_concurrency')) {
+    if (concurrencyTuned) {
       app.addHook('onRequest', async (request) => {
         if (request.method !== 'POST' || !request.url.startsWith('/v1/')) return;
-        if (active < concurrencyLimit()) active += 1;
-        else await new Promise<void>((resolve) => waiting.push(resolve));
+        if (!gate.tryAcquire()) {
+          // The server's error handler answers 429 with Retry-After.
+          throw new MuaiError(
+            'QUEUE_FULL',
+            `The server is at its tuned concurrency limit (${gate.limit} requests in flight; optimization.tuner, max_concurrency), lowered to keep latency within the SLO. Retry after the Retry-After delay.`,
+            { details: { limit: gate.limit, setting: 'optimization.tuner (max_concurrency)' } },
+          );
+        }
         admitted.add(request);
       });
       const leave = async (request: object): Promise<void> => {
         if (!admitted.has(request)) return;
         admitted.delete(request);
-        release();
+        gate.release();
       };
       app.addHook('onResponse', leave);
       app.addHook('onRequestAbort', leave);
@@ -293,8 +296,6 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
     stop() {
       if (timer) clearInterval(timer);
       timer = undefined;
-      // Whoever still waits at the gate goes through: shutdown drains, it does not refuse.
-      for (const resolve of waiting.splice(0)) resolve();
     },
   };
 }
