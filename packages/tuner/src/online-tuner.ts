@@ -200,7 +200,11 @@ export class OnlineTuner {
     // A decrease made on a breach is not judged while the breach lasts: the requests finishing now
     // were admitted (and queued) before it, so their latency says nothing about it yet. Reverting
     // it there would undo the one move that drains the backlog.
-    const judged = pending?.changes.filter((change) => !(pressure > 1 && change.direction === 'down')) ?? [];
+    // Nor is a lower admission limit ever reverted: the requests finishing in the next window were
+    // admitted under the old one, and a limit set too low shows as refusals while the SLO holds,
+    // which raises it again (Little's bound, additive increase). Reverting would also block further
+    // cuts for `holdAfterRevertSteps` steps, when capacity may still be falling.
+    const judged = pending?.changes.filter((change) => change.direction !== 'down' || (pressure <= 1 && change.parameter !== 'max_concurrency')) ?? [];
     if (pending !== undefined && judged.length > 0 && score < pending.scoreBefore - this.revertTolerance * Math.abs(pending.scoreBefore) && latencyWorse) {
       const decisions: TunerDecision[] = [];
       for (const change of judged) {

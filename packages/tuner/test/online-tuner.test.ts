@@ -159,6 +159,14 @@ describe('OnlineTuner', () => {
     expect(tuner.step(signal(1000, 100, { admission: { refused: 5, inFlight: { mean: 120, max: 128 } } }))).toMatchObject([{ direction: 'up', from: 128, to: 240 }]);
   });
 
+  it('never reverts a lower admission limit: the next window\'s requests were admitted before it', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_concurrency'], initial: { max_concurrency: 512 }, bounds: { max_concurrency: { max: 512 } }, slo: { p99LatencyMs: 3000 } });
+    expect(tuner.step(signal(1000, 50, { admission: { refused: 40, inFlight: { mean: 400, max: 512 } } }))).toMatchObject([{ direction: 'down', to: 256 }]);
+    // Score down 20 % and p99 up 20 % within the SLO: a raise would be reverted; this cut is not.
+    expect(tuner.step(signal(1200, 40, { admission: { refused: 0, inFlight: { mean: 100, max: 200 } } }))[0]!.direction).not.toBe('revert');
+    expect(tuner.settings().max_concurrency).toBe(256);
+  });
+
   it('raises a limit only when it held the load back: nothing refused, or small batches and no queue, mean no raise', () => {
     const tuner = createOnlineTuner({ parameters: ['max_batch_size', 'max_concurrency'], initial: { max_batch_size: 16, max_concurrency: 64 }, bounds: { max_concurrency: { max: 128 } }, slo: { p99LatencyMs: 1000 } });
     const idle = tuner.step(signal(100, 10, { batchSize: { mean: 3 }, queueDepth: { mean: 0 }, admission: { refused: 0, inFlight: { mean: 3, max: 6 } } }));
