@@ -14,6 +14,7 @@ import { createAnomalyWiring } from './anomaly-wiring.js';
 import { createTunerWiring, withTuner } from './tuner-wiring.js';
 import { createServeLogging } from './logging.js';
 import { assertNoSelfLoop } from './self-loop.js';
+import { applyServeV8Flags } from './v8-flags.js';
 
 interface ServeOptions {
   config?: string[];
@@ -33,6 +34,8 @@ export function registerServeCommand(program: Command): void {
     .option('-m, --model <dir>', 'model folder served as "default" (default: MUAI_MODEL, else the generated tiny model)')
     .action(async (options: ServeOptions) => {
       const env = { ...process.env, ...(options.model ? { MUAI_MODEL: resolve(options.model) } : {}) };
+      // Before any engine or worker thread starts: see ./v8-flags.ts (MUAI_V8_INCREMENTAL_MARKING=1 opts out).
+      applyServeV8Flags(env);
       const loaded = await loadConfig({ ...(options.config ? { files: options.config } : {}), env });
       for (const warning of loaded.warnings) process.stderr.write(`muai: warning: ${warning.message}\n`);
       // optimization.onnx.worker_thread unset: the server runs ONNX Runtime in a worker thread, so
