@@ -12,7 +12,7 @@
 // `quality_ratio_search` is the ratio from the searches' own 32-request measurements). `time_ratio` = quick's wall time / brute's.
 // Target: quality ≥ 0.95, time ≤ 0.25.
 //
-// Online: a Poisson load stepping low → high → low (--phase-s each), run twice on fresh engines
+// Online: a Poisson load stepping low → high → low (--phase-s each), run on fresh engines
 // (1 intra-op thread) behind an admission gate, as `muai serve` runs them. Fixed = serve's defaults:
 // max_batch_size 16 and `monitoring.server.max_concurrent_requests` 512 (429 beyond). Tuned = the
 // online tuner on max_batch_size and max_concurrency (the gate's limit, 429 QUEUE_FULL beyond it),
@@ -27,10 +27,12 @@
 // latency (requests finished in it) passed --slo-ms, with and without; `throughput_ratio` = completed
 // requests/s with / without; also goodput (DistServe: requests/s served within the SLO),
 // `slo_attainment` (served within the SLO over all sent, refused counted as missed) and refusals.
+// Both arms run --online-rounds (2) times in ABBA order and the figures are pooled over the rounds
+// (intervals, requests, wall time summed); each run's own figures are kept.
 // Target: violations with ≤ half of without, throughput ≥ 1. --low-rps/--high-rps fix the rates.
 //
 //   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 32] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
-//     [--low-rps N] [--high-rps N] [--phase-s 20] [--interval-ms 2000] [--skip-offline] [--skip-online]
+//     [--low-rps N] [--high-rps N] [--phase-s 20] [--interval-ms 2000] [--online-rounds 2] [--skip-offline] [--skip-online]
 import { createEngineTarget, randomDataset, runBenchmark, computeResult } from '@muai/bench';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { createPerformanceMonitor } from '@muai/monitoring';
@@ -54,6 +56,7 @@ const lowFactor = numberOption('low-factor', 0.25);
 const highFactor = numberOption('high-factor', 1.5);
 const phaseS = numberOption('phase-s', 20);
 const intervalMs = numberOption('interval-ms', 2000);
+const onlineRounds = numberOption('online-rounds', 2);
 const modelDir = ensureGeneratedModel('small', log);
 /** The embedded engine's default max_batch_size and `muai serve`'s default `monitoring.server.max_concurrent_requests`. */
 const DEFAULT_MAX_BATCH_SIZE = 16;
@@ -291,7 +294,9 @@ async function online(tuned, rates) {
   const result = computeResult({ date: new Date().toISOString(), durationS: wallS, requests: records, maxInFlight: 0, cpuMs: 0, interrupted: false });
   return {
     intervals: windows.size,
+    violated_intervals: violated,
     slo_violation_fraction: round(violated / Math.max(1, windows.size), 3),
+    within_slo: withinSlo,
     sent: records.length,
     completed: finished.length,
     refused,
@@ -316,20 +321,41 @@ if (!flag('skip-online')) {
   const capacity = await measureCapacity();
   log(`capacity at the defaults: ${round(capacity.rps, 1)} req/s (runs ${capacity.runs.join(', ')})`);
   const rates = { low: lowRpsOption ?? lowFactor * capacity.rps, high: highRpsOption ?? highFactor * capacity.rps };
-  const fixed = await online(false, rates);
-  const tuned = await online(true, rates);
+  // Rounds in ABBA order (fixed, tuned, tuned, fixed, ...): the two arms run one after the other on a
+  // machine whose capacity drifts with other people's work, and this order cancels a steady drift.
+  const runs = { fixed: [], tuned: [] };
+  for (let r = 0; r < onlineRounds; r++) {
+    for (const tunedArm of r % 2 === 0 ? [false, true] : [true, false]) runs[tunedArm ? 'tuned' : 'fixed'].push(await online(tunedArm, rates));
+  }
+  // Pooled over rounds: intervals, requests and wall time summed.
+  const pooled = (list) => {
+    const sum = (key) => list.reduce((total, run) => total + run[key], 0);
+    return {
+      slo_violation_fraction: round(sum('violated_intervals') / Math.max(1, sum('intervals')), 3),
+      requests_per_s: round(sum('completed') / sum('wall_s'), 3),
+      goodput_rps: round(sum('within_slo') / sum('wall_s'), 3),
+      refused: sum('refused'),
+      sent: sum('sent'),
+    };
+  };
+  const fixed = pooled(runs.fixed);
+  const tuned = pooled(runs.tuned);
   output.online = {
     slo_ms: sloMs,
     capacity_rps: round(capacity.rps, 1),
     capacity_runs: capacity.runs,
     load: `Poisson ${round(rates.low, 1)} → ${round(rates.high, 1)} → ${round(rates.low, 1)} req/s (${lowRpsOption ?? `${lowFactor} ×`} / ${highRpsOption ?? `${highFactor} ×`} capacity), ${phaseS} s each, ${inputLen}-token prompts, ${outputLen} new tokens, tuner interval ${intervalMs} ms`,
-    without_tuner: fixed,
-    with_tuner: tuned,
+    rounds: onlineRounds,
+    without_tuner: runs.fixed,
+    with_tuner: runs.tuned,
     slo_violation_fraction: { with: tuned.slo_violation_fraction, without: fixed.slo_violation_fraction },
+    slo_violation_fraction_by_round: { with: runs.tuned.map((run) => run.slo_violation_fraction), without: runs.fixed.map((run) => run.slo_violation_fraction) },
+    requests_per_s: { with: tuned.requests_per_s, without: fixed.requests_per_s },
     throughput_ratio: fixed.requests_per_s > 0 ? round(tuned.requests_per_s / fixed.requests_per_s, 3) : null,
     goodput_rps: { with: tuned.goodput_rps, without: fixed.goodput_rps },
     goodput_ratio: fixed.goodput_rps > 0 ? round(tuned.goodput_rps / fixed.goodput_rps, 3) : null,
     refused: { with: tuned.refused, without: fixed.refused },
+    sent: { with: tuned.sent, without: fixed.sent },
   };
 }
 output.loadavg_at_end = os.loadavg().map((v) => round(v, 1));
