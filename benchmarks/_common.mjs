@@ -124,8 +124,8 @@ export async function startMuaiServe(modelDir, env = {}) {
  * its answer (`{ ok: true, ... }`, or throws with the child's error), `close()` sends `{ cmd: 'close' }`.
  * The child answers each message with exactly one `process.send`.
  */
-export function forkContender(script, args, label) {
-  const proc = fork(script, args, { cwd: root, execArgv: ['--expose-gc'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+export function forkContender(script, args, label, nodeFlags = []) {
+  const proc = fork(script, args, { cwd: root, execArgv: ['--expose-gc', ...nodeFlags], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   let waiting;
   proc.on('message', (message) => {
     const resolve = waiting;

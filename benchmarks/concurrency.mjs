@@ -4,6 +4,7 @@
 // (Promise.all of model.generate calls), on the generated `bench` model, in one process, one run.
 //
 //   npm run bench -- concurrency [--json] [--new-tokens N] [--levels 1,4,16] [--threads T] [--reps R] [--context 512]
+//        [--node-flags=--no-incremental-marking]
 //
 // `--context 512`: the long-context case of the decode benchmark; each prompt is prefixed with a
 // different rotation of a passage so that it is about 512 tokens long (decode steps then run at
@@ -23,6 +24,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import v8 from 'node:v8';
 import * as ort from 'onnxruntime-node';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { cores, ensureGeneratedModel, gc, generatedModelsDir, json, logger, median, option, passageWords, round } from './_common.mjs';
@@ -33,6 +35,10 @@ const levels = String(option('levels', '1,4,16')).split(',').map(Number);
 const threads = Number(option('threads', String(cores)));
 const reps = Number(option('reps', '3'));
 const context = Number(option('context', '0'));
+// `--node-flags=--no-incremental-marking`: V8 flags for this process (all series alike), what `muai
+// serve` runs with (RESULTS.md, decode, finding 5); set before any session exists.
+const nodeFlags = String(option('node-flags', '')).split(' ').filter(Boolean);
+for (const flag of nodeFlags) v8.setFlagsFromString(flag);
 const log = logger('concurrency');
 
 const modelsDir = generatedModelsDir;
@@ -213,6 +219,7 @@ const result = {
   threads,
   cores,
   context_tokens: context > 0 ? context : undefined,
+  node_flags: nodeFlags,
   loadavg_at_start: loadavg,
   node: process.version,
 };

@@ -4,7 +4,7 @@
 //
 //   npm run bench -- decode [--json] [--dtypes fp32,q8,q4] [--rounds R] [--new-tokens N]
 //        [--threads T] [--positions 32,512,1024,2048] [--contenders muai,worker,transformersjs,floor]
-//        [--quantized-contenders muai,transformersjs,floor] [--spinning 0|1]
+//        [--quantized-contenders muai,transformersjs,floor] [--spinning 0|1] [--node-flags=--no-incremental-marking]
 //
 // Method (this machine is shared, so it must survive other people's load):
 // - every contender runs in its own child process (its own ONNX Runtime thread pools, heap and
@@ -151,10 +151,18 @@ async function child(kind, dtype, threads) {
   process.send({ ready: true });
 }
 
+/**
+ * Node flags for every contender alike (`--node-flags=--no-incremental-marking`: what `muai serve`
+ * runs with, see RESULTS.md decode finding 5), space separated.
+ */
+function nodeFlags() {
+  return String(option('node-flags', '')).split(' ').filter(Boolean);
+}
+
 /** A child process running one contender; `ask` sends one command and waits for its answer. */
 function spawnContender(kind, dtype, threads) {
   const args = ['--child', kind, '--dtype', dtype, '--threads', String(threads), '--spinning', option('spinning', '0')];
-  return { kind, dtype, ...forkContender(join(root, 'benchmarks', 'decode.mjs'), args, `${kind}/${dtype}`) };
+  return { kind, dtype, ...forkContender(join(root, 'benchmarks', 'decode.mjs'), args, `${kind}/${dtype}`, nodeFlags()) };
 }
 
 // ---------------------------------------------------------------- statistics ----
@@ -312,6 +320,7 @@ async function parent() {
     rounds,
     positions,
     threads: { intra_op: threads, inter_op: 1, allow_spinning: option('spinning', '0') === '1' },
+    node_flags: nodeFlags(),
     // Top-level fields: fp32, as before (medians; intervals in `dtypes`).
     muai_tokens_per_s: muai?.tokens_per_s.median ?? null,
     transformersjs_tokens_per_s: fp32?.contenders.transformersjs?.tokens_per_s.median ?? null,
