@@ -47,6 +47,11 @@ export class TextTokenizer {
   /** Long prompts in cached chunks, when the tokenizer allows it exactly (chunked-encoder.ts). */
   private readonly chunked: ChunkedEncoder | undefined;
 
+  /** Whether long prompts are tokenized in cached chunks (a known prefix is not tokenized again). */
+  get chunkedPrompts(): boolean {
+    return this.chunked !== undefined;
+  }
+
   private constructor(tokenizer: Tokenizer, template: Template | undefined, specialTokens: Record<string, string>, chunked: ChunkedEncoder | undefined) {
     this.tokenizer = tokenizer;
     this.template = template;
@@ -94,13 +99,15 @@ export class TextTokenizer {
       const text = tokenText(tokenizerConfig[key]);
       if (text !== undefined) specialTokens[key] = text;
     }
+    // Before the tables are released: the tokenizer's config is the parsed tokenizer.json's model
+    // object itself, so releasing them also empties the merges that ChunkedEncoder checks.
+    const chunked = ChunkedEncoder.create(tokenizerJson, (text, addSpecialTokens) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids);
     const probe = 'Tokenizer probe: the quick brown fox, 42 ▁ naïve 日本.';
     const before = tokenizer.encode(probe).ids.join(',');
     releaseConstructionTables(tokenizer);
     if (tokenizer.encode(probe).ids.join(',') !== before) {
       throw new MuaiError('INTERNAL', `Releasing @huggingface/tokenizers' construction tables changed the encoding of ${tokenizerPath}; this version of the library is not supported by releaseConstructionTables.`);
     }
-    const chunked = ChunkedEncoder.create(tokenizerJson, (text, addSpecialTokens) => tokenizer.encode(text, { add_special_tokens: addSpecialTokens }).ids);
     return new TextTokenizer(tokenizer, template, specialTokens, chunked);
   }
 
