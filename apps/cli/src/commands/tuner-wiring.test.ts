@@ -85,8 +85,14 @@ describe('createTunerWiring', () => {
       // Slow requests breach the 50 ms SLO: max_concurrency falls from 8 by × 0.8 (at least one) per step.
       for (let i = 0; i < 20; i++) wiring.metrics(undefined).recordRequest!(record(500));
       for (let i = 0; i < 3; i++) await wiring.step();
-      const state = (await (await fetch(`${server.url}/v1/tuner`)).json()) as { settings: { max_concurrency: number }; decisions: Array<{ direction: string; reason: string }>; slo: Record<string, unknown> };
+      const state = (await (await fetch(`${server.url}/v1/tuner`)).json()) as {
+        settings: { max_concurrency: number };
+        decisions: Array<{ direction: string; reason: string }>;
+        slo: Record<string, unknown>;
+        admission: { limit: number; in_flight: number } | null;
+      };
       expect(state.settings.max_concurrency).toBe(3);
+      expect(state.admission).toEqual({ limit: 3, in_flight: 0 });
       expect(state.decisions.some((d) => d.direction === 'down' && d.reason.includes('SLO breached'))).toBe(true);
       expect(state.slo).toMatchObject({ target_p99_latency_ms: 50 });
       // Ten requests at once against a limit of 3: three are served, the others refused at once, none waits or fails otherwise.
