@@ -57,6 +57,10 @@ export interface OnlineTunerState {
   score: number | null;
   /** Batch latency model fitted on recent windows, when it has enough points. */
   latencyModel: LatencyFit | null;
+  /** Request rate of the last saturated window (the engine's capacity then), req/s; null before any. */
+  capacityRps: number | null;
+  /** Requests in flight that keep latency at `lowWater` × the latency SLO at that capacity (Little's law); null without both. */
+  concurrencyBound: number | null;
   /** Most recent last. */
   decisions: TunerDecision[];
 }
@@ -167,6 +171,8 @@ export class OnlineTuner {
       pressure: this.lastPressure,
       score: this.lastScore,
       latencyModel: this.model.fit() ?? null,
+      capacityRps: this.capacity > 0 ? this.capacity : null,
+      concurrencyBound: this.lastLittle ?? null,
       decisions: this.history.slice(),
     };
   }
@@ -353,14 +359,13 @@ export class OnlineTuner {
     this.saturatedNow = saturated && signal.requestsPerSecond > 0;
     if (!this.saturatedNow) return;
     this.capacity = signal.requestsPerSecond;
+    const slo = this.slo.p99LatencyMs;
+    if (slo !== undefined) this.lastLittle = Math.floor((this.capacity * this.lowWater * slo) / 1000);
   }
 
   /** Requests in flight that keep latency at `lowWater` × the SLO at the estimated capacity (Little's law), in a saturated window; else undefined. */
   private littleBound(): number | undefined {
-    const slo = this.slo.p99LatencyMs;
-    if (slo === undefined || !this.saturatedNow) return undefined;
-    this.lastLittle = Math.floor((this.capacity * this.lowWater * slo) / 1000);
-    return this.lastLittle;
+    return this.saturatedNow ? this.lastLittle : undefined;
   }
 
   /**

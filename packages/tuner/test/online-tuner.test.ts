@@ -150,6 +150,7 @@ describe('OnlineTuner', () => {
     const first = tuner.step(saturated);
     expect(first).toMatchObject([{ parameter: 'max_concurrency', direction: 'down', from: 512, to: 256 }]);
     expect(first[0]!.reason).toContain("Little's law");
+    expect(tuner.state()).toMatchObject({ capacityRps: 50, concurrencyBound: 120 });
     expect(tuner.step(saturated)).toMatchObject([{ direction: 'down', from: 256, to: 128 }]);
     // 128 vs 120: inside the dead band (a tenth of the value), so it stays.
     expect(tuner.step(saturated)).toMatchObject([{ direction: 'hold' }]);

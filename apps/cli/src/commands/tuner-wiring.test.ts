@@ -89,10 +89,10 @@ describe('createTunerWiring', () => {
         settings: { max_concurrency: number };
         decisions: Array<{ direction: string; reason: string }>;
         slo: Record<string, unknown>;
-        admission: { limit: number; in_flight: number } | null;
+        admission: { limit: number; in_flight: number; capacity_rps: number | null; bound: number | null } | null;
       };
       expect(state.settings.max_concurrency).toBe(3);
-      expect(state.admission).toEqual({ limit: 3, in_flight: 0 });
+      expect(state.admission).toEqual({ limit: 3, in_flight: 0, capacity_rps: null, bound: null });
       expect(state.decisions.some((d) => d.direction === 'down' && d.reason.includes('SLO breached'))).toBe(true);
       expect(state.slo).toMatchObject({ target_p99_latency_ms: 50 });
       // Ten requests at once against a limit of 3: three are served, the others refused at once, none waits or fails otherwise.

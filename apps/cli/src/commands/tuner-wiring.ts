@@ -256,8 +256,9 @@ export function createTunerWiring(options: TunerWiringOptions): TunerWiring | un
         pressure: state.pressure,
         score: state.score,
         latency_model: state.latencyModel,
-        // The max_concurrency gate now (requests over `limit` get 429 QUEUE_FULL), when it is tuned.
-        admission: concurrencyTuned ? { limit: gate.limit, in_flight: gate.inFlight } : null,
+        // The max_concurrency gate now (requests over `limit` get 429 QUEUE_FULL), when it is tuned,
+        // with the capacity last measured and the Little's law bound it gives.
+        admission: concurrencyTuned ? { limit: gate.limit, in_flight: gate.inFlight, capacity_rps: state.capacityRps, bound: state.concurrencyBound } : null,
         decisions: state.decisions.map((decision) => ({ ...decision, at: new Date(decision.at).toISOString() })),
       };
     });
