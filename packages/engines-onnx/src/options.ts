@@ -13,8 +13,9 @@ export interface OnnxEngineOptions {
    */
   allowSpinning?: boolean;
   /**
-   * Whether a young-generation GC (a scavenge, about 0.1 ms) runs after each decode step, so that
-   * the key/value buffers ONNX Runtime allocates per step are freed while young. Default true:
+   * Whether a young-generation GC (a scavenge, 0.1–0.4 ms) runs after decode steps (once they have
+   * returned 6 MiB of outputs since the last one), so that the key/value buffers ONNX Runtime
+   * allocates per step are freed while young. Default true:
    * without it, V8 answers their external-memory growth with a full mark-compact every few steps
    * once the process holds a real heap (a tokenizer, a server), measured at 1–2 ms more CPU per
    * step at position 512 (benchmarks/RESULTS.md, decode; internal/young-gc.ts says how).

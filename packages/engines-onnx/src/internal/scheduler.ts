@@ -31,10 +31,11 @@ export interface SchedulerOptions {
   /** The prefix store, or undefined when the cache is disabled. */
   kvCache: KvCache | undefined;
   /**
-   * Called after each decode step, once the previous step's key/value tensors are released: the
+   * Called after each decode step, once the previous step's key/value tensors are released, with
+   * the bytes ONNX Runtime returned for the step (presents and logits, fresh buffers each step): the
    * engine runs a young-generation GC there so they are freed while young (see young-gc.ts).
    */
-  afterStep?: () => void;
+  afterStep?: (outputBytes: number) => void;
 }
 
 export interface SchedulerStats {
@@ -506,6 +507,11 @@ export class BatchScheduler {
       this.adopt(runs);
     }
     this.countStep(decoded.length);
+    let outputBytes = 0;
+    for (const run of runs) {
+      for (const tensor of run.present) outputBytes += (tensor.data as KvData).byteLength;
+      outputBytes += (run.logits.data as KvData).byteLength;
+    }
     for (const run of runs) {
       run.rows.forEach((row, b) => {
         if (!row.entry.cancelled() && row.entry.onToken(this.pick(row.entry.sequence, run.logits, b))) row.done = true;
@@ -513,7 +519,7 @@ export class BatchScheduler {
       run.logits.dispose();
     }
     // The previous step's keys/values and this step's logits are garbage now: free them while young.
-    this.options.afterStep?.();
+    this.options.afterStep?.(outputBytes);
   }
 
   private countStep(batch: number): void {
