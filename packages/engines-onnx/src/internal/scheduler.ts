@@ -496,6 +496,12 @@ export class BatchScheduler {
     } catch (error) {
       runs = await this.retryInGroups(rows, engineError(this.model, error));
     }
+    // Counted before adopt() copies and disposes the presents of a split step.
+    let outputBytes = 0;
+    for (const run of runs) {
+      for (const tensor of run.present) outputBytes += (tensor.data as KvData).byteLength;
+      outputBytes += (run.logits.data as KvData).byteLength;
+    }
     const decoded = runs.flatMap((run) => run.rows);
     for (const row of decoded) row.entry.sequence.pastLength++;
     if (runs.length === 1 && decoded.length === rows.length) {
@@ -507,11 +513,6 @@ export class BatchScheduler {
       this.adopt(runs);
     }
     this.countStep(decoded.length);
-    let outputBytes = 0;
-    for (const run of runs) {
-      for (const tensor of run.present) outputBytes += (tensor.data as KvData).byteLength;
-      outputBytes += (run.logits.data as KvData).byteLength;
-    }
     for (const run of runs) {
       run.rows.forEach((row, b) => {
         if (!row.entry.cancelled() && row.entry.onToken(this.pick(row.entry.sequence, run.logits, b))) row.done = true;
