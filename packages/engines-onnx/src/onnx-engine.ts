@@ -472,11 +472,12 @@ export class OnnxEngine implements Engine {
 /** Creates the embedded ONNX engine. */
 /**
  * Output bytes of decode steps between two scavenges. A scavenge costs ~0.3 ms in a process with a
- * tokenizer's heap, so one per step is pure overhead at short context (a few hundred KB per step);
- * measured at 512 (3.2 MB per step): every 2 steps kept mark-compacts at 1 per 256 steps like every
- * step, every 4 steps (12.8 MB) let them come back in one run of three.
+ * tokenizer's heap, so one per step is pure overhead at short context (a few hundred KB per step).
+ * Measured in the decode benchmark (requests after idle moments): a 6 MiB threshold (a scavenge
+ * every 2 steps at position 512) brought the mark-compacts back, CPU per step at 512 17.8 ms against
+ * the bare loop's 13.7; at 2 MiB every step at 512 and beyond is scavenged, every ~7th at 32.
  */
-const SCAVENGE_AFTER_BYTES = 6 * 1024 * 1024;
+const SCAVENGE_AFTER_BYTES = 2 * 1024 * 1024;
 
 /** The scheduler's per-step hook: a scavenge once enough step outputs died, when asked for and available (internal/young-gc.ts). */
 function afterStepOf(scavenge: boolean): { afterStep?: (outputBytes: number) => void } {

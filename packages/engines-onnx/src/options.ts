@@ -14,7 +14,7 @@ export interface OnnxEngineOptions {
   allowSpinning?: boolean;
   /**
    * Whether a young-generation GC (a scavenge, 0.1–0.4 ms) runs after decode steps (once they have
-   * returned 6 MiB of outputs since the last one), so that the key/value buffers ONNX Runtime
+   * returned 2 MiB of outputs since the last one), so that the key/value buffers ONNX Runtime
    * allocates per step are freed while young. Default true:
    * without it, V8 answers their external-memory growth with a full mark-compact every few steps
    * once the process holds a real heap (a tokenizer, a server), measured at 1–2 ms more CPU per
