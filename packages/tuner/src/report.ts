@@ -13,6 +13,7 @@ export function searchResultJson(result: SearchResult): Record<string, unknown> 
     space: result.space,
     grid_size: result.gridSize,
     stopped_by: result.stoppedBy,
+    ...(result.noise !== undefined ? { noise: result.noise } : {}),
     duration_ms: result.durationMs,
     trials: result.trials,
     pareto: result.pareto.map((trial) => trial.index),

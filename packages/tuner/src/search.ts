@@ -57,7 +57,12 @@ export interface SearchOptions {
   budget?: SearchBudget;
   /** Starting point of the quick search (the current settings); default: the first value of each knob. */
   start?: SearchPoint;
-  /** Quick search stops when a full pass over the knobs gains less than this fraction. Default 0.02. */
+  /**
+   * Quick search: the least relative gain that counts (a move to a neighbour, a pass over the
+   * knobs). Raised to the measured noise when that is larger: quick measures its start point twice,
+   * and a neighbour that beats the current point by less than the two measurements of one point
+   * differ is not evidence of a better point. Default 0.02.
+   */
   minGain?: number;
   /** Runs one trial. */
   evaluate: (point: SearchPoint, index: number) => Promise<TrialMeasure>;
@@ -82,6 +87,8 @@ export interface SearchResult {
   pareto: Trial[];
   /** Why the search ended. */
   stoppedBy: 'exhausted' | 'converged' | 'budget-trials' | 'budget-time' | 'aborted';
+  /** Quick only: relative difference of the start point's two measurements (the noise a move must beat). */
+  noise?: number;
   durationMs: number;
 }
 
@@ -164,7 +171,8 @@ const keyOf = (point: SearchPoint): string => JSON.stringify(Object.entries(poin
  * Runs trials over the space and picks the best feasible point. Brute tries the whole grid (in
  * order, until the budget ends). Quick is coordinate hill climbing as Triton Model Analyzer's
  * quick mode: from the start point, try each knob's neighbouring candidates one knob at a time,
- * move to any that scores better, and stop when a whole pass gains less than `minGain`.
+ * move to any that scores clearly better (by more than `minGain` and than the measured noise), and
+ * stop when a whole pass moves nowhere.
  */
 export async function runSearch(options: SearchOptions): Promise<SearchResult> {
   validateSearch(options);
@@ -176,6 +184,8 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
   const trials: Trial[] = [];
   const seen = new Map<string, Trial>();
   let stoppedBy: SearchResult['stoppedBy'] = 'exhausted';
+  let noise: number | undefined;
+  let quickChoice: Trial | undefined;
   const planned = options.mode === 'brute' ? Math.min(grid.length, budget.trials ?? Infinity) : Math.min(grid.length, budget.trials ?? Infinity);
 
   const outOfBudget = (): SearchResult['stoppedBy'] | undefined => {
@@ -183,6 +193,16 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     if (budget.trials !== undefined && trials.length >= budget.trials) return 'budget-trials';
     if (budget.timeMs !== undefined && now() - startedAt >= budget.timeMs) return 'budget-time';
     return undefined;
+  };
+  /** Runs one trial of `point` and records it. */
+  const measureOnce = async (point: SearchPoint): Promise<Trial> => {
+    const began = now();
+    const measure = await options.evaluate(point, trials.length + 1);
+    const violations = violationsOf(measure, constraints);
+    const result: Trial = { index: trials.length + 1, point, measure, durationMs: now() - began, feasible: violations.length === 0, violations, score: scoreOf(measure, options.objective) };
+    trials.push(result);
+    options.onTrial?.(result, planned);
+    return result;
   };
   /** Runs (or recalls) one point; undefined when the budget is spent. */
   const trial = async (point: SearchPoint): Promise<Trial | undefined> => {
@@ -193,13 +213,8 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
       stoppedBy = stop;
       return undefined;
     }
-    const began = now();
-    const measure = await options.evaluate(point, trials.length + 1);
-    const violations = violationsOf(measure, constraints);
-    const result: Trial = { index: trials.length + 1, point, measure, durationMs: now() - began, feasible: violations.length === 0, violations, score: scoreOf(measure, options.objective) };
-    trials.push(result);
+    const result = await measureOnce(point);
     seen.set(keyOf(point), result);
-    options.onTrial?.(result, planned);
     return result;
   };
   /** Feasible beats infeasible; then the score. */
@@ -212,7 +227,14 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     const start: SearchPoint = {};
     for (const name of names) start[name] = options.start?.[name] ?? options.space[name]![0]!;
     let current = await trial(start);
-    const minGain = options.minGain ?? 0.02;
+    // The start point measured once more: how far two measurements of one point differ here.
+    if (current !== undefined && outOfBudget() === undefined) {
+      const repeat = await measureOnce(start);
+      noise = Math.abs(repeat.score - current.score) / Math.max(Math.abs(repeat.score), Math.abs(current.score), Number.MIN_VALUE);
+    }
+    const minGain = Math.max(options.minGain ?? 0.02, noise ?? 0);
+    /** Feasible beats infeasible; a score must beat the other by more than minGain (relative). */
+    const clearlyBetter = (a: Trial, b: Trial): boolean => (a.feasible !== b.feasible ? a.feasible : a.score - b.score > minGain * Math.abs(b.score));
     stoppedBy = 'converged';
     search: while (current !== undefined) {
       const passStart = current;
@@ -224,18 +246,20 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
           for (let index = at + direction; index >= 0 && index < values.length; index += direction) {
             const candidate = await trial({ ...current.point, [name]: values[index]! });
             if (candidate === undefined) break search;
-            if (!better(candidate, current)) break;
+            if (!clearlyBetter(candidate, current)) break;
             current = candidate;
           }
         }
       }
-      const gain = passStart.feasible === current.feasible && passStart.score !== 0 ? (current.score - passStart.score) / Math.abs(passStart.score) : current === passStart ? 0 : Infinity;
-      if (current === passStart || gain < minGain) break;
+      if (current === passStart) break;
     }
     if (stoppedBy === 'converged' && trials.length === grid.length) stoppedBy = 'exhausted';
+    // The point the climb settled on: every move to it beat the noise. (The best single score among
+    // the trials would often be a neighbour that measured high by chance.)
+    quickChoice = current?.feasible ? current : undefined;
   }
-  let best: Trial | undefined;
-  for (const candidate of trials) if (candidate.feasible && better(candidate, best)) best = candidate;
+  let best: Trial | undefined = quickChoice;
+  if (best === undefined) for (const candidate of trials) if (candidate.feasible && better(candidate, best)) best = candidate;
   return {
     mode: options.mode,
     objective: options.objective,
@@ -246,6 +270,7 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     best,
     pareto: paretoFront(trials),
     stoppedBy,
+    ...(noise !== undefined ? { noise } : {}),
     durationMs: now() - startedAt,
   };
 }

@@ -29,6 +29,36 @@ describe('runSearch', () => {
     expect(result.stoppedBy).toBe('converged');
   });
 
+  it('quick measures its start twice and does not move for gains within that noise', async () => {
+    // A plateau (every batch size equal) measured with ±6 % noise that is deterministic per call.
+    let call = 0;
+    const noisy = (point: SearchPoint): TrialMeasure => {
+      const wobble = [0, 0.06, -0.05, 0.05, -0.06, 0.04, 0.06, -0.03][call++ % 8]!;
+      const base = surface({ ...point, max_batch_size: 16 });
+      return { ...base, outputThroughput: base.outputThroughput * (1 + wobble) };
+    };
+    const result = await runSearch({ space, mode: 'quick', objective: 'throughput', start: { max_batch_size: 16, threads: 2 }, evaluate: async (point) => noisy(point) });
+    expect(result.noise).toBeCloseTo(0.06 / 1.06, 3);
+    expect(result.trials.slice(0, 2).map((t) => t.point)).toEqual([{ max_batch_size: 16, threads: 2 }, { max_batch_size: 16, threads: 2 }]);
+    // Neighbours measured up to 6 % higher by chance: the climb stays where it started.
+    expect(result.best?.point).toEqual({ max_batch_size: 16, threads: 2 });
+  });
+
+  it('quick still moves for a gain larger than the noise', async () => {
+    let call = 0;
+    const result = await runSearch({
+      space,
+      mode: 'quick',
+      objective: 'throughput',
+      start: { max_batch_size: 4, threads: 2 },
+      evaluate: async (point) => {
+        const base = surface(point);
+        return { ...base, outputThroughput: base.outputThroughput * (call++ % 2 === 0 ? 1 : 1.03) };
+      },
+    });
+    expect(result.best?.point).toEqual({ max_batch_size: 16, threads: 2 });
+  });
+
   it('respects constraints: the chosen point meets them, infeasible trials are marked', async () => {
     const result = await runSearch({ space, mode: 'brute', objective: 'throughput', constraints: { maxP99LatencyMs: 200 }, evaluate: async (point) => surface(point) });
     expect(result.best?.measure.p99LatencyMs).toBeLessThanOrEqual(200);
