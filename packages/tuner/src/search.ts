@@ -172,7 +172,8 @@ const keyOf = (point: SearchPoint): string => JSON.stringify(Object.entries(poin
  * order, until the budget ends). Quick is coordinate hill climbing as Triton Model Analyzer's
  * quick mode: from the start point, try each knob's neighbouring candidates one knob at a time,
  * move to any that scores clearly better (by more than `minGain` and than the measured noise), and
- * stop when a whole pass moves nowhere.
+ * stop when a whole pass moves nowhere (after trying once the combination of the knobs that each
+ * gained a little: knobs that only help together).
  */
 export async function runSearch(options: SearchOptions): Promise<SearchResult> {
   validateSearch(options);
@@ -231,6 +232,9 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     if (current !== undefined && outOfBudget() === undefined) {
       const repeat = await measureOnce(start);
       noise = Math.abs(repeat.score - current.score) / Math.max(Math.abs(repeat.score), Math.abs(current.score), Number.MIN_VALUE);
+      // Neighbours are compared with the mean of the two (one low first measurement, e.g. a cold
+      // session, would otherwise let any neighbour pass).
+      if (current.feasible && repeat.feasible) current = { ...current, score: (current.score + repeat.score) / 2 };
     }
     const minGain = Math.max(options.minGain ?? 0.02, noise ?? 0);
     /** Feasible beats infeasible; a score must beat the other by more than minGain (relative). */
@@ -238,6 +242,8 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     stoppedBy = 'converged';
     search: while (current !== undefined) {
       const passStart = current;
+      /** Per knob, the best neighbour seen that scored above the current point, though not clearly. */
+      const hints = new Map<string, Trial>();
       for (const name of names) {
         const values = options.space[name]!;
         const at = values.indexOf(current.point[name]!);
@@ -246,12 +252,23 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
           for (let index = at + direction; index >= 0 && index < values.length; index += direction) {
             const candidate = await trial({ ...current.point, [name]: values[index]! });
             if (candidate === undefined) break search;
-            if (!clearlyBetter(candidate, current)) break;
+            if (!clearlyBetter(candidate, current)) {
+              if (candidate.feasible && candidate.score > current.score && candidate.score > (hints.get(name)?.score ?? -Infinity)) hints.set(name, candidate);
+              break;
+            }
             current = candidate;
           }
         }
       }
-      if (current === passStart) break;
+      if (current !== passStart) continue;
+      // Knobs can help only together (more threads pay off only with more requests in flight): when
+      // two or more knobs each gained a little, their combination is tried once.
+      if (hints.size < 2) break;
+      const combined: SearchPoint = { ...current.point };
+      for (const [name, hint] of hints) combined[name] = hint.point[name]!;
+      const candidate = await trial(combined);
+      if (candidate === undefined || !clearlyBetter(candidate, current)) break;
+      current = candidate;
     }
     if (stoppedBy === 'converged' && trials.length === grid.length) stoppedBy = 'exhausted';
     // The point the climb settled on: every move to it beat the noise. (The best single score among
