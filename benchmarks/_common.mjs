@@ -149,6 +149,33 @@ export function forkContender(script, args, label, nodeFlags = []) {
   };
 }
 
+/**
+ * The child side of forkContender: answers `{ cmd: 'close' }` by closing and exiting, and every
+ * other command (after a full GC, so one command's garbage is not charged to the next) with
+ * `{ ok: true, ...await handle(message) }`, or `{ ok: false, error }` when it throws.
+ */
+export function serveContender({ handle, close, info }) {
+  process.on('message', async (message) => {
+    try {
+      if (message.cmd === 'close') {
+        await close();
+        process.send({ ok: true }, () => process.exit(0));
+        return;
+      }
+      gc();
+      process.send({ ok: true, ...(await handle(message)) });
+    } catch (error) {
+      process.send({ ok: false, error: String(error?.stack ?? error) });
+    }
+  });
+  process.send({ ready: true, ...(info !== undefined ? { info } : {}) });
+}
+
+/** `--node-flags="--a --b"`: Node/V8 flags a benchmark applies to every contender alike (space separated). */
+export function nodeFlagsOption() {
+  return String(option('node-flags', '')).split(' ').filter(Boolean);
+}
+
 /** The token ids of one greedy generation streamed from a MuAI engine, calling `onToken` as each arrives. */
 export async function streamTokenIds(engine, model, prompt, maxTokens, onToken) {
   const ids = [];

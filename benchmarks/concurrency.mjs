@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import v8 from 'node:v8';
 import * as ort from 'onnxruntime-node';
 import { createOnnxEngine } from '@muai/engines-onnx';
-import { cores, ensureGeneratedModel, gc, generatedModelsDir, json, logger, median, option, passageWords, round } from './_common.mjs';
+import { cores, ensureGeneratedModel, gc, nodeFlagsOption, generatedModelsDir, json, logger, median, option, passageWords, round } from './_common.mjs';
 import { env, AutoModelForCausalLM, AutoTokenizer } from '@huggingface/transformers';
 
 const newTokens = Number(option('new-tokens', '64'));
@@ -37,7 +37,7 @@ const reps = Number(option('reps', '3'));
 const context = Number(option('context', '0'));
 // `--node-flags=--no-incremental-marking`: V8 flags for this process (all series alike), what `muai
 // serve` runs with (RESULTS.md, decode, finding 5); set before any session exists.
-const nodeFlags = String(option('node-flags', '')).split(' ').filter(Boolean);
+const nodeFlags = nodeFlagsOption();
 for (const flag of nodeFlags) v8.setFlagsFromString(flag);
 const log = logger('concurrency');
 

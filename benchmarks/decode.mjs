@@ -26,7 +26,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import { cores, forkContender, promptOfLength, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
+import { cores, forkContender, nodeFlagsOption, serveContender, promptOfLength, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
 
 const log = logger('decode');
 const FILES = { fp32: 'model.onnx', fp16: 'model_fp16.onnx', q8: 'model_quantized.onnx', q4: 'model_q4.onnx' };
@@ -49,7 +49,6 @@ async function child(kind, dtype, threads) {
     graphOptimizationLevel: 'all',
     extra: { session: { intra_op: { allow_spinning: spinning }, inter_op: { allow_spinning: spinning } } },
   };
-  const gc = () => globalThis.gc?.();
   let generate; // (ids, text, maxTokens, onToken?) => Promise<ids>
   let close = async () => {};
   if (kind === 'muai' || kind === 'worker') {
@@ -120,19 +119,15 @@ async function child(kind, dtype, threads) {
   } else {
     throw new Error(`unknown contender ${kind}`);
   }
-  process.on('message', async (message) => {
-    try {
-      if (message.cmd === 'close') {
-        await close();
-        process.send({ ok: true }, () => process.exit(0));
-        return;
-      }
-      gc();
+  serveContender({
+    close,
+    async handle(message) {
       if (message.cmd === 'tokens') {
         const start = performance.now();
         const ids = await generate(message.ids, message.text, message.maxTokens);
-        process.send({ ok: true, ms: performance.now() - start, ids });
-      } else if (message.cmd === 'steps') {
+        return { ms: performance.now() - start, ids };
+      }
+      if (message.cmd === 'steps') {
         // CPU time of the whole process (every thread) over the decode steps only: what a step costs
         // in work, which other people's load does not inflate the way it inflates wall time.
         const times = [];
@@ -142,27 +137,21 @@ async function child(kind, dtype, threads) {
           cpu.push(process.cpuUsage());
         });
         const cpuMsPerStep = (cpu.at(-1).user - cpu[0].user + cpu.at(-1).system - cpu[0].system) / 1000 / (times.length - 1);
-        process.send({ ok: true, gaps: times.slice(1).map((t, i) => t - times[i]), cpuMsPerStep, ids });
+        return { gaps: times.slice(1).map((t, i) => t - times[i]), cpuMsPerStep, ids };
       }
-    } catch (error) {
-      process.send({ ok: false, error: String(error?.stack ?? error) });
-    }
+      throw new Error(`unknown command ${message.cmd}`);
+    },
   });
-  process.send({ ready: true });
 }
 
 /**
- * Node flags for every contender alike (`--node-flags=--no-incremental-marking`: what `muai serve`
- * runs with, see RESULTS.md decode finding 5), space separated.
+ * A child process running one contender; `ask` sends one command and waits for its answer. Every
+ * contender gets the same `--node-flags` (`--no-incremental-marking`: what `muai serve` runs with,
+ * RESULTS.md decode finding 5).
  */
-function nodeFlags() {
-  return String(option('node-flags', '')).split(' ').filter(Boolean);
-}
-
-/** A child process running one contender; `ask` sends one command and waits for its answer. */
 function spawnContender(kind, dtype, threads) {
   const args = ['--child', kind, '--dtype', dtype, '--threads', String(threads), '--spinning', option('spinning', '0')];
-  return { kind, dtype, ...forkContender(join(root, 'benchmarks', 'decode.mjs'), args, `${kind}/${dtype}`, nodeFlags()) };
+  return { kind, dtype, ...forkContender(join(root, 'benchmarks', 'decode.mjs'), args, `${kind}/${dtype}`, nodeFlagsOption()) };
 }
 
 // ---------------------------------------------------------------- statistics ----
@@ -320,7 +309,7 @@ async function parent() {
     rounds,
     positions,
     threads: { intra_op: threads, inter_op: 1, allow_spinning: option('spinning', '0') === '1' },
-    node_flags: nodeFlags(),
+    node_flags: nodeFlagsOption(),
     // Top-level fields: fp32, as before (medians; intervals in `dtypes`).
     muai_tokens_per_s: muai?.tokens_per_s.median ?? null,
     transformersjs_tokens_per_s: fp32?.contenders.transformersjs?.tokens_per_s.median ?? null,

@@ -34,7 +34,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { bootstrapMedianCi, cores, forkContender, promptOfLength, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
+import { bootstrapMedianCi, cores, forkContender, serveContender, promptOfLength, streamTokenIds, ensureGeneratedModel, generatedModelsDir, json, logger, median, numberOption, option, passageWords, root, round } from './_common.mjs';
 
 const log = logger('llamacpp');
 const ANCHORS = join(root, 'benchmarks', 'anchors');
@@ -88,14 +88,10 @@ async function child(kind, modelDir, file, dtype, threads, contextSize) {
   } else {
     throw new Error(`unknown contender ${kind}`);
   }
-  process.on('message', async (message) => {
-    try {
-      if (message.cmd === 'close') {
-        await close();
-        process.send({ ok: true }, () => process.exit(0));
-        return;
-      }
-      globalThis.gc?.();
+  serveContender({
+    close,
+    info: sessionInfo,
+    async handle(message) {
       const times = [];
       const cpu = [];
       const cpuStart = process.cpuUsage();
@@ -107,12 +103,9 @@ async function child(kind, modelDir, file, dtype, threads, contextSize) {
       // CPU time of the whole process (every thread; spinning waits included): the work a token
       // costs, which other people's load inflates far less than it inflates wall time.
       const cpuMs = (usage) => (usage.user + usage.system) / 1000;
-      process.send({ ok: true, ids, firstMs: times[0] - start, decodeMs: times.at(-1) - times[0], decoded: times.length - 1, firstCpuMs: cpuMs(cpu[0]), decodeCpuMs: cpuMs(cpu.at(-1)) - cpuMs(cpu[0]) });
-    } catch (error) {
-      process.send({ ok: false, error: String(error?.stack ?? error) });
-    }
+      return { ids, firstMs: times[0] - start, decodeMs: times.at(-1) - times[0], decoded: times.length - 1, firstCpuMs: cpuMs(cpu[0]), decodeCpuMs: cpuMs(cpu.at(-1)) - cpuMs(cpu[0]) };
+    },
   });
-  process.send({ ready: true, info: sessionInfo });
 }
 
 /** A child process running one contender; `ask` sends one command and waits for its answer. */
