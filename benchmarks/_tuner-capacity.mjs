@@ -3,7 +3,7 @@
 // more clients than the largest batch (saturation: the engine always has a queue), interleaved
 // rounds; requests/s, p50/p99 end-to-end latency and process CPU per request, medians over rounds.
 //
-//   node benchmarks/_tuner-capacity.mjs [--sizes 4,8,16,32,64] [--clients 64] [--requests 192] [--rounds 3]
+//   node benchmarks/_tuner-capacity.mjs [--threads 1] [--sizes 4,8,16,32,64] [--clients 64] [--requests 192] [--rounds 3]
 import { computeResult, createEngineTarget, randomDataset, runBenchmark } from '@muai/bench';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import os from 'node:os';
@@ -17,7 +17,8 @@ const requests = numberOption('requests', 192);
 const rounds = numberOption('rounds', 3);
 const modelDir = ensureGeneratedModel('small', log);
 
-const engine = createOnnxEngine({ intraOpNumThreads: 1 });
+const threads = numberOption('threads', 1);
+const engine = createOnnxEngine({ intraOpNumThreads: threads });
 await engine.load({ name: 'default', path: modelDir });
 const prompts = randomDataset({ numPrompts: 64, inputLen: 32, outputLen: 16, seed: 2, countTokens: (text) => engine.encodeRequest({ model: 'default', prompt: text }).length });
 const target = createEngineTarget({ engine, model: 'default' });
@@ -47,7 +48,7 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 await engine.close();
-const out = { probe: 'tuner-capacity', model: 'small', threads: 1, clients, requests, rounds, loadavg: os.loadavg().map((v) => round(v, 1)), by_max_batch_size: {} };
+const out = { probe: 'tuner-capacity', model: 'small', threads, clients, requests, rounds, loadavg: os.loadavg().map((v) => round(v, 1)), by_max_batch_size: {} };
 for (const size of sizes) {
   const row = rows[size];
   out.by_max_batch_size[size] = { requests_per_s: round(median(row.rps)), rps_rounds: row.rps.map((v) => round(v, 1)), p50_ms: round(median(row.p50), 0), p99_ms: round(median(row.p99), 0), cpu_ms_per_request: round(median(row.cpuMsPerRequest)), mean_batch: round(median(row.meanBatch), 1) };

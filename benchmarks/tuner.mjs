@@ -2,8 +2,9 @@
 //
 // Offline: `quick` (coordinate hill climbing from the defaults, early stop) against `brute` (the
 // whole grid) over max_batch_size × ONNX Runtime threads × load concurrency, objective goodput
-// (requests/s whose end-to-end latency is within --slo-ms), each trial a closed-loop @muai/bench
-// run. One trial is short and this machine is shared, so a single measurement is noisy and brute's
+// (requests/s whose end-to-end latency is within --slo-ms), each trial closed-loop @muai/bench runs
+// of --num-prompts (64) requests until the last 3 agree within 10 % (as `muai tune` runs a trial;
+// --single-run: one run). One trial is short and this machine is shared, so a single measurement is noisy and brute's
 // best of 48 is biased upward (the maximum of noisy samples): both chosen points are therefore
 // measured again in --confirm-rounds rounds of --confirm-prompts (128) requests each, in rotating
 // order with a third arm that measures brute's choice once more (an A/A control), and `quality_ratio`
@@ -32,7 +33,7 @@
 // (intervals, requests, wall time summed); each run's own figures are kept.
 // Target: violations with ≤ half of without, throughput ≥ 1. --low-rps/--high-rps fix the rates.
 //
-//   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 32] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
+//   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 64] [--single-run] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
 //     [--low-rps N] [--high-rps N] [--phase-s 20] [--interval-ms 2000] [--online-rounds 2] [--skip-offline] [--skip-online]
 import { createEngineTarget, randomDataset, runBenchmark, computeResult } from '@muai/bench';
 import { createOnnxEngine } from '@muai/engines-onnx';
@@ -44,7 +45,7 @@ import { cores, ensureGeneratedModel, flag, json, logger, median, numberOption, 
 
 const log = logger('tuner');
 const sloMs = numberOption('slo-ms', 3000);
-const numPrompts = numberOption('num-prompts', 32);
+const numPrompts = numberOption('num-prompts', 64);
 const confirmRounds = numberOption('confirm-rounds', 5);
 /** Requests per confirmation measurement: longer than a search trial, since these decide the ratio. */
 const confirmPrompts = numberOption('confirm-prompts', 128);
@@ -62,6 +63,12 @@ const modelDir = ensureGeneratedModel('small', log);
 /** The embedded engine's default max_batch_size and `muai serve`'s default `monitoring.server.max_concurrent_requests`. */
 const DEFAULT_MAX_BATCH_SIZE = 16;
 const DEFAULT_MAX_CONCURRENCY = 512;
+/**
+ * A search trial, as `muai tune` runs one: runs of --num-prompts requests until the last 3 agree
+ * within 10 % (perf_analyzer's stability rule), at most 6; the mean of those 3. The first run of a
+ * setting on a session meets new batch shapes and reads 8-15 % low; a single run was judged on that.
+ */
+const STABILITY = flag('single-run') ? undefined : { windows: 3, tolerance: 0.1, maxRuns: 6 };
 
 /**
  * A loaded engine at the defaults, warmed up until three 32-request runs agree within 10%: the first
@@ -91,20 +98,28 @@ async function loadEngine(threads) {
 }
 
 /**
- * One engine per thread count (an ONNX Runtime session each), created on first use with a one-run
- * warm-up (32 requests; counted in the search's time) and kept until `close()`: a search that goes
- * back to a thread count finds its session warm, so a trial never compares a cold session against a
- * warm one (the first run of a new session reads ~105 against ~150 req/s here). Batch size changes live.
+ * One engine per thread count (an ONNX Runtime session each), created on first use with a warm-up
+ * (WARM_UP_RUNS runs of 32 requests at the space's largest batch and concurrency, so every batch
+ * shape a trial can meet has been allocated; counted in the search's time) and kept until `close()`:
+ * a search that goes back to a thread count finds its session warm, so a trial never compares a cold
+ * session against a warm one. Measured (_probe-warm.mjs): a new session's first run reads 8-15 % low
+ * and its second 0-10 % low, the third on. One warm-up run left the quick search's first trials low
+ * enough to read as noise. Batch size changes live.
  */
-function enginePool() {
+const WARM_UP_RUNS = 2;
+function enginePool(prompts) {
   const engines = new Map();
   return {
     async get(point) {
       const threads = point.threads ?? 1;
       if (!engines.has(threads)) {
         const engine = await loadEngine(threads);
-        const prompts = randomDataset({ numPrompts: 32, inputLen, outputLen, seed: 3, countTokens: (text) => engine.encodeRequest({ model: 'default', prompt: text }).length });
-        await runBenchmark({ target: createEngineTarget({ engine, model: 'default' }), prompts, numPrompts: 32, requestRate: Number.POSITIVE_INFINITY, maxConcurrency: 16, seed: 0 });
+        engine.setLimits({ maxBatchSize: point.max_batch_size ?? DEFAULT_MAX_BATCH_SIZE });
+        const warmStarted = performance.now();
+        for (let run = 0; run < WARM_UP_RUNS; run++) {
+          await runBenchmark({ target: createEngineTarget({ engine, model: 'default' }), prompts, numPrompts: 32, requestRate: Number.POSITIVE_INFINITY, maxConcurrency: point.max_concurrency, seed: run });
+        }
+        log(`session with ${threads} thread(s) warmed in ${(performance.now() - warmStarted).toFixed(0)} ms`);
         engines.set(threads, engine);
       }
       return engines.get(threads);
@@ -122,16 +137,16 @@ async function offline() {
   const tokenizer = await loadEngine(1);
   const prompts = randomDataset({ numPrompts, inputLen, outputLen, seed: 1, countTokens: (text) => tokenizer.encodeRequest({ model: 'default', prompt: text }).length });
   await tokenizer.close();
-  const measure = async (engine, point, requests) => {
+  const measure = async (engine, point, requests, stability) => {
     engine.setLimits({ maxBatchSize: point.max_batch_size ?? DEFAULT_MAX_BATCH_SIZE });
-    return (await runBenchTrial({ target: createEngineTarget({ engine, model: 'default' }), prompts, numPrompts: requests, maxConcurrency: point.max_concurrency, goodput: { e2el: sloMs } })).measure;
+    return (await runBenchTrial({ target: createEngineTarget({ engine, model: 'default' }), prompts, numPrompts: requests, maxConcurrency: point.max_concurrency, goodput: { e2el: sloMs }, ...(stability ? { stability } : {}) })).measure;
   };
   const results = {};
   for (const mode of ['quick', 'brute']) {
     // Each search starts from no session, pays its own warm-ups, and closes its sessions.
-    const pool = enginePool();
+    const pool = enginePool(prompts);
     // runSearch passes the trial number as a second argument: not a request count.
-    const evaluate = async (point) => measure(await pool.get(point), point, numPrompts);
+    const evaluate = async (point) => measure(await pool.get(point), point, numPrompts, STABILITY);
     const began = performance.now();
     const result = await runSearch({
       space,
@@ -140,7 +155,7 @@ async function offline() {
       constraints: { maxP99LatencyMs: sloMs },
       start,
       evaluate,
-      onTrial: (trial) => log(`${mode} #${trial.index} ${JSON.stringify(trial.point)}: goodput ${trial.measure.goodput?.toFixed(2)} req/s, p99 ${trial.measure.p99LatencyMs.toFixed(0)} ms`),
+      onTrial: (trial) => log(`${mode} #${trial.index} ${JSON.stringify(trial.point)}: goodput ${trial.measure.goodput?.toFixed(2)} req/s, p99 ${trial.measure.p99LatencyMs.toFixed(0)} ms, ${trial.durationMs.toFixed(0)} ms`),
     });
     results[mode] = { result, wallMs: performance.now() - began };
     await pool.close();

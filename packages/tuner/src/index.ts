@@ -9,6 +9,6 @@ export type { ParameterBounds, TunerDecision, TunerObjective, TunerParameter, Tu
 export { runSearch, validateSearch, gridPoints, paretoFront, scoreOf, violationsOf } from './search.js';
 export type { SearchBudget, SearchConstraints, SearchOptions, SearchPoint, SearchResult, SearchSpace, Trial, TrialMeasure } from './search.js';
 export { runBenchTrial, measureOf } from './bench-trial.js';
-export type { BenchTrialOptions } from './bench-trial.js';
+export type { BenchTrialOptions, TrialStability } from './bench-trial.js';
 export { renderTuneReport, searchResultJson } from './report.js';
 export { writeSettingsToYaml, lineDiff, SETTING_KEYS } from './yaml-settings.js';

@@ -64,6 +64,14 @@ export interface SearchOptions {
    * differ is not evidence of a better point. Default 0.02.
    */
   minGain?: number;
+  /**
+   * Quick search: how far below the current point a knob's best neighbour may score and still give
+   * its direction to the joint move (tried once when a pass moves nowhere). Knobs that help only
+   * together each read a little lower alone: more threads with the same requests in flight, a larger
+   * batch than the requests in flight, more in flight than the batch takes. At least `minGain` (and
+   * the noise). Default 0.05.
+   */
+  jointBand?: number;
   /** Runs one trial. */
   evaluate: (point: SearchPoint, index: number) => Promise<TrialMeasure>;
   /** Called after every trial. */
@@ -172,8 +180,8 @@ const keyOf = (point: SearchPoint): string => JSON.stringify(Object.entries(poin
  * order, until the budget ends). Quick is coordinate hill climbing as Triton Model Analyzer's
  * quick mode: from the start point, try each knob's neighbouring candidates one knob at a time,
  * move to any that scores clearly better (by more than `minGain` and than the measured noise), and
- * stop when a whole pass moves nowhere (after trying once the combination of the knobs that each
- * gained a little: knobs that only help together).
+ * stop when a whole pass moves nowhere (after trying once the combination of each knob's best
+ * neighbour within `jointBand`: knobs that only help together).
  */
 export async function runSearch(options: SearchOptions): Promise<SearchResult> {
   validateSearch(options);
@@ -237,32 +245,38 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
       if (current.feasible && repeat.feasible) current = { ...current, score: (current.score + repeat.score) / 2 };
     }
     const minGain = Math.max(options.minGain ?? 0.02, noise ?? 0);
+    const jointBand = Math.max(options.jointBand ?? 0.05, minGain);
     /** Feasible beats infeasible; a score must beat the other by more than minGain (relative). */
     const clearlyBetter = (a: Trial, b: Trial): boolean => (a.feasible !== b.feasible ? a.feasible : a.score - b.score > minGain * Math.abs(b.score));
     stoppedBy = 'converged';
     search: while (current !== undefined) {
       const passStart = current;
-      /** Per knob, the best neighbour seen that scored above the current point, though not clearly. */
+      /** Per knob, the best neighbour seen that scored within `jointBand` below the current point or above it. */
       const hints = new Map<string, Trial>();
       for (const name of names) {
         const values = options.space[name]!;
         const at = values.indexOf(current.point[name]!);
-        // Walk one way while it keeps improving, then the other way (a 1-D hill climb per knob).
+        // Walk one way while it keeps improving; the other way only when the first moved nowhere
+        // (a 1-D hill climb per knob: a knob that gained upwards is not walked back down).
+        let moved = false;
         for (const direction of [1, -1]) {
+          if (moved) break;
           for (let index = at + direction; index >= 0 && index < values.length; index += direction) {
             const candidate = await trial({ ...current.point, [name]: values[index]! });
             if (candidate === undefined) break search;
             if (!clearlyBetter(candidate, current)) {
-              if (candidate.feasible && candidate.score > current.score && candidate.score > (hints.get(name)?.score ?? -Infinity)) hints.set(name, candidate);
+              if (candidate.feasible && candidate.score >= current.score - jointBand * Math.abs(current.score) && candidate.score > (hints.get(name)?.score ?? -Infinity)) hints.set(name, candidate);
               break;
             }
             current = candidate;
+            moved = true;
           }
         }
       }
       if (current !== passStart) continue;
-      // Knobs can help only together (more threads pay off only with more requests in flight): when
-      // two or more knobs each gained a little, their combination is tried once.
+      // Knobs can help only together (more threads pay off only with more requests in flight and
+      // larger batches): when two or more knobs each have a neighbour within `jointBand` of the
+      // current point, their combination is tried once (the pattern move of Hooke and Jeeves' search).
       if (hints.size < 2) break;
       const combined: SearchPoint = { ...current.point };
       for (const [name, hint] of hints) combined[name] = hint.point[name]!;

@@ -92,6 +92,16 @@ describe('muai tune on the embedded engine (generated tiny model)', () => {
     expect(stdout).toContain('not written (no config key; a property of the load): max_concurrency');
   }, 120_000);
 
+  it('warms each new engine with the trial load before its first trial, and says so on the progress output', async () => {
+    const code = await main(['node', 'muai', 'tune', '--out', join(dir, 'out'), '--model', tinyModel, '--search', 'brute', '--space', 'threads=1,2;max_batch_size=4', '--num-prompts', '6', '--output-len', '4']);
+    expect(code).toBe(0);
+    const lines = stderr.split('\n').filter((line) => line.startsWith('muai tune:'));
+    // One session per thread count: warm-up, then its trial.
+    expect(lines.map((line) => (line.includes('warming a new engine') ? 'warm' : line.includes('trial ') ? 'trial' : 'other'))).toEqual(['warm', 'trial', 'warm', 'trial']);
+    expect(lines[0]).toContain('threads=1');
+    expect(lines[2]).toContain('threads=2');
+  }, 120_000);
+
   it('batch_timeout_ms runs the engine behind @muai/batcher; the choice goes to optimization.batcher', async () => {
     const yamlFile = join(dir, 'optimization.yaml');
     const code = await tune('--model', tinyModel, '--search', 'brute', '--space', 'max_batch_size=4;batch_timeout_ms=0,20', '--num-prompts', '8', '--output-len', '4', '--write', yamlFile);

@@ -22,6 +22,8 @@ interface TuneOptions {
   maxMemory?: string;
   budget?: string;
   numPrompts: string;
+  stableRuns: string;
+  stability: string;
   requestRate: string;
   inputLen: string;
   outputLen: string;
@@ -114,15 +116,21 @@ function positiveInt(name: string, value: string): number {
   return parsed;
 }
 
-/** Short generations run on each new engine before its first trial. */
-const WARM_UP_GENERATIONS = 3;
+/**
+ * Runs of the trial's own load on each new engine before its first trial. A new ONNX Runtime session
+ * is slow on every input shape it has not met yet (measured on the small model: the first run of a
+ * trial's prompts 8-20 % below the next, even after warm-up runs on other prompts), so the warm-up
+ * uses the prompts and concurrency of the trial that follows; two runs bring it within the noise.
+ */
+const WARM_UP_RUNS = 2;
 
 /** Embedded engines, one per (threads, cache) pair: those need a new session; batch size changes live. */
 class EnginePool {
-  private current: { key: string; engine: OnnxEngine } | undefined;
+  private current: { key: string; engine: OnnxEngine; warmed: boolean } | undefined;
   constructor(private readonly modelDir: string) {}
 
-  async engineFor(point: SearchPoint): Promise<OnnxEngine> {
+  /** The engine for `point`; `warmUp` runs once on each new session (after its limits are set), before it is used. */
+  async engineFor(point: SearchPoint, warmUp?: (engine: OnnxEngine) => Promise<void>): Promise<OnnxEngine> {
     const threads = point['threads'] ?? 0;
     const cache = point['cache_max_memory_mb'];
     const key = `${threads}/${cache ?? 'off'}`;
@@ -130,14 +138,14 @@ class EnginePool {
       await this.current?.engine.close();
       const engine = createOnnxEngine({ intraOpNumThreads: threads, ...(cache !== undefined ? { kvCache: { enabled: true, maxMemoryMb: cache } } : {}) });
       await engine.load({ name: 'default', path: this.modelDir });
-      // A new session's first runs are slower (ONNX Runtime sizes its arenas, V8 compiles the loop):
-      // measured ~105 against ~150 req/s on the small model, which biased every comparison across a
-      // session switch. A few short generations first, so each trial measures a warm engine.
-      for (let warm = 0; warm < WARM_UP_GENERATIONS; warm++) await engine.generate({ model: 'default', prompt: 'Once upon a time there was a little', maxTokens: 16, temperature: 0 });
-      this.current = { key, engine };
+      this.current = { key, engine, warmed: false };
     }
     const engine = this.current.engine;
     if (point['max_batch_size'] !== undefined) engine.setLimits({ maxBatchSize: point['max_batch_size'] });
+    if (warmUp !== undefined && !this.current.warmed) {
+      this.current.warmed = true;
+      await warmUp(engine);
+    }
     return engine;
   }
 
@@ -168,7 +176,9 @@ export function registerTuneCommand(program: Command): void {
     .option('--max-ttft <ms>', 'constraint: p99 time to first token')
     .option('--max-memory <mb>', 'constraint: resident memory of the process serving (--model only)')
     .option('--budget <n|time>', 'stop after N trials or a time (90s, 10m, 1h)')
-    .option('--num-prompts <n>', 'requests per trial', '32')
+    .option('--num-prompts <n>', 'requests per run of a trial', '64')
+    .option('--stable-runs <n>', 'a trial repeats its run until the last N agree within --stability (perf_analyzer\'s rule), at most 2N runs, and measures their mean; 1: a single run', '3')
+    .option('--stability <percent>', 'most spread (max/min - 1) of the stable runs\' request throughputs', '10')
     .option('--request-rate <rps>', 'arrival rate per trial (inf: as fast as the concurrency allows)', 'inf')
     .option('--input-len <tokens>', 'random prompt length', '32')
     .option('--output-len <tokens>', 'tokens generated per request', '16')
@@ -227,6 +237,8 @@ async function tune(options: TuneOptions): Promise<void> {
   }
   validateSearch({ space, objective, constraints, budget, start });
   const numPrompts = positiveInt('num-prompts', options.numPrompts);
+  const stableRuns = positiveInt('stable-runs', options.stableRuns);
+  const stability = stableRuns > 1 ? { windows: stableRuns, tolerance: positive('stability', options.stability)! / 100 } : undefined;
   const requestRate = positive('request-rate', options.requestRate)!;
   const inputLen = positiveInt('input-len', options.inputLen);
   const outputLen = positiveInt('output-len', options.outputLen);
@@ -277,7 +289,14 @@ async function tune(options: TuneOptions): Promise<void> {
       start,
       onTrial,
       evaluate: async (point) => {
-        const engine = pool ? await pool.engineFor(point) : undefined;
+        const warmUp = async (engine: OnnxEngine): Promise<void> => {
+          if (options.progress && !tty) process.stderr.write(`muai tune: warming a new engine (${pointText(point)}): ${WARM_UP_RUNS} runs of the trial's load\n`);
+          const target = createEngineTarget({ engine, model: 'default' });
+          for (let run = 0; run < WARM_UP_RUNS; run++) {
+            await runBenchTrial({ target, prompts, numPrompts, requestRate, seed, ...(point['max_concurrency'] !== undefined ? { maxConcurrency: point['max_concurrency'] } : {}) });
+          }
+        };
+        const engine = pool ? await pool.engineFor(point, warmUp) : undefined;
         const batched = engine && point['batch_timeout_ms'] !== undefined ? await batchedTarget(engine, point) : undefined;
         const target = batched ?? (engine ? createEngineTarget({ engine, model: 'default' }) : remote!);
         const { measure } = await runBenchTrial({
@@ -289,6 +308,7 @@ async function tune(options: TuneOptions): Promise<void> {
           ...(point['max_concurrency'] !== undefined ? { maxConcurrency: point['max_concurrency'] } : {}),
           ...(Object.keys(goodput).length > 0 ? { goodput } : {}),
           ...(pool ? { memoryMb: () => process.memoryUsage().rss / 2 ** 20 } : {}),
+          ...(stability ? { stability } : {}),
         }).finally(() => batched?.close());
         return measure;
       },
