@@ -15,17 +15,19 @@
 // when first used, kept for the search). Target: quality ≥ 0.95, time ≤ 0.25.
 //
 // Online: a Poisson load stepping low → high → low (--phase-s each), run on fresh engines
-// (1 intra-op thread) behind an admission gate, as `muai serve` runs them. Fixed = serve's defaults:
+// (ONNX Runtime's default threads, one per physical core: 2 here) behind an admission gate, as
+// `muai serve` runs them. Fixed = serve's defaults:
 // max_batch_size 16 and `monitoring.server.max_concurrent_requests` 512 (429 beyond). Tuned = the
 // online tuner on max_batch_size and max_concurrency (the gate's limit, 429 QUEUE_FULL beyond it),
 // stepping every --interval-ms on a one-interval window. The rates come from the capacity measured
 // first (closed loop, 64 clients, defaults, median of 3): low = --low-factor (0.25) × capacity, high =
 // --high-factor (1.5) × capacity, a step that overloads the defaults by half again. Why measured and
 // not fixed: this machine is shared and the same engine serves 17 to 160 req/s depending on the others'
-// load, so a fixed rate is an overload one hour and idle the next. Capacity is flat in batch size
-// beyond 16 on this model (benchmarks/_tuner-capacity.mjs: ~160 req/s at 16, ~147 at 32 and 64, 6-7
-// CPU ms per request), so under overload no batch size removes the backlog; only admission bounds
-// the latency of the requests admitted. `slo_violation_fraction` = share of intervals whose p99
+// load, so a fixed rate is an overload one hour and idle the next. With 2 threads capacity grows with
+// the batch up to 64 (benchmarks/_tuner-capacity.mjs --threads 2: 163 req/s at 16, 186 at 64, 174 at
+// 128), which the tuner's doubling under a backlog finds; it is 14 % at most, so under a 1.5 ×
+// overload no batch size removes the backlog, and only admission bounds the latency of the requests
+// admitted. `slo_violation_fraction` = share of intervals whose p99
 // latency (requests finished in it) passed --slo-ms, with and without; `throughput_ratio` = completed
 // requests/s with / without; also goodput (DistServe: requests/s served within the SLO),
 // `slo_attainment` (served within the SLO over all sent, refused counted as missed) and refusals.
@@ -34,7 +36,7 @@
 // Target: violations with ≤ half of without, throughput ≥ 1. --low-rps/--high-rps fix the rates.
 //
 //   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 64] [--single-run] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
-//     [--low-rps N] [--high-rps N] [--phase-s 20] [--interval-ms 2000] [--online-rounds 2] [--skip-offline] [--skip-online]
+//     [--low-rps N] [--high-rps N] [--phase-s 20] [--interval-ms 2000] [--online-rounds 2] [--online-threads 0] [--skip-offline] [--skip-online]
 import { createEngineTarget, randomDataset, runBenchmark, computeResult } from '@muai/bench';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { createPerformanceMonitor } from '@muai/monitoring';
@@ -63,6 +65,8 @@ const modelDir = ensureGeneratedModel('small', log);
 /** The embedded engine's default max_batch_size and `muai serve`'s default `monitoring.server.max_concurrent_requests`. */
 const DEFAULT_MAX_BATCH_SIZE = 16;
 const DEFAULT_MAX_CONCURRENCY = 512;
+/** Online engines: intraOpNumThreads 0 lets ONNX Runtime choose, as `muai serve` does (no threads setting). --online-threads N fixes it. */
+const ONLINE_THREADS = numberOption('online-threads', 0);
 /**
  * A search trial, as `muai tune` runs one: runs of --num-prompts requests until the last 3 agree
  * within 10 % (perf_analyzer's stability rule), at most 6; the mean of those 3. The first run of a
@@ -200,9 +204,9 @@ async function offline() {
   };
 }
 
-/** A fresh engine at the defaults (1 thread), warmed up, with the online load's prompts. */
+/** A fresh engine at `muai serve`'s defaults (threads: ONNX Runtime's choice, 2 here), warmed up, with the online load's prompts. */
 async function freshEngine() {
-  const engine = await warmEngine(1);
+  const engine = await warmEngine(ONLINE_THREADS);
   const prompts = randomDataset({ numPrompts: 64, inputLen, outputLen, seed: 2, countTokens: (text) => engine.encodeRequest({ model: 'default', prompt: text }).length });
   return { engine, prompts, target: createEngineTarget({ engine, model: 'default' }) };
 }

@@ -109,13 +109,37 @@ describe('OnlineTuner', () => {
     const tuner = createOnlineTuner({ parameters: ['max_batch_size', 'batch_timeout_ms'], initial: { max_batch_size: 8, batch_timeout_ms: 20 }, slo: { p99LatencyMs: 100 } });
     const decisions = tuner.step(signal(300, 10, { queueDepth: { mean: 12 } }));
     expect(decisions.map((d) => [d.parameter, d.direction, d.to])).toEqual([
-      ['max_batch_size', 'up', 10],
+      ['max_batch_size', 'up', 16],
       ['batch_timeout_ms', 'down', 16],
     ]);
     expect(decisions[0]!.reason).toContain('queueing');
     // Between half and a full batch waiting, the batch holds (the wait still shrinks); below half, it shrinks.
-    expect(tuner.step(signal(300, 10, { queueDepth: { mean: 6 } })).map((d) => [d.parameter, d.direction, d.to])).toEqual([['batch_timeout_ms', 'down', 12]]);
-    expect(tuner.step(signal(300, 10, { queueDepth: { mean: 2 } }))[0]).toMatchObject({ parameter: 'max_batch_size', direction: 'down', to: 8 });
+    expect(tuner.step(signal(300, 10, { queueDepth: { mean: 10 } })).map((d) => [d.parameter, d.direction, d.to])).toEqual([['batch_timeout_ms', 'down', 12]]);
+    expect(tuner.step(signal(300, 10, { queueDepth: { mean: 2 } }))[0]).toMatchObject({ parameter: 'max_batch_size', direction: 'down', to: 12 });
+  });
+
+  it('doubles the batch while a full batch waits and the SLO holds, with the admission limit in the same step; reverts a doubling that cost throughput', () => {
+    const tuner = createOnlineTuner({
+      parameters: ['max_batch_size', 'max_concurrency'],
+      initial: { max_batch_size: 16, max_concurrency: 512 },
+      bounds: { max_concurrency: { max: 512, step: 8 } },
+      slo: { p99LatencyMs: 3000 },
+    });
+    // 160 req/s, 300 waiting, 20 refused: the batch limit binds (× 2) and 160 × 0.8 × 3 s = 384 in flight is the bound.
+    const first = tuner.step(signal(1500, 160, { queueDepth: { mean: 300 }, admission: { refused: 20, inFlight: { mean: 320, max: 512 } } }));
+    expect(first.map((d) => [d.parameter, d.direction, d.from, d.to])).toEqual([
+      ['max_batch_size', 'up', 16, 32],
+      ['max_concurrency', 'down', 512, 384],
+    ]);
+    expect(first[0]!.reason).toContain('the batch limit binds');
+    // Capacity grew: it doubles again.
+    expect(tuner.step(signal(1400, 176, { queueDepth: { mean: 280 }, admission: { refused: 20, inFlight: { mean: 320, max: 384 } } }))[0]).toMatchObject({ parameter: 'max_batch_size', from: 32, to: 64 });
+    // Throughput fell 10 % and p99 rose: the doubling is undone and not retried at once.
+    const reverted = tuner.step(signal(1700, 158, { queueDepth: { mean: 280 }, admission: { refused: 20, inFlight: { mean: 320, max: 384 } } }));
+    expect(reverted).toMatchObject([{ parameter: 'max_batch_size', direction: 'revert', from: 64, to: 32 }]);
+    const after = tuner.step(signal(1500, 176, { queueDepth: { mean: 280 }, admission: { refused: 20, inFlight: { mean: 320, max: 384 } } }));
+    expect(after.some((d) => d.parameter === 'max_batch_size' && d.direction === 'up')).toBe(false);
+    expect(tuner.settings().max_batch_size).toBe(32);
   });
 
   it('holds on a window with too few requests', () => {
