@@ -65,8 +65,10 @@ describe('runSearch', () => {
   it.each([
     // Alone, 2 threads or 32 in flight gain 3 % (within the start's 5 % noise).
     ['each alone gains a little', 103, 103],
-    // 2 threads alone read 4 % below the start's mean (fewer requests in flight than it can use), within jointBand.
+    // 2 threads alone read 4 % below the start's mean (fewer requests in flight than it can use).
     ['one alone reads a little lower', 98, 102],
+    // 32 in flight alone reads 10 % lower (half of them queue behind a batch of 16).
+    ['one alone reads clearly lower', 103, 92],
   ])('quick tries the combination of two knobs that help only together (%s) and keeps it when it clearly wins', async (_, threadsAlone, concurrencyAlone) => {
     let call = 0;
     const result = await runSearch({
@@ -102,6 +104,26 @@ describe('runSearch', () => {
     });
     expect(result.best?.point).toEqual({ threads: 2, max_concurrency: 32, max_batch_size: 32 });
     expect(result.trials.length).toBeLessThanOrEqual(12);
+  });
+
+  it('quick tries several joint moves, most promising first: a knob that only hurts is left out', async () => {
+    // Start at 2 threads (the defaults here): 1 thread reads 5 % lower, 32 in flight 2 % lower, batch 32 level;
+    // 32 in flight with batch 32 at 2 threads gains 6 %; anything with 1 thread loses.
+    const result = await runSearch({
+      space: { threads: [1, 2], max_concurrency: [8, 16, 32], max_batch_size: [8, 16, 32] },
+      mode: 'quick',
+      objective: 'throughput',
+      start: { threads: 2, max_concurrency: 16, max_batch_size: 16 },
+      evaluate: async (point) => {
+        const one = point['threads'] === 1;
+        const wide = point['max_concurrency'] === 32;
+        const big = point['max_batch_size'] === 32;
+        const down = Number(point['max_concurrency'] === 8) + Number(point['max_batch_size'] === 8);
+        const value = (one ? 162 - (wide || big ? 4 : 0) : wide && big ? 180 : wide ? 166 : big ? 170 : 170) - 30 * down;
+        return outputOf(value);
+      },
+    });
+    expect(result.best?.point).toEqual({ threads: 2, max_concurrency: 32, max_batch_size: 32 });
   });
 
   it('quick does not walk a knob back down after it gained upwards', async () => {

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { createEngineTarget, createOpenAiTarget, randomDataset } from '@muai/bench';
@@ -38,7 +39,12 @@ const ENGINE_KNOBS = new Set(['max_batch_size', 'batch_timeout_ms', 'threads', '
 const ENDPOINT_KNOBS = new Set(['max_concurrency']);
 
 /** Defaults of the knobs (quick search starts from the candidate closest to them). */
-const KNOB_DEFAULTS: Record<string, number> = { max_batch_size: 16, batch_timeout_ms: 50, threads: 1, cache_max_memory_mb: 512, max_concurrency: 16 };
+/**
+ * Where quick search starts: the settings `muai serve` runs with when nothing is configured. Threads:
+ * the engine leaves intraOpNumThreads to ONNX Runtime, which uses one per core (the candidate nearest
+ * to this machine's CPU count is taken).
+ */
+const KNOB_DEFAULTS: Record<string, number> = { max_batch_size: 16, batch_timeout_ms: 50, threads: availableParallelism(), cache_max_memory_mb: 512, max_concurrency: 16 };
 
 /** What the trial needs of @muai/batcher (loaded on demand, as the orchestrator does). */
 interface TrialBatcher {
@@ -178,7 +184,7 @@ export function registerTuneCommand(program: Command): void {
     .option('--budget <n|time>', 'stop after N trials or a time (90s, 10m, 1h)')
     .option('--num-prompts <n>', 'requests per run of a trial', '64')
     .option('--stable-runs <n>', 'a trial repeats its run until the last N agree within --stability (perf_analyzer\'s rule), at most 2N runs, and measures their mean; 1: a single run', '3')
-    .option('--stability <percent>', 'most spread (max/min - 1) of the stable runs\' request throughputs', '10')
+    .option('--stability <percent>', 'most spread (max/min - 1) of the stable runs\' request throughputs (perf_analyzer uses 10; 5 because a warming engine drifts 5-8 % over three runs here)', '5')
     .option('--request-rate <rps>', 'arrival rate per trial (inf: as fast as the concurrency allows)', 'inf')
     .option('--input-len <tokens>', 'random prompt length', '32')
     .option('--output-len <tokens>', 'tokens generated per request', '16')
