@@ -126,6 +126,24 @@ describe('runSearch', () => {
     expect(result.best?.point).toEqual({ threads: 2, max_concurrency: 32, max_batch_size: 32 });
   });
 
+  it('quick tries joint moves only to leave its start: once a single move improved on it, a stuck pass ends the search', async () => {
+    const tried: string[] = [];
+    const result = await runSearch({
+      space: { threads: [1, 2], max_batch_size: [8, 16, 32] },
+      mode: 'quick',
+      objective: 'throughput',
+      start: { threads: 1, max_batch_size: 16 },
+      evaluate: async (point) => {
+        tried.push(`${point['threads']}/${point['max_batch_size']}`);
+        // 2 threads is clearly better; from there nothing is, and (1, 32) jointly would be worse anyway.
+        return outputOf(point['threads'] === 2 ? (point['max_batch_size'] === 16 ? 150 : 140) : 100);
+      },
+    });
+    expect(result.best?.point).toEqual({ threads: 2, max_batch_size: 16 });
+    // Start twice, 2 threads; then batch 32 and 8 at 2 threads; then 1 thread is known: no joint move.
+    expect(tried).toEqual(['1/16', '1/16', '2/16', '2/32', '2/8']);
+  });
+
   it('quick does not walk a knob back down after it gained upwards', async () => {
     const tried: number[] = [];
     await runSearch({
