@@ -35,7 +35,7 @@
 // (intervals, requests, wall time summed); each run's own figures are kept.
 // Target: violations with ≤ half of without, throughput ≥ 1. --low-rps/--high-rps fix the rates.
 //
-//   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 64] [--single-run] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
+//   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 64] [--stable-runs 3] [--single-run] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
 //     [--low-rps N] [--high-rps N] [--phase-s 20] [--interval-ms 2000] [--online-rounds 2] [--online-threads 0] [--skip-offline] [--skip-online]
 import { createEngineTarget, randomDataset, runBenchmark, computeResult } from '@muai/bench';
 import { createOnnxEngine } from '@muai/engines-onnx';
@@ -73,7 +73,8 @@ const ONLINE_THREADS = numberOption('online-threads', 0);
  * most 6; the mean of those 3. The first run of a
  * setting on a session meets new batch shapes and reads 8-15 % low; a single run was judged on that.
  */
-const STABILITY = flag('single-run') ? undefined : { windows: 3, tolerance: 0.05, maxRuns: 6 };
+const stableRuns = numberOption('stable-runs', 3);
+const STABILITY = flag('single-run') ? undefined : { windows: stableRuns, tolerance: 0.05, maxRuns: 2 * stableRuns };
 
 /**
  * A loaded engine at the defaults, warmed up until three 32-request runs agree within 10%: the first
