@@ -77,22 +77,17 @@ const stableRuns = numberOption('stable-runs', 3);
 const STABILITY = flag('single-run') ? undefined : { windows: stableRuns, tolerance: 0.05, maxRuns: 2 * stableRuns };
 
 /**
- * A loaded engine at the defaults, warmed up until three 32-request runs agree within 10%: the first
- * runs of a new ONNX Runtime session allocate (~105 against ~150 req/s here). For the measurements
- * that decide the figures (confirmation rounds, the online runs); the searches themselves pay the
- * cold start of each new session, as `muai tune` does.
+ * A loaded engine at the defaults, warmed up until three 32-request runs agree within 10 % (the
+ * stability rule of `runBenchTrial`, up to 30 runs): the first runs of a new ONNX Runtime session
+ * read low. For the measurements that decide the figures (confirmation rounds, the online runs); the
+ * searches warm their own sessions with the trial's load, as `muai tune` does (enginePool).
  */
 async function warmEngine(threads) {
   const engine = await loadEngine(threads);
   const prompts = randomDataset({ numPrompts: 32, inputLen, outputLen, seed: 3, countTokens: (text) => engine.encodeRequest({ model: 'default', prompt: text }).length });
   const target = createEngineTarget({ engine, model: 'default' });
-  const rates = [];
-  for (let run = 0; run < 30; run++) {
-    rates.push(computeResult(await runBenchmark({ target, prompts, numPrompts: 32, requestRate: Number.POSITIVE_INFINITY, maxConcurrency: 16, seed: run })).request_throughput);
-    const [a, b, c] = rates.slice(-3);
-    if (c !== undefined && Math.max(a, b, c) <= 1.1 * Math.min(a, b, c)) break;
-  }
-  log(`warm-up, ${threads} thread(s): ${rates.map((v) => round(v, 0)).join(' ')} req/s`);
+  const { runs, measure } = await runBenchTrial({ target, prompts, numPrompts: 32, maxConcurrency: 16, stability: { windows: 3, tolerance: 0.1, maxRuns: 30 } });
+  log(`warm-up, ${threads} thread(s): ${runs} runs, the last 3 at ${round(measure.requestThroughput, 0)} req/s on average`);
   return engine;
 }
 
@@ -105,8 +100,8 @@ async function loadEngine(threads) {
 
 /**
  * One engine per thread count (an ONNX Runtime session each), created on first use with a warm-up
- * (WARM_UP_RUNS runs of 32 requests at the space's largest batch and concurrency, so every batch
- * shape a trial can meet has been allocated; counted in the search's time) and kept until `close()`:
+ * (WARM_UP_RUNS runs of the first 32 of the trial's prompts at the first point's batch size and
+ * concurrency; counted in the search's time) and kept until `close()`:
  * a search that goes back to a thread count finds its session warm, so a trial never compares a cold
  * session against a warm one. Measured (_probe-warm.mjs): a new session's first run reads 8-15 % low
  * and its second 0-10 % low, the third on. One warm-up run left the quick search's first trials low

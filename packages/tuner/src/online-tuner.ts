@@ -256,8 +256,8 @@ export class OnlineTuner {
         // a full batch, keep it (a band, so that a steady backlog never makes it oscillate). The
         // revert rule undoes a growth that hurts.
         if (queued < from) continue;
-        const to = Math.min(this.bounds[parameter].max, 2 * from);
-        if (to > from && !this.isBlocked(parameter, 'up')) {
+        const to = this.doubledBatch(from);
+        if (to !== undefined) {
           this.values[parameter] = to;
           changes.push({ parameter, from, to, direction: 'up' });
           decisions.push(this.decision(parameter, 'up', from, to, `SLO breached (${worst}) with ${round(queued)} requests waiting on average, at least a full batch: queueing, so × 2 for throughput`));
@@ -299,6 +299,12 @@ export class OnlineTuner {
     return { target, why };
   }
 
+  /** `max_batch_size` doubled within its bound (the growth under a backlog), or undefined at the bound or while blocked upwards. */
+  private doubledBatch(from: number): number | undefined {
+    const to = Math.min(this.bounds.max_batch_size.max, 2 * from);
+    return to > from && !this.isBlocked('max_batch_size', 'up') ? to : undefined;
+  }
+
   /**
    * `max_batch_size` while a full batch or more waits on average and the SLO holds: the batch limit
    * binds, and a larger batch spreads each step's fixed cost over more rows (the small model with 2
@@ -310,11 +316,11 @@ export class OnlineTuner {
   private batchGrowth(signal: TunerSignal): TunerDecision | undefined {
     const parameter: TunerParameter = 'max_batch_size';
     const queued = signal.queueDepth?.mean;
-    if (!this.parameters.includes(parameter) || typeof queued !== 'number' || this.isBlocked(parameter, 'up')) return undefined;
+    if (!this.parameters.includes(parameter) || typeof queued !== 'number') return undefined;
     const from = this.values[parameter]!;
     if (queued < from) return undefined;
-    const to = Math.min(this.bounds[parameter].max, 2 * from);
-    if (to <= from || this.modelVeto(parameter, to) !== undefined) return undefined;
+    const to = this.doubledBatch(from);
+    if (to === undefined || this.modelVeto(parameter, to) !== undefined) return undefined;
     this.values[parameter] = to;
     return this.decision(parameter, 'up', from, to, `${round(queued)} requests waiting on average, a full batch or more: the batch limit binds; × 2 for throughput`);
   }
