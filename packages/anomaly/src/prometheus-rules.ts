@@ -83,7 +83,9 @@ export function prometheusRulesYaml(options: PrometheusRulesOptions = {}): strin
       record(`${base}:median_${baseWindow}`, `quantile_over_time(0.5, ${base}[${baseWindow}])`);
       record(`${base}:mad_${baseWindow}`, `1.4826 * quantile_over_time(0.5, (abs(${base} - ${base}:median_${baseWindow}))[${baseWindow}:${interval}])`);
       const median = `${base}:median_${baseWindow}`;
-      alert(alerts, rule, `${base} > (1 + ${spec.margin ?? 0}) * ${median} and ${base} > ${median} + ${spec.k ?? 3} * ${base}:mad_${baseWindow}`);
+      // minWidth is in ms; the histograms are in seconds.
+      const floor = (spec.minWidth ?? 0) > 0 ? ` and ${base} > ${median} + ${(spec.minWidth ?? 0) / 1000}` : '';
+      alert(alerts, rule, `${base} > (1 + ${spec.margin ?? 0}) * ${median} and ${base} > ${median} + ${spec.k ?? 3} * ${base}:mad_${baseWindow}${floor}`);
     } else if (spec.kind === 'burn_rate') {
       const burn = spec as BurnRateOptions;
       const scale = burn.scale ?? 1;

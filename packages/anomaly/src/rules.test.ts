@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createAnomalyDetectorFromConfig } from './anomaly-detector.js';
 import { fingerprintOf } from './alert.js';
 import { prometheusRulesYaml, promDuration } from './prometheus-rules.js';
+import { createDetector } from './detectors.js';
 import { builtinRules, rulesFromConfig, validateAnomalyConfig } from './rules.js';
 
 describe('config', () => {
@@ -43,6 +44,22 @@ describe('config', () => {
     const rules = rulesFromConfig({ check_interval_ms: 100 });
     expect(rules.map((rule) => rule.name)).toEqual(builtinRules().map((rule) => rule.name));
     expect(rules.find((rule) => rule.name === 'MuaiQueueBacklog')?.forMs).toBe(300);
+  });
+
+  it('the built-in latency baselines ignore sub-millisecond jitter and still catch a rise of tens of ms', () => {
+    const ttft = builtinRules({ checkIntervalMs: 100 }).find((rule) => rule.name === 'MuaiTtftP99High')!;
+    const verdicts = (values: number[]) => {
+      const detector = createDetector(ttft.detector);
+      return values.map((value, index) => detector.step(value, index * 100).anomalous);
+    };
+    // A fake engine's p99 TTFT: 0.02-0.04 ms, then a garbage-collection pause reads 0.084 (the CI flake).
+    const tiny = Array.from({ length: 30 }, (_, index) => 0.02 + (index % 3) * 0.01);
+    expect(verdicts([...tiny, 0.084, 0.5, 5])).toEqual([...tiny.map(() => false), false, false, false]);
+    // 100 ms with a few ms of jitter, then 250 ms: past twice the median, 6 MADs and the 10 ms floor.
+    const steady = Array.from({ length: 30 }, (_, index) => 100 + (index % 5));
+    expect(verdicts([...steady, 250]).at(-1)).toBe(true);
+    expect(verdicts([...steady, 150]).at(-1)).toBe(false);
+    expect(builtinRules({ baselineFloorMs: 1 }).find((rule) => rule.name === 'MuaiTtftP99High')!.detector).toMatchObject({ minWidth: 1 });
   });
 
   it('maps each configured detector', () => {

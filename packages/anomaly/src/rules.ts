@@ -54,6 +54,12 @@ export interface BuiltinRuleOptions {
   errorBudget?: number;
   /** Queue depth that counts as a backlog. Default 32. */
   queueDepthLimit?: number;
+  /**
+   * The latency baselines (p99 latency, TTFT, TPOT) alarm only this many ms or more over their
+   * median, whatever the ratio: a p99 TTFT that goes from 0.03 to 0.08 ms (a cached prompt, a
+   * garbage-collection pause) is twice its baseline and nothing a user notices. Default 10.
+   */
+  baselineFloorMs?: number;
 }
 
 /**
@@ -70,9 +76,9 @@ export function builtinRules(options: BuiltinRuleOptions = {}): AnomalyRule[] {
   const baseline = (series: SeriesName, name: string, what: string): AnomalyRule => ({
     name,
     series,
-    // Robust band over the last 60 normal checks: alarm when p99 is over twice its median and
-    // 6 scaled MADs over it, so steady jitter never pages.
-    detector: { kind: 'mad', k: 6, window: 60, minSamples: 10, margin: 1, direction: 'above' },
+    // Robust band over the last 60 normal checks: alarm when p99 is over twice its median, 6 scaled
+    // MADs and at least `baselineFloorMs` over it, so steady jitter never pages.
+    detector: { kind: 'mad', k: 6, window: 60, minSamples: 10, margin: 1, minWidth: options.baselineFloorMs ?? 10, direction: 'above' },
     forMs: 3 * check,
     severity: 'warning',
     summary: `${what} is more than twice its recent baseline`,
