@@ -10,9 +10,12 @@
 // order with a third arm that measures brute's choice once more (an A/A control), and `quality_ratio`
 // = median goodput of quick's choice / median goodput of brute's choice in those rounds
 // (`quality_ratio_control` = the control's median / brute's: the noise floor of that ratio;
-// `quality_ratio_search` is the ratio from the searches' own 32-request measurements). `time_ratio` =
-// quick's wall time / brute's, each with its own sessions (one per thread count, warmed with one run
-// when first used, kept for the search). Target: quality ≥ 0.95, time ≤ 0.25.
+// `quality_ratio_search` is the ratio from the searches' own trials). `time_ratio` = quick's wall
+// time / brute's, each with its own sessions (one per thread count, warmed with two runs when first
+// used, kept for the search), quick's reference runs included. Quick starts at serve's defaults with
+// the load at 2 × batch (`startPoint`) and judges each new candidate against single runs of the
+// current point just before and after it (`reference`, as `muai tune`; --no-reference: without).
+// Target: quality ≥ 0.95, time ≤ 0.25.
 //
 // Online: a Poisson load stepping low → high → low (--phase-s each), run on fresh engines
 // (ONNX Runtime's default threads, one per physical core: 2 here) behind an admission gate, as
@@ -35,12 +38,12 @@
 // (intervals, requests, wall time summed); each run's own figures are kept.
 // Target: violations with ≤ half of without, throughput ≥ 1. --low-rps/--high-rps fix the rates.
 //
-//   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 64] [--stable-runs 3] [--single-run] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
+//   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 64] [--stable-runs 3] [--single-run] [--no-reference] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
 //     [--low-rps N] [--high-rps N] [--phase-s 20] [--interval-ms 2000] [--online-rounds 2] [--online-threads 0] [--skip-offline] [--skip-online]
 import { createEngineTarget, randomDataset, runBenchmark, computeResult } from '@muai/bench';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { createPerformanceMonitor } from '@muai/monitoring';
-import { createAdmissionGate, createOnlineTuner, runBenchTrial, runSearch } from '@muai/tuner';
+import { createAdmissionGate, createOnlineTuner, runBenchTrial, runSearch, startPoint } from '@muai/tuner';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { cores, ensureGeneratedModel, flag, json, logger, median, numberOption, round } from './_common.mjs';
@@ -75,6 +78,7 @@ const ONLINE_THREADS = numberOption('online-threads', 0);
  */
 const stableRuns = numberOption('stable-runs', 3);
 const STABILITY = flag('single-run') ? undefined : { windows: stableRuns, tolerance: 0.05, maxRuns: 2 * stableRuns };
+const noReference = flag('no-reference');
 
 /**
  * A loaded engine at the defaults, warmed up until three 32-request runs agree within 10 % (the
@@ -134,8 +138,9 @@ function enginePool(prompts) {
 
 async function offline() {
   const space = { threads: [1, 2], max_concurrency: [4, 8, 16, 32], max_batch_size: [2, 4, 8, 16, 32, 64] };
-  // Quick starts where `muai tune` does: serve's defaults (threads: ONNX Runtime's one per core, 2 here).
-  const start = { threads: Math.min(2, cores), max_concurrency: 16, max_batch_size: 16 };
+  // Quick starts where `muai tune` does: serve's defaults (threads: ONNX Runtime's one per core, 2
+  // here; batch 16) and the load's concurrency by Model Analyzer's formula (2 × batch: 32).
+  const start = startPoint(space, { threads: cores, max_batch_size: DEFAULT_MAX_BATCH_SIZE });
   const tokenizer = await loadEngine(1);
   const prompts = randomDataset({ numPrompts, inputLen, outputLen, seed: 1, countTokens: (text) => tokenizer.encodeRequest({ model: 'default', prompt: text }).length });
   await tokenizer.close();
@@ -149,6 +154,8 @@ async function offline() {
     const pool = enginePool(prompts);
     // runSearch passes the trial number as a second argument: not a request count.
     const evaluate = async (point) => measure(await pool.get(point), point, numPrompts, STABILITY);
+    // Quick's reference runs (as `muai tune`): one run of the current point after each new candidate.
+    const reference = async (point) => measure(await pool.get(point), point, numPrompts);
     const began = performance.now();
     const result = await runSearch({
       space,
@@ -157,7 +164,8 @@ async function offline() {
       constraints: { maxP99LatencyMs: sloMs },
       start,
       evaluate,
-      onTrial: (trial) => log(`${mode} #${trial.index} ${JSON.stringify(trial.point)}: goodput ${trial.measure.goodput?.toFixed(2)} req/s, p99 ${trial.measure.p99LatencyMs.toFixed(0)} ms, ${trial.durationMs.toFixed(0)} ms`),
+      ...(mode === 'quick' && !noReference ? { reference } : {}),
+      onTrial: (trial) => log(`${mode} #${trial.index}${trial.reference ? ' reference' : ''} ${JSON.stringify(trial.point)}: goodput ${trial.measure.goodput?.toFixed(2)} req/s, p99 ${trial.measure.p99LatencyMs.toFixed(0)} ms, ${trial.durationMs.toFixed(0)} ms`),
     });
     results[mode] = { result, wallMs: performance.now() - began };
     await pool.close();
@@ -193,7 +201,7 @@ async function offline() {
     grid_size: brute.gridSize,
     slo_ms: sloMs,
     requests_per_trial: numPrompts,
-    quick: { trials: quick.trials.length, wall_s: round(results.quick.wallMs / 1000, 1), chosen: quick.best?.point ?? null, goodput: round(quick.best?.measure.goodput ?? 0), stopped_by: quick.stoppedBy },
+    quick: { trials: quick.trials.filter((t) => !t.reference).length, reference_runs: quick.trials.filter((t) => t.reference).length, wall_s: round(results.quick.wallMs / 1000, 1), chosen: quick.best?.point ?? null, goodput: round(quick.best?.measure.goodput ?? 0), stopped_by: quick.stoppedBy },
     brute: { trials: brute.trials.length, wall_s: round(results.brute.wallMs / 1000, 1), chosen: brute.best?.point ?? null, goodput: round(bestGoodput) },
     quality_ratio: med(confirm.brute) > 0 ? round(med(confirm.quick) / med(confirm.brute), 3) : null,
     quality_ratio_control: med(confirm.brute) > 0 ? round(med(confirm.control) / med(confirm.brute), 3) : null,

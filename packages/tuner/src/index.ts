@@ -6,7 +6,7 @@ export { LatencyModel } from './latency-model.js';
 export type { LatencyFit, LatencyModelOptions } from './latency-model.js';
 export { TUNER_PARAMETERS } from './types.js';
 export type { ParameterBounds, TunerDecision, TunerObjective, TunerParameter, TunerSettings, TunerSignal, TunerSlo } from './types.js';
-export { runSearch, validateSearch, gridPoints, paretoFront, scoreOf, violationsOf } from './search.js';
+export { runSearch, startPoint, validateSearch, gridPoints, paretoFront, scoreOf, violationsOf } from './search.js';
 export type { SearchBudget, SearchConstraints, SearchOptions, SearchPoint, SearchResult, SearchSpace, Trial, TrialMeasure } from './search.js';
 export { runBenchTrial, measureOf } from './bench-trial.js';
 export type { BenchTrialOptions, TrialStability } from './bench-trial.js';

@@ -26,7 +26,7 @@ function scatter(result: SearchResult): string {
   const width = 640;
   const height = 360;
   const pad = 48;
-  const points = result.trials.filter((t) => Number.isFinite(t.measure.p99LatencyMs));
+  const points = result.trials.filter((t) => !t.reference && Number.isFinite(t.measure.p99LatencyMs));
   if (points.length === 0) return '<p>No trial completed a request.</p>';
   const maxX = Math.max(...points.map((t) => t.measure.p99LatencyMs)) * 1.05 || 1;
   const maxY = Math.max(...points.map((t) => t.measure.requestThroughput)) * 1.05 || 1;
@@ -50,20 +50,21 @@ function scatter(result: SearchResult): string {
 export function renderTuneReport(result: SearchResult, title = 'muai tune'): string {
   const knobs = Object.keys(result.space);
   const front = new Set(result.pareto.map((t) => t.index));
+  const references = result.trials.filter((t) => t.reference).length;
   const rows = result.trials
     .map(
       (t) =>
-        `<tr class="${t === result.best ? 'chosen' : t.feasible ? '' : 'infeasible'}"><td>${t.index}${front.has(t.index) ? ' ◆' : ''}</td>${knobs.map((k) => `<td>${t.point[k] ?? ''}</td>`).join('')}<td>${fmt(t.measure.requestThroughput, 2)}</td><td>${fmt(t.measure.outputThroughput, 1)}</td><td>${fmt(t.measure.goodput, 2)}</td><td>${fmt(t.measure.p99LatencyMs)}</td><td>${fmt(t.measure.p99TtftMs)}</td><td>${fmt(t.measure.memoryMb, 0)}</td><td>${fmt(t.durationMs / 1000, 1)}</td><td>${escapeHtml(t.violations.join('; '))}</td></tr>`,
+        `<tr class="${t === result.best ? 'chosen' : t.reference ? 'reference' : t.feasible ? '' : 'infeasible'}"><td>${t.index}${front.has(t.index) ? ' ◆' : ''}${t.reference ? ' ref' : ''}</td>${knobs.map((k) => `<td>${t.point[k] ?? ''}</td>`).join('')}<td>${fmt(t.measure.requestThroughput, 2)}</td><td>${fmt(t.measure.outputThroughput, 1)}</td><td>${fmt(t.measure.goodput, 2)}</td><td>${fmt(t.measure.p99LatencyMs)}</td><td>${fmt(t.measure.p99TtftMs)}</td><td>${fmt(t.measure.memoryMb, 0)}</td><td>${fmt(t.durationMs / 1000, 1)}</td><td>${escapeHtml(t.violations.join('; '))}</td></tr>`,
     )
     .join('\n');
   const constraints = Object.entries(result.constraints).map(([k, v]) => `${k}=${String(v)}`).join(', ') || 'none';
   const chosen = result.best ? `<p><b>Chosen:</b> trial #${result.best.index}: ${escapeHtml(pointText(result.best))} (score ${fmt(result.best.score, 2)})</p>` : '<p><b>No trial met the constraints.</b></p>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}tr.chosen{background:#fde}tr.infeasible{color:#999}</style>
+<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}tr.chosen{background:#fde}tr.infeasible{color:#999}tr.reference{color:#678;font-style:italic}</style>
 </head><body>
 <h1>${escapeHtml(title)}</h1>
-<p>Search <b>${result.mode}</b>, objective <b>${result.objective}</b>, constraints ${escapeHtml(constraints)}; ${result.trials.length} of ${result.gridSize} grid points tried in ${fmt(result.durationMs / 1000, 1)} s (stopped: ${result.stoppedBy}).</p>
+<p>Search <b>${result.mode}</b>, objective <b>${result.objective}</b>, constraints ${escapeHtml(constraints)}; ${result.trials.length - references} of ${result.gridSize} grid points tried${references > 0 ? ` (and ${references} reference runs)` : ''} in ${fmt(result.durationMs / 1000, 1)} s (stopped: ${result.stoppedBy}).</p>
 ${chosen}
 <h2>Throughput against p99 latency</h2>
 <p>Blue: feasible, grey: broke a constraint, line: Pareto front, red ring: chosen.</p>
@@ -73,7 +74,7 @@ ${scatter(result)}
 <tbody>
 ${rows}
 </tbody></table>
-<p>◆ on the Pareto front (no other trial has both more throughput and lower p99 latency).</p>
+<p>◆ on the Pareto front (no other trial has both more throughput and lower p99 latency). ref: a reference run of the current point, the baseline the trial before it was judged against (quick search), not a candidate.</p>
 </body></html>
 `;
 }

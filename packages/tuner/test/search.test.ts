@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidRequestError } from '@muai/core';
-import { gridPoints, lineDiff, paretoFront, renderTuneReport, runSearch, searchResultJson, validateSearch, writeSettingsToYaml } from '../src/index.js';
+import { gridPoints, lineDiff, paretoFront, renderTuneReport, runSearch, searchResultJson, startPoint, validateSearch, writeSettingsToYaml } from '../src/index.js';
 import type { SearchPoint, TrialMeasure } from '../src/index.js';
 
 /** A smooth synthetic response surface with one peak at batch 16, threads 2. */
@@ -129,36 +129,79 @@ describe('runSearch', () => {
   it('quick tries joint moves only to leave its start: once a single move improved on it, a stuck pass ends the search', async () => {
     const tried: string[] = [];
     const result = await runSearch({
-      space: { threads: [1, 2], max_batch_size: [8, 16, 32] },
+      space: { threads: [1, 2, 3], max_batch_size: [8, 16, 32] },
       mode: 'quick',
       objective: 'throughput',
       start: { threads: 1, max_batch_size: 16 },
       evaluate: async (point) => {
         tried.push(`${point['threads']}/${point['max_batch_size']}`);
-        // 2 threads is clearly better; from there nothing is, and (1, 32) jointly would be worse anyway.
+        // 2 threads is clearly better; from there nothing is, and (3, 32) jointly would be worse anyway.
         return outputOf(point['threads'] === 2 ? (point['max_batch_size'] === 16 ? 150 : 140) : 100);
       },
     });
     expect(result.best?.point).toEqual({ threads: 2, max_batch_size: 16 });
-    // Start twice, 2 threads; then batch 32 and 8 at 2 threads; then 1 thread is known: no joint move.
-    expect(tried).toEqual(['1/16', '1/16', '2/16', '2/32', '2/8']);
+    // Start twice; its neighbours (2 threads, batch 32, batch 8); 2 threads wins, so 3 threads next
+    // (the line search); at 2 threads the batch neighbours; then no joint move such as (3, 32).
+    expect(tried).toEqual(['1/16', '1/16', '2/16', '1/32', '1/8', '3/16', '2/32', '2/8']);
   });
 
-  it('quick does not walk a knob back down after it gained upwards', async () => {
-    const tried: number[] = [];
-    await runSearch({
-      space: { max_batch_size: [1, 2, 4, 8, 16] },
+  it('quick moves to the best of all neighbours (steepest ascent) and keeps going that way while each step wins', async () => {
+    const tried: string[] = [];
+    const result = await runSearch({
+      space: { threads: [1, 2], max_batch_size: [1, 2, 4, 8, 16, 32] },
       mode: 'quick',
       objective: 'throughput',
-      start: { max_batch_size: 4 },
+      start: { threads: 2, max_batch_size: 4 },
       evaluate: async (point) => {
-        tried.push(point['max_batch_size']!);
-        const value = { 1: 50, 2: 60, 4: 100, 8: 150, 16: 140 }[point['max_batch_size']!]!;
-        return outputOf(value);
+        tried.push(`${point['threads']}/${point['max_batch_size']}`);
+        // One thread reads 4 % higher at the start, the batch gains far more: batch first.
+        const value = { 1: 50, 2: 60, 4: 100, 8: 150, 16: 160, 32: 140 }[point['max_batch_size']!]!;
+        return outputOf(point['threads'] === 1 ? value * 1.04 : value);
       },
     });
-    // Start twice, 8 (better), 16 (worse, stop); then from 8 no walk down to 2.
-    expect(tried).toEqual([4, 4, 8, 16]);
+    expect(result.best?.point).toEqual({ threads: 1, max_batch_size: 16 });
+    // Start twice; its neighbours, of which batch 8 is best (not one thread, measured first); then
+    // 16 and 32 along the same line; at (2, 16) one thread is the one clear step left; at (1, 16)
+    // its batch neighbours win nothing.
+    expect(tried).toEqual(['2/4', '2/4', '1/4', '2/8', '2/2', '2/16', '2/32', '1/16', '1/32', '1/8']);
+  });
+
+  it('quick with reference runs judges each candidate against the current point measured around it, so a drifting machine does not hide a gain', async () => {
+    // True throughput: batch 8 → 90, 16 → 100, 32 → 108; the machine slows 4 % with every measurement.
+    const truth: Record<number, number> = { 8: 90, 16: 100, 32: 108 };
+    const run = (drifting: { calls: number }) => async (point: SearchPoint) => outputOf(truth[point['max_batch_size']!]! * 0.96 ** drifting.calls++);
+    const common = { space: { max_batch_size: [8, 16, 32] }, mode: 'quick' as const, objective: 'throughput' as const, start: { max_batch_size: 16 } };
+    const plain = { calls: 0 };
+    // Without references: batch 32 reads 99.5 against the start's mean of 98, within the 4 % noise.
+    expect((await runSearch({ ...common, evaluate: run(plain) })).best?.point).toEqual({ max_batch_size: 16 });
+    const paired = { calls: 0 };
+    const result = await runSearch({ ...common, evaluate: run(paired), reference: run(paired) });
+    // With them: 99.5 against the mean of 96 before and 88.5 after, 8 % more.
+    expect(result.best?.point).toEqual({ max_batch_size: 32 });
+    const references = result.trials.filter((t) => t.reference);
+    // The start's second measurement, then one after each new candidate (32, 8); from 32, its one
+    // neighbour (16) is known: recalled, not run, and no reference.
+    expect(references.map((t) => t.point['max_batch_size'])).toEqual([16, 16, 16]);
+    expect(result.trials.map((t) => `${t.point['max_batch_size']}${t.reference ? 'r' : ''}`)).toEqual(['16', '16r', '32', '16r', '8', '16r']);
+    expect(result.pareto.some((t) => t.reference)).toBe(false);
+  });
+
+  it('quick with reference runs judges a point met again by the gain it was measured with, not by a low trial of the current point', async () => {
+    // True: batch 16 → 100, 32 → 110, 64 → 108; the trial of 32 reads 7 % low once (102.3).
+    const truth: Record<number, number> = { 16: 100, 32: 110, 64: 108 };
+    let first32 = true;
+    const measure = async (point: SearchPoint) => {
+      const batch = point['max_batch_size']!;
+      const low = batch === 32 && first32;
+      if (batch === 32) first32 = false;
+      return outputOf(truth[batch]! * (low ? 0.93 : 1));
+    };
+    const result = await runSearch({ space: { max_batch_size: [16, 32, 64] }, mode: 'quick', objective: 'throughput', start: { max_batch_size: 16 }, evaluate: measure, reference: measure });
+    // 32 beats the references of 16 around it (+2.3 %); 64 against 32's trial and the reference
+    // after it gains 1.7 %, not clearly. From 32, 64 is met again: 108 against 32's low trial would
+    // read +5.6 %, but it was measured against 32 at +1.7 %, so the climb stays.
+    expect(result.best?.point).toEqual({ max_batch_size: 32 });
+    expect(result.trials.map((t) => `${t.point['max_batch_size']}${t.reference ? 'r' : ''}`)).toEqual(['16', '16r', '32', '16r', '64', '32r']);
   });
 
   it('respects constraints: the chosen point meets them, infeasible trials are marked', async () => {
@@ -187,6 +230,20 @@ describe('runSearch', () => {
     await expect(runSearch({ space, mode: 'brute', objective: 'throughput', constraints: { maxMemoryMb: -1 }, evaluate })).rejects.toBeInstanceOf(InvalidRequestError);
     expect(trials).toBe(0);
     expect(() => validateSearch({ space, objective: 'throughput', start: { threads: 7 } })).toThrow(/not among its candidates/);
+  });
+});
+
+describe('startPoint', () => {
+  it('takes the candidate nearest each default, the first without one; the load follows 2 × batch when both are searched', () => {
+    const grid = { threads: [1, 2], max_concurrency: [4, 8, 16, 32], max_batch_size: [2, 4, 8, 16, 32, 64] };
+    expect(startPoint(grid, { threads: 8, max_batch_size: 16, max_concurrency: 16 })).toEqual({ threads: 2, max_concurrency: 32, max_batch_size: 16 });
+    expect(startPoint(grid, { max_batch_size: 4 })).toEqual({ threads: 1, max_concurrency: 8, max_batch_size: 4 });
+    // Without the batch size in the space (muai tune --base-url), the load's own default holds.
+    expect(startPoint({ max_concurrency: [1, 2, 4, 8, 16, 32] }, { max_concurrency: 16 })).toEqual({ max_concurrency: 16 });
+    // Whatever the defaults, the start is a point of the grid (validateSearch accepts it).
+    const start = startPoint(grid, { threads: 3, max_batch_size: 1000 });
+    expect(start).toEqual({ threads: 2, max_concurrency: 32, max_batch_size: 64 });
+    expect(() => validateSearch({ space: grid, objective: 'throughput', start })).not.toThrow();
   });
 });
 

@@ -102,6 +102,30 @@ describe('muai tune on the embedded engine (generated tiny model)', () => {
     expect(lines[2]).toContain('threads=2');
   }, 120_000);
 
+  it('quick starts at serve\'s batch size with the load at 2 × batch, runs a reference of the current point after each new candidate, never chooses one; --no-reference runs none', async () => {
+    const args = ['--model', tinyModel, '--search', 'quick', '--space', 'max_batch_size=2,4,8;max_concurrency=2,4,8,16', '--num-prompts', '6', '--output-len', '4', '--stable-runs', '1'];
+    expect(await main(['node', 'muai', 'tune', '--out', join(dir, 'out'), ...args])).toBe(0);
+    type Results = { trials: Array<{ index: number; point: Record<string, number>; reference?: boolean }>; chosen: { index: number }; pareto: number[] };
+    const results = JSON.parse(readFileSync(join(dir, 'out/results.json'), 'utf8')) as Results;
+    // The start: batch 8 (the candidate nearest serve's 16) and 16 in flight; then a reference run of it.
+    expect(results.trials[0]!.point).toEqual({ max_batch_size: 8, max_concurrency: 16 });
+    expect(results.trials[1]).toMatchObject({ point: results.trials[0]!.point, reference: true });
+    const references = results.trials.filter((trial) => trial.reference);
+    const candidates = results.trials.filter((trial) => !trial.reference);
+    // One per new candidate, plus the start's second measurement.
+    expect(references).toHaveLength(candidates.length);
+    expect(references.map((trial) => trial.index)).not.toContain(results.chosen.index);
+    expect(results.pareto.every((index) => !references.some((trial) => trial.index === index))).toBe(true);
+    expect(stdout).toContain(`${candidates.length} trials of 12 and ${references.length} reference runs (quick`);
+    expect(stderr.split('\n').filter((line) => / reference max_batch_size=/.test(line))).toHaveLength(references.length);
+
+    stdout = '';
+    expect(await tune(...args, '--no-reference')).toBe(0);
+    const plain = JSON.parse(readFileSync(join(dir, 'out/results.json'), 'utf8')) as Results;
+    expect(plain.trials.filter((trial) => trial.reference)).toEqual([]);
+    expect(stdout).toMatch(/^\d+ trials of 12 \(quick/);
+  }, 120_000);
+
   it('batch_timeout_ms runs the engine behind @muai/batcher; the choice goes to optimization.batcher', async () => {
     const yamlFile = join(dir, 'optimization.yaml');
     const code = await tune('--model', tinyModel, '--search', 'brute', '--space', 'max_batch_size=4;batch_timeout_ms=0,20', '--num-prompts', '8', '--output-len', '4', '--write', yamlFile);

@@ -6,8 +6,8 @@ import { createEngineTarget, createOpenAiTarget, randomDataset } from '@muai/ben
 import type { BenchPrompt, BenchTarget, GoodputSlo, SendOutcome } from '@muai/bench';
 import { InvalidRequestError, MuaiError } from '@muai/core';
 import { createOnnxEngine, type OnnxEngine } from '@muai/engines-onnx';
-import { lineDiff, renderTuneReport, runBenchTrial, runSearch, searchResultJson, validateSearch, writeSettingsToYaml } from '@muai/tuner';
-import type { SearchConstraints, SearchPoint, SearchSpace, Trial } from '@muai/tuner';
+import { lineDiff, renderTuneReport, runBenchTrial, runSearch, searchResultJson, startPoint, validateSearch, writeSettingsToYaml } from '@muai/tuner';
+import type { SearchConstraints, SearchPoint, SearchSpace, Trial, TrialMeasure } from '@muai/tuner';
 
 interface TuneOptions {
   model?: string;
@@ -25,6 +25,8 @@ interface TuneOptions {
   numPrompts: string;
   stableRuns: string;
   stability: string;
+  /** Quick: a reference run of the current point around each candidate (--no-reference turns it off). */
+  reference: boolean;
   requestRate: string;
   inputLen: string;
   outputLen: string;
@@ -38,11 +40,11 @@ interface TuneOptions {
 const ENGINE_KNOBS = new Set(['max_batch_size', 'batch_timeout_ms', 'threads', 'cache_max_memory_mb', 'max_concurrency']);
 const ENDPOINT_KNOBS = new Set(['max_concurrency']);
 
-/** Defaults of the knobs (quick search starts from the candidate closest to them). */
 /**
- * Where quick search starts: the settings `muai serve` runs with when nothing is configured. Threads:
- * the engine leaves intraOpNumThreads to ONNX Runtime, which uses one per core (the candidate nearest
- * to this machine's CPU count is taken).
+ * Where quick search starts (`startPoint`: the candidate nearest each): the settings `muai serve` runs
+ * with when nothing is configured. Threads: the engine leaves intraOpNumThreads to ONNX Runtime,
+ * which uses one per core. The load's max_concurrency: 16, or 2 × max_batch_size when that is
+ * searched too (Model Analyzer's concurrency formula).
  */
 const KNOB_DEFAULTS: Record<string, number> = { max_batch_size: 16, batch_timeout_ms: 50, threads: availableParallelism(), cache_max_memory_mb: 512, max_concurrency: 16 };
 
@@ -185,6 +187,7 @@ export function registerTuneCommand(program: Command): void {
     .option('--num-prompts <n>', 'requests per run of a trial', '64')
     .option('--stable-runs <n>', 'a trial repeats its run until the last N agree within --stability (perf_analyzer\'s rule), at most 2N runs, and measures their mean; 1: a single run', '3')
     .option('--stability <percent>', 'most spread (max/min - 1) of the stable runs\' request throughputs (perf_analyzer uses 10; 5 because a warming engine drifts 5-8 % over three runs here)', '5')
+    .option('--no-reference', 'quick: judge candidates against the current point\'s trial instead of a run of it just before and after each (which cancels a slow drift of the machine)')
     .option('--request-rate <rps>', 'arrival rate per trial (inf: as fast as the concurrency allows)', 'inf')
     .option('--input-len <tokens>', 'random prompt length', '32')
     .option('--output-len <tokens>', 'tokens generated per request', '16')
@@ -236,11 +239,7 @@ async function tune(options: TuneOptions): Promise<void> {
   }
   const budget = parseBudget(options.budget);
   const objective = options.objective;
-  const start: SearchPoint = {};
-  for (const [name, values] of Object.entries(space)) {
-    const fallback = KNOB_DEFAULTS[name] ?? values[0]!;
-    start[name] = values.reduce((best, value) => (Math.abs(value - fallback) < Math.abs(best - fallback) ? value : best), values[0] ?? fallback);
-  }
+  const start = startPoint(space, KNOB_DEFAULTS);
   validateSearch({ space, objective, constraints, budget, start });
   const numPrompts = positiveInt('num-prompts', options.numPrompts);
   const stableRuns = positiveInt('stable-runs', options.stableRuns);
@@ -279,12 +278,37 @@ async function tune(options: TuneOptions): Promise<void> {
     const gridSize = Object.values(space).reduce((product, values) => product * values.length, 1);
     const onTrial = (trial: Trial, planned: number): void => {
       if (!options.progress) return;
-      const line = `trial ${trial.index}${options.search === 'brute' ? `/${planned}` : ` (of ≤ ${gridSize})`} ${pointText(trial.point)}: ${trial.measure.requestThroughput.toFixed(2)} req/s, ${trial.measure.outputThroughput.toFixed(1)} tok/s, p99 ${trial.measure.p99LatencyMs.toFixed(0)} ms${trial.feasible ? '' : ` (${trial.violations.join('; ')})`}`;
+      const line = `trial ${trial.index}${options.search === 'brute' ? `/${planned}` : ` (of ≤ ${gridSize})`}${trial.reference ? ' reference' : ''} ${pointText(trial.point)}: ${trial.measure.requestThroughput.toFixed(2)} req/s, ${trial.measure.outputThroughput.toFixed(1)} tok/s, p99 ${trial.measure.p99LatencyMs.toFixed(0)} ms${trial.feasible ? '' : ` (${trial.violations.join('; ')})`}`;
       if (tty) {
         const width = 24;
         const filled = Math.min(width, Math.round((trial.index / Math.max(1, planned)) * width));
         process.stderr.write(`\r\x1b[2K[${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${line}`);
       } else process.stderr.write(`muai tune: ${line}\n`);
+    };
+    /** One trial of `point` (runs until stable with `stable`, else one run). */
+    const measurePoint = async (point: SearchPoint, stable: boolean): Promise<TrialMeasure> => {
+      const warmUp = async (engine: OnnxEngine): Promise<void> => {
+        if (options.progress && !tty) process.stderr.write(`muai tune: warming a new engine (${pointText(point)}): ${WARM_UP_RUNS} runs of the trial's load\n`);
+        const target = createEngineTarget({ engine, model: 'default' });
+        for (let run = 0; run < WARM_UP_RUNS; run++) {
+          await runBenchTrial({ target, prompts, numPrompts, requestRate, seed, ...(point['max_concurrency'] !== undefined ? { maxConcurrency: point['max_concurrency'] } : {}) });
+        }
+      };
+      const engine = pool ? await pool.engineFor(point, warmUp) : undefined;
+      const batched = engine && point['batch_timeout_ms'] !== undefined ? await batchedTarget(engine, point) : undefined;
+      const target = batched ?? (engine ? createEngineTarget({ engine, model: 'default' }) : remote!);
+      const { measure } = await runBenchTrial({
+        target,
+        prompts,
+        numPrompts,
+        requestRate,
+        seed,
+        ...(point['max_concurrency'] !== undefined ? { maxConcurrency: point['max_concurrency'] } : {}),
+        ...(Object.keys(goodput).length > 0 ? { goodput } : {}),
+        ...(pool ? { memoryMb: () => process.memoryUsage().rss / 2 ** 20 } : {}),
+        ...(stability && stable ? { stability } : {}),
+      }).finally(() => batched?.close());
+      return measure;
     };
     const result = await runSearch({
       space,
@@ -294,30 +318,9 @@ async function tune(options: TuneOptions): Promise<void> {
       budget,
       start,
       onTrial,
-      evaluate: async (point) => {
-        const warmUp = async (engine: OnnxEngine): Promise<void> => {
-          if (options.progress && !tty) process.stderr.write(`muai tune: warming a new engine (${pointText(point)}): ${WARM_UP_RUNS} runs of the trial's load\n`);
-          const target = createEngineTarget({ engine, model: 'default' });
-          for (let run = 0; run < WARM_UP_RUNS; run++) {
-            await runBenchTrial({ target, prompts, numPrompts, requestRate, seed, ...(point['max_concurrency'] !== undefined ? { maxConcurrency: point['max_concurrency'] } : {}) });
-          }
-        };
-        const engine = pool ? await pool.engineFor(point, warmUp) : undefined;
-        const batched = engine && point['batch_timeout_ms'] !== undefined ? await batchedTarget(engine, point) : undefined;
-        const target = batched ?? (engine ? createEngineTarget({ engine, model: 'default' }) : remote!);
-        const { measure } = await runBenchTrial({
-          target,
-          prompts,
-          numPrompts,
-          requestRate,
-          seed,
-          ...(point['max_concurrency'] !== undefined ? { maxConcurrency: point['max_concurrency'] } : {}),
-          ...(Object.keys(goodput).length > 0 ? { goodput } : {}),
-          ...(pool ? { memoryMb: () => process.memoryUsage().rss / 2 ** 20 } : {}),
-          ...(stability ? { stability } : {}),
-        }).finally(() => batched?.close());
-        return measure;
-      },
+      evaluate: (point) => measurePoint(point, true),
+      // Quick: one run of the current point after each new candidate, the baseline it is judged against.
+      ...(options.reference ? { reference: (point: SearchPoint) => measurePoint(point, false) } : {}),
     });
     if (tty) process.stderr.write('\n');
     mkdirSync(options.out, { recursive: true });
@@ -325,8 +328,10 @@ async function tune(options: TuneOptions): Promise<void> {
     writeFileSync(join(options.out, 'results.json'), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(options.out, 'report.html'), renderTuneReport(result, `muai tune: ${json.target}`));
     const best = result.best;
+    const references = result.trials.filter((trial) => trial.reference).length;
+    const trials = result.trials.length - references;
     process.stdout.write(
-      `${result.trials.length} trials of ${result.gridSize} (${options.search}, stopped: ${result.stoppedBy}) in ${(result.durationMs / 1000).toFixed(1)} s\n` +
+      `${trials} trials of ${result.gridSize}${references > 0 ? ` and ${references} reference runs` : ''} (${options.search}, stopped: ${result.stoppedBy}) in ${(result.durationMs / 1000).toFixed(1)} s\n` +
         (best
           ? `chosen: ${pointText(best.point)}: ${best.measure.requestThroughput.toFixed(2)} req/s, ${best.measure.outputThroughput.toFixed(1)} tok/s, p99 ${best.measure.p99LatencyMs.toFixed(0)} ms${best.measure.goodput !== null ? `, goodput ${best.measure.goodput.toFixed(2)} req/s` : ''}\n`
           : 'no trial met the constraints: relax them or widen the space\n') +
