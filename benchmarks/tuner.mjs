@@ -40,6 +40,7 @@
 //
 //   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 64] [--stable-runs 3] [--single-run] [--no-reference] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
 //     [--low-rps N] [--high-rps N] [--phase-s 20] [--interval-ms 2000] [--online-rounds 2] [--online-threads 0] [--skip-offline] [--skip-online]
+//   TUNER_DEBUG=1 logs each online window: request and token rates, the engine's own token rate, mean batch, p99.
 import { createEngineTarget, randomDataset, runBenchmark, computeResult } from '@muai/bench';
 import { createOnnxEngine } from '@muai/engines-onnx';
 import { createPerformanceMonitor } from '@muai/monitoring';
@@ -290,8 +291,10 @@ async function online(tuned, rates) {
     // The signal `muai serve`'s wiring builds: the window's figures, the engine's mean batch, the gate's window.
     const stats = engine.batchStats('default');
     const batchMean = stats.steps > lastStats.steps ? (stats.sequenceSteps - lastStats.sequenceSteps) / (stats.steps - lastStats.steps) : null;
+    const engineTps = (stats.sequenceSteps - lastStats.sequenceSteps) / (intervalMs / 1000);
     lastStats = stats;
     const snapshot = monitor.snapshot();
+    if (process.env.TUNER_DEBUG) log(`window ${tuned ? 'tuned' : 'fixed'}: rps ${snapshot.requestsPerSecond.toFixed(1)} tok/s ${snapshot.tokensPerSecond?.toFixed(0)} engine tok/s ${engineTps.toFixed(0)} batch ${batchMean?.toFixed(1)} p99 ${snapshot.latencyMs.p99?.toFixed(0)}`);
     for (const decision of tuner.step({ ...snapshot, batchSize: { mean: batchMean }, admission: gate.window() })) {
       if (decision.parameter === null) continue;
       decisions.push(`${decision.step}: ${decision.parameter} ${decision.from}->${decision.to} ${decision.direction}`);

@@ -70,7 +70,15 @@ interface PendingChange {
   /** p99 latency of the window before the change (null when unknown). */
   p99Before: number | null;
   changes: Array<{ parameter: TunerParameter; from: number; to: number; direction: 'up' | 'down' }>;
+  /**
+   * The window before the change held a load step (its request rate over 1.5× or under 1/1.5 of the
+   * window before it): its score is no baseline, and the change is not judged against it.
+   */
+  loadStep: boolean;
 }
+
+/** A window's request rate this many times the previous one's, or less than its inverse, is a load step. */
+const LOAD_STEP_RATIO = 1.5;
 
 /**
  * The online controller: pure (no timers, no I/O); call `step(signal)` every interval with the
@@ -105,6 +113,9 @@ export class OnlineTuner {
   private pending: PendingChange | undefined;
   private lastPressure: number | null = null;
   private lastScore: number | null = null;
+  /** Request rate of the last window with traffic, and whether that window held a load step. */
+  private lastRate: number | null = null;
+  private loadStep = false;
   /** Request rate of the last saturated window (the engine's capacity then), req/s. */
   private capacity = 0;
   private saturatedNow = false;
@@ -196,6 +207,9 @@ export class OnlineTuner {
     if (typeof batch === 'number' && batch > 0 && typeof latency === 'number') this.model.add(batch, latency);
 
     this.noteCapacity(signal);
+    const rate = signal.requestsPerSecond;
+    this.loadStep = this.lastRate !== null && this.lastRate > 0 && (rate > LOAD_STEP_RATIO * this.lastRate || rate < this.lastRate / LOAD_STEP_RATIO);
+    this.lastRate = rate;
 
     const pending = this.pending;
     this.pending = undefined;
@@ -210,8 +224,15 @@ export class OnlineTuner {
     // admitted under the old one, and a limit set too low shows as refusals while the SLO holds,
     // which raises it again (Little's bound, additive increase). Reverting would also block further
     // cuts for `holdAfterRevertSteps` steps, when capacity may still be falling.
-    const judged = pending?.changes.filter((change) => change.direction !== 'down' || (pressure <= 1 && change.parameter !== 'max_concurrency')) ?? [];
-    if (pending !== undefined && judged.length > 0 && score < pending.scoreBefore - this.revertTolerance * Math.abs(pending.scoreBefore) && latencyWorse) {
+    // Nor is a change made in a window that held a load step (the first window of an overload reads
+    // high: measured, 160 req/s against 136-152 in the windows after it, whatever the batch).
+    const judged = pending?.loadStep ? [] : (pending?.changes.filter((change) => change.direction !== 'down' || (pressure <= 1 && change.parameter !== 'max_concurrency')) ?? []);
+    // Requests finish a batch at a time, so a window's count is uncertain by about one batch: a fall
+    // within that is no evidence (measured: steady windows read 136, 144 or 152 req/s at batch 16,
+    // 2 s windows, i.e. 17, 18 or 19 batches).
+    const granularity = (signal.batchSize?.mean ?? 1) / Math.max(1, signal.requests);
+    const tolerance = Math.max(this.revertTolerance, granularity);
+    if (pending !== undefined && judged.length > 0 && score < pending.scoreBefore - tolerance * Math.abs(pending.scoreBefore) && latencyWorse) {
       const decisions: TunerDecision[] = [];
       for (const change of judged) {
         this.values[change.parameter] = change.from;
@@ -231,7 +252,7 @@ export class OnlineTuner {
     // may be off its Little's law bound; both can move in one step.
     const saturated = [this.batchGrowth(signal), this.admissionByLittle(signal)].filter((decision): decision is TunerDecision => decision !== undefined);
     if (saturated.length > 0) {
-      this.pending = { scoreBefore: score, p99Before: p99, changes: saturated.map((d) => ({ parameter: d.parameter!, from: d.from!, to: d.to!, direction: d.direction as 'up' | 'down' })) };
+      this.pending = { scoreBefore: score, p99Before: p99, loadStep: this.loadStep, changes: saturated.map((d) => ({ parameter: d.parameter!, from: d.from!, to: d.to!, direction: d.direction as 'up' | 'down' })) };
       return this.record(saturated);
     }
     if (pressure >= this.lowWater) {
@@ -275,7 +296,7 @@ export class OnlineTuner {
     }
     if (decisions.length === 0) return [this.hold(`SLO breached (${worst}) but every latency knob is at its lower bound or blocked`)];
     this.lastDecreaseStep = this.stepCount;
-    this.pending = { scoreBefore: score, p99Before: p99, changes };
+    this.pending = { scoreBefore: score, p99Before: p99, loadStep: this.loadStep, changes };
     return decisions;
   }
 
@@ -440,7 +461,7 @@ export class OnlineTuner {
       }
       this.nextIncrease = (this.nextIncrease + tried + 1) % this.parameters.length;
       this.values[parameter] = to;
-      this.pending = { scoreBefore: score, p99Before: p99, changes: [{ parameter, from, to, direction: 'up' }] };
+      this.pending = { scoreBefore: score, p99Before: p99, loadStep: this.loadStep, changes: [{ parameter, from, to, direction: 'up' }] };
       return [this.decision(parameter, 'up', from, to, `SLO holds (${worst}); + ${step}`)];
     }
     return [this.hold(skipped.length > 0 ? skipped.join('; ') : 'every knob is at its upper bound or blocked')];

@@ -160,6 +160,37 @@ describe('OnlineTuner', () => {
     expect(last[0]!.reason).toContain('predicted batch latency');
   });
 
+  it('does not judge a change made in the window of a load step: that window is no baseline', () => {
+    const make = () =>
+      createOnlineTuner({ parameters: ['max_batch_size', 'max_concurrency'], initial: { max_batch_size: 16, max_concurrency: 512 }, bounds: { max_concurrency: { max: 512, step: 8 } }, slo: { p99LatencyMs: 3000 } });
+    const overload = (p99: number, rps: number, batch: number) => signal(p99, rps, { requests: rps * 2, batchSize: { mean: batch }, queueDepth: { mean: 90 }, admission: { refused: 0, inFlight: { mean: 300, max: 512 } } });
+    // A doubling made in an overload window with no step before it: a 15 % fall with p99 up undoes it
+    // (a batch of 32 in 272 requests is 12 %)...
+    const steady = make();
+    expect(steady.step(overload(800, 160, 16))[0]).toMatchObject({ parameter: 'max_batch_size', to: 32 });
+    expect(steady.step(overload(1500, 136, 32))[0]).toMatchObject({ parameter: 'max_batch_size', direction: 'revert', to: 16 });
+    // ...but not when the doubling was made in the first window of the overload (44 → 160 req/s).
+    const stepped = make();
+    stepped.step(signal(50, 44, { requests: 88, batchSize: { mean: 2 }, queueDepth: { mean: 0 } }));
+    expect(stepped.settings().max_batch_size).toBe(16);
+    expect(stepped.step(overload(800, 160, 16))[0]).toMatchObject({ parameter: 'max_batch_size', to: 32 });
+    expect(stepped.step(overload(1500, 136, 32)).some((d) => d.direction === 'revert')).toBe(false);
+    expect(stepped.settings().max_batch_size).toBeGreaterThanOrEqual(32);
+  });
+
+  it('does not revert for a fall within one batch of completions, the granularity of a window\'s count', () => {
+    const make = () => {
+      const tuner = createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 16 }, slo: { p99LatencyMs: 3000 } });
+      tuner.step(signal(2300, 144, { requests: 288, batchSize: { mean: 16 } }));
+      expect(tuner.settings().max_batch_size).toBe(18);
+      return tuner;
+    };
+    // 144 → 135 req/s (−6 %) in 270 requests at batch 18 (one batch is 6.7 %): held.
+    expect(make().step(signal(2550, 135, { requests: 270, batchSize: { mean: 18 } })).some((d) => d.direction === 'revert')).toBe(false);
+    // 144 → 126 (−12.5 %): reverted.
+    expect(make().step(signal(2550, 126, { requests: 252, batchSize: { mean: 18 } }))[0]).toMatchObject({ direction: 'revert', to: 16 });
+  });
+
   it('does not revert a decrease while the breach lasts: the requests finishing then were admitted before it', () => {
     const tuner = createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 16 }, slo: { p99LatencyMs: 100 } });
     expect(tuner.step(signal(300, 10))).toMatchObject([{ direction: 'down', to: 12 }]);
