@@ -57,7 +57,7 @@ export interface OnlineTunerState {
   score: number | null;
   /** Batch latency model fitted on recent windows, when it has enough points. */
   latencyModel: LatencyFit | null;
-  /** Request rate of the last saturated window (the engine's capacity then), req/s; null before any. */
+  /** The engine's capacity as estimated from the last saturated windows (their median), req/s; null before any. */
   capacityRps: number | null;
   /** Requests in flight that keep latency at `lowWater` × the latency SLO at that capacity (Little's law); null without both. */
   concurrencyBound: number | null;
@@ -116,8 +116,10 @@ export class OnlineTuner {
   /** Request rate of the last window with traffic, and whether that window held a load step. */
   private lastRate: number | null = null;
   private loadStep = false;
-  /** Request rate of the last saturated window (the engine's capacity then), req/s. */
+  /** Estimated capacity, req/s (median of the last three saturated windows in a row). */
   private capacity = 0;
+  /** Request rates of the last (up to three) saturated windows in a row. */
+  private readonly saturatedRates: number[] = [];
   private saturatedNow = false;
   /** The Little's law bound of the last saturated window. */
   private lastLittle: number | undefined;
@@ -399,16 +401,27 @@ export class OnlineTuner {
   /**
    * Whether the window was saturated: the gate refused requests, or a whole batch waited on average
    * for a slot (a few waiting is Poisson arrivals meeting a full batch now and then, not overload).
-   * Its request rate is then the engine's capacity. The latest such window is the estimate: on a
-   * shared machine capacity falls within seconds, and an estimate too high is a breach; the first
-   * window of a load step, only partly saturated, reads low, which the at-most-halving step absorbs.
+   * Its request rate is then the engine's capacity. The estimate is the median of the last three
+   * saturated windows of this overload (the lower of two, the one of one): on a shared machine
+   * capacity falls within seconds, and an estimate too high is a breach, so it follows a fall within
+   * two windows; but one window's count moves a batch at a time (136, 144 or 152 req/s at batch 16,
+   * ±20 % at batch 64 in 2 s), and following each low window cut the limit at once while the rise
+   * after it waited out the cooldown (measured: 364 → 307 → 364 → 307), refusing requests the engine
+   * had room for. The first window of a load step, only partly saturated, may read low, which the
+   * at-most-halving step absorbs.
    */
   private noteCapacity(signal: TunerSignal): void {
     const batch = this.values.max_batch_size ?? this.fixed.max_batch_size ?? 1;
     const saturated = (signal.admission?.refused ?? 0) > 0 || (signal.queueDepth?.mean ?? 0) >= batch;
     this.saturatedNow = saturated && signal.requestsPerSecond > 0;
-    if (!this.saturatedNow) return;
-    this.capacity = signal.requestsPerSecond;
+    if (!this.saturatedNow) {
+      this.saturatedRates.length = 0;
+      return;
+    }
+    this.saturatedRates.push(signal.requestsPerSecond);
+    if (this.saturatedRates.length > 3) this.saturatedRates.shift();
+    const sorted = [...this.saturatedRates].sort((a, b) => a - b);
+    this.capacity = sorted.length === 3 ? sorted[1]! : sorted[0]!;
     const slo = this.slo.p99LatencyMs;
     if (slo !== undefined) this.lastLittle = Math.floor((this.capacity * this.lowWater * slo) / 1000);
   }

@@ -191,6 +191,19 @@ describe('OnlineTuner', () => {
     expect(make().step(signal(2550, 126, { requests: 252, batchSize: { mean: 18 } }))[0]).toMatchObject({ direction: 'revert', to: 16 });
   });
 
+  it('estimates capacity as the median of the last three saturated windows: one low window does not cut the admission limit, two do', () => {
+    const tuner = createOnlineTuner({ parameters: ['max_concurrency'], initial: { max_concurrency: 512 }, bounds: { max_concurrency: { max: 512, step: 8 } }, slo: { p99LatencyMs: 3000 } });
+    const saturated = (rps: number) => signal(1500, rps, { requests: rps * 2, admission: { refused: 30, inFlight: { mean: 380, max: 512 } } });
+    // 160 × 0.8 × 3 s = 384.
+    expect(tuner.step(saturated(160))[0]).toMatchObject({ parameter: 'max_concurrency', direction: 'down', to: 384 });
+    tuner.step(saturated(160));
+    // One window at 136 (a batch fewer finished in it): the median is still 160.
+    expect(tuner.step(saturated(136)).some((d) => d.parameter === 'max_concurrency')).toBe(false);
+    expect(tuner.state().capacityRps).toBe(160);
+    // A second: capacity fell, 136 × 0.8 × 3 s = 326.
+    expect(tuner.step(saturated(136))[0]).toMatchObject({ parameter: 'max_concurrency', direction: 'down', to: 326 });
+  });
+
   it('does not revert a decrease while the breach lasts: the requests finishing then were admitted before it', () => {
     const tuner = createOnlineTuner({ parameters: ['max_batch_size'], initial: { max_batch_size: 16 }, slo: { p99LatencyMs: 100 } });
     expect(tuner.step(signal(300, 10))).toMatchObject([{ direction: 'down', to: 12 }]);
