@@ -38,7 +38,7 @@
 // (intervals, requests, wall time summed); each run's own figures are kept.
 // Target: violations with ≤ half of without, throughput ≥ 1. --low-rps/--high-rps fix the rates.
 //
-//   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 64] [--stable-runs 3] [--single-run] [--no-reference] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
+//   npm run bench -- tuner [--json] [--slo-ms 3000] [--num-prompts 64] [--stable-runs 3] [--single-run] [--no-reference] [--trial-warm-up 1] [--confirm-rounds 5] [--confirm-prompts 128] [--low-factor 0.25] [--high-factor 1.5]
 //     [--low-rps N] [--high-rps N] [--phase-s 20] [--interval-ms 2000] [--online-rounds 2] [--online-threads 0] [--skip-offline] [--skip-online]
 //   TUNER_DEBUG=1 logs each online window: request and token rates, the engine's own token rate, mean batch, p99.
 import { createEngineTarget, randomDataset, runBenchmark, computeResult } from '@muai/bench';
@@ -80,6 +80,7 @@ const ONLINE_THREADS = numberOption('online-threads', 0);
 const stableRuns = numberOption('stable-runs', 3);
 const STABILITY = flag('single-run') ? undefined : { windows: stableRuns, tolerance: 0.05, maxRuns: 2 * stableRuns };
 const noReference = flag('no-reference');
+const TRIAL_WARM_UP_RUNS = numberOption('trial-warm-up', 1);
 
 /**
  * A loaded engine at the defaults, warmed up until three 32-request runs agree within 10 % (the
@@ -145,16 +146,17 @@ async function offline() {
   const tokenizer = await loadEngine(1);
   const prompts = randomDataset({ numPrompts, inputLen, outputLen, seed: 1, countTokens: (text) => tokenizer.encodeRequest({ model: 'default', prompt: text }).length });
   await tokenizer.close();
-  const measure = async (engine, point, requests, stability) => {
+  const measure = async (engine, point, requests, stability, warmUpRuns = 0) => {
     engine.setLimits({ maxBatchSize: point.max_batch_size ?? DEFAULT_MAX_BATCH_SIZE });
-    return (await runBenchTrial({ target: createEngineTarget({ engine, model: 'default' }), prompts, numPrompts: requests, maxConcurrency: point.max_concurrency, goodput: { e2el: sloMs }, ...(stability ? { stability } : {}) })).measure;
+    return (await runBenchTrial({ target: createEngineTarget({ engine, model: 'default' }), prompts, numPrompts: requests, maxConcurrency: point.max_concurrency, goodput: { e2el: sloMs }, warmUpRuns, ...(stability ? { stability } : {}) })).measure;
   };
   const results = {};
   for (const mode of ['quick', 'brute']) {
     // Each search starts from no session, pays its own warm-ups, and closes its sessions.
     const pool = enginePool(prompts);
     // runSearch passes the trial number as a second argument: not a request count.
-    const evaluate = async (point) => measure(await pool.get(point), point, numPrompts, STABILITY);
+    // Every trial (brute's and quick's) first makes TRIAL_WARM_UP_RUNS unmeasured runs, as `muai tune`.
+    const evaluate = async (point) => measure(await pool.get(point), point, numPrompts, STABILITY, TRIAL_WARM_UP_RUNS);
     // Quick's reference runs (as `muai tune`): one run of the current point after each new candidate.
     const reference = async (point) => measure(await pool.get(point), point, numPrompts);
     const began = performance.now();

@@ -26,6 +26,12 @@ export interface BenchTrialOptions {
    * reads low; a single run would be judged on that. Default: one run, no check.
    */
   stability?: TrialStability;
+  /**
+   * Runs made first and not measured. A warm session is still slow the first time it meets a new
+   * input shape (a larger batch: measured, the first run after a change of batch size read 8 %
+   * under the next ones), and a trial that changes the batch size would be judged on that. Default 0.
+   */
+  warmUpRuns?: number;
 }
 
 export interface TrialStability {
@@ -71,7 +77,8 @@ function meanMeasure(measures: readonly TrialMeasure[]): TrialMeasure {
 
 /**
  * One trial's load: a @muai/bench run against `target`, reduced to the figures a search compares;
- * with `stability`, runs repeated until stable (`runs` tells how many were made; `result` is the last).
+ * with `stability`, runs repeated until stable (`runs` tells how many were measured, warm-ups not
+ * counted; `result` is the last).
  */
 export async function runBenchTrial(options: BenchTrialOptions): Promise<{ measure: TrialMeasure; result: BenchResult; runs: number }> {
   const run: RunOptions = {
@@ -86,6 +93,7 @@ export async function runBenchTrial(options: BenchTrialOptions): Promise<{ measu
   const windows = options.stability ? Math.max(1, options.stability.windows ?? 3) : 1;
   const tolerance = options.stability?.tolerance ?? 0.1;
   const maxRuns = options.stability ? Math.max(windows, options.stability.maxRuns ?? 2 * windows) : 1;
+  for (let warm = 0; warm < (options.warmUpRuns ?? 0); warm++) await runBenchmark(run);
   const measures: TrialMeasure[] = [];
   let result: BenchResult | undefined;
   while (measures.length < maxRuns) {

@@ -28,6 +28,13 @@ describe('runBenchTrial', () => {
     expect(measure.requestThroughput).toBeLessThan(8 / 0.06);
   });
 
+  it('warmUpRuns: runs first and not measured, so one run reads the warm target', async () => {
+    const { runs, measure } = await runBenchTrial({ target: warmingTarget(8, 80, 20), prompts, numPrompts: 8, maxConcurrency: 8, warmUpRuns: 1 });
+    expect(runs).toBe(1);
+    // The cold run (~100 req/s) was the warm-up; the measured one reads ~400 req/s.
+    expect(measure.requestThroughput).toBeGreaterThan(8 / 0.06);
+  });
+
   it('with stability: repeats until the last runs agree and measures those, not the cold first run', async () => {
     const { runs, measure } = await runBenchTrial({ target: warmingTarget(8, 80, 20), prompts, numPrompts: 8, maxConcurrency: 8, stability: { windows: 3, tolerance: 0.5, maxRuns: 6 } });
     // The cold run (8 requests of 80 ms at once: ~100 req/s) is left out; the warm runs read ~400 req/s.

@@ -36,6 +36,7 @@ describe('muai tune: bad input fails with a code before any trial', () => {
     [['--base-url', 'http://127.0.0.1:9', '--space', 'threads=1,2'], /INVALID_REQUEST: --space: "threads" is a setting of the server itself/],
     [['--base-url', 'http://127.0.0.1:9', '--max-memory', '100'], /INVALID_REQUEST: --max-memory needs --model/],
     [['--model', tinyModel, '--budget', '3x'], /INVALID_REQUEST: --budget takes/],
+    [['--model', tinyModel, '--warm-up-runs', 'one'], /INVALID_REQUEST: --warm-up-runs must be an integer >= 0/],
     [[], /Give exactly one of --model DIR/],
   ])('%j', async (args, message) => {
     expect(await tune(...args)).toBe(1);

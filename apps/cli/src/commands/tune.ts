@@ -25,6 +25,7 @@ interface TuneOptions {
   numPrompts: string;
   stableRuns: string;
   stability: string;
+  warmUpRuns: string;
   /** Quick: a reference run of the current point around each candidate (--no-reference turns it off). */
   reference: boolean;
   requestRate: string;
@@ -118,6 +119,12 @@ function positive(name: string, value: string | undefined): number | undefined {
   return parsed;
 }
 
+function nonNegativeInt(name: string, value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 0) throw new InvalidRequestError(`--${name} must be an integer >= 0 (got "${value}").`);
+  return parsed;
+}
+
 function positiveInt(name: string, value: string): number {
   const parsed = Number(value);
   if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidRequestError(`--${name} must be a positive integer (got "${value}").`);
@@ -187,6 +194,7 @@ export function registerTuneCommand(program: Command): void {
     .option('--num-prompts <n>', 'requests per run of a trial', '64')
     .option('--stable-runs <n>', 'a trial repeats its run until the last N agree within --stability (perf_analyzer\'s rule), at most 2N runs, and measures their mean; 1: a single run', '3')
     .option('--stability <percent>', 'most spread (max/min - 1) of the stable runs\' request throughputs (perf_analyzer uses 10; 5 because a warming engine drifts 5-8 % over three runs here)', '5')
+    .option('--warm-up-runs <n>', 'unmeasured runs at the start of each trial (a warm engine is slow the first time it meets a new batch size)', '1')
     .option('--no-reference', 'quick: judge candidates against the current point\'s trial instead of a run of it just before and after each (which cancels a slow drift of the machine)')
     .option('--request-rate <rps>', 'arrival rate per trial (inf: as fast as the concurrency allows)', 'inf')
     .option('--input-len <tokens>', 'random prompt length', '32')
@@ -244,6 +252,7 @@ async function tune(options: TuneOptions): Promise<void> {
   const numPrompts = positiveInt('num-prompts', options.numPrompts);
   const stableRuns = positiveInt('stable-runs', options.stableRuns);
   const stability = stableRuns > 1 ? { windows: stableRuns, tolerance: positive('stability', options.stability)! / 100 } : undefined;
+  const warmUpRuns = nonNegativeInt('warm-up-runs', options.warmUpRuns);
   const requestRate = positive('request-rate', options.requestRate)!;
   const inputLen = positiveInt('input-len', options.inputLen);
   const outputLen = positiveInt('output-len', options.outputLen);
@@ -307,6 +316,7 @@ async function tune(options: TuneOptions): Promise<void> {
         ...(Object.keys(goodput).length > 0 ? { goodput } : {}),
         ...(pool ? { memoryMb: () => process.memoryUsage().rss / 2 ** 20 } : {}),
         ...(stability && stable ? { stability } : {}),
+        ...(stable && warmUpRuns > 0 ? { warmUpRuns } : {}),
       }).finally(() => batched?.close());
       return measure;
     };
