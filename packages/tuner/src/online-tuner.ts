@@ -254,7 +254,7 @@ export class OnlineTuner {
     // may be off its Little's law bound; both can move in one step.
     const saturated = [this.batchGrowth(signal), this.admissionByLittle(signal)].filter((decision): decision is TunerDecision => decision !== undefined);
     if (saturated.length > 0) {
-      this.pending = { scoreBefore: score, p99Before: p99, loadStep: this.loadStep, changes: saturated.map((d) => ({ parameter: d.parameter!, from: d.from!, to: d.to!, direction: d.direction as 'up' | 'down' })) };
+      this.setPending(score, p99, saturated.map((d) => ({ parameter: d.parameter!, from: d.from!, to: d.to!, direction: d.direction as 'up' | 'down' })));
       return this.record(saturated);
     }
     if (pressure >= this.lowWater) {
@@ -298,7 +298,7 @@ export class OnlineTuner {
     }
     if (decisions.length === 0) return [this.hold(`SLO breached (${worst}) but every latency knob is at its lower bound or blocked`)];
     this.lastDecreaseStep = this.stepCount;
-    this.pending = { scoreBefore: score, p99Before: p99, loadStep: this.loadStep, changes };
+    this.setPending(score, p99, changes);
     return decisions;
   }
 
@@ -320,6 +320,11 @@ export class OnlineTuner {
       why = `capacity ${round(this.capacity)} req/s × ${this.lowWater} × ${this.slo.p99LatencyMs} ms (Little's law)${target > little ? ', at most halved in one step' : ''}`;
     }
     return { target, why };
+  }
+
+  /** Changes made in this window, judged at the next step against this window's score and p99. */
+  private setPending(score: number, p99: number | null, changes: PendingChange['changes']): void {
+    this.pending = { scoreBefore: score, p99Before: p99, loadStep: this.loadStep, changes };
   }
 
   /** `max_batch_size` doubled within its bound (the growth under a backlog), or undefined at the bound or while blocked upwards. */
@@ -474,7 +479,7 @@ export class OnlineTuner {
       }
       this.nextIncrease = (this.nextIncrease + tried + 1) % this.parameters.length;
       this.values[parameter] = to;
-      this.pending = { scoreBefore: score, p99Before: p99, loadStep: this.loadStep, changes: [{ parameter, from, to, direction: 'up' }] };
+      this.setPending(score, p99, [{ parameter, from, to, direction: 'up' }]);
       return [this.decision(parameter, 'up', from, to, `SLO holds (${worst}); + ${step}`)];
     }
     return [this.hold(skipped.length > 0 ? skipped.join('; ') : 'every knob is at its upper bound or blocked')];

@@ -257,8 +257,8 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     if (stop !== undefined) stoppedBy = stop;
     return stop !== undefined;
   };
-  /** Trials of points measured (not recalled) since the search last judged one. */
-  const fresh = new Set<Trial>();
+  /** The trial `trial` measured last (not recalled), until it is judged. */
+  let fresh: Trial | undefined;
   /** Runs (or recalls) one point; undefined when the budget is spent. */
   const trial = async (point: SearchPoint): Promise<Trial | undefined> => {
     const known = seen.get(keyOf(point));
@@ -266,7 +266,7 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     if (spent()) return undefined;
     const result = await measureOnce(point);
     seen.set(keyOf(point), result);
-    fresh.add(result);
+    fresh = result;
     return result;
   };
   /** Feasible beats infeasible; then the score. */
@@ -305,7 +305,9 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     const judge = async (candidate: Trial): Promise<number | undefined> => {
       const against = keyOf(current!.point);
       let gain: number;
-      if (options.reference && fresh.has(candidate)) {
+      const justMeasured = candidate === fresh;
+      fresh = undefined;
+      if (justMeasured && options.reference) {
         if (spent()) return undefined;
         const after = await measureOnce(current!.point, options.reference);
         gain = relative(candidate.score, (latest + after.score) / 2);
@@ -329,6 +331,8 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
       if (ofCandidate && ofBase && ofCandidate.against === ofBase.against) return (1 + ofCandidate.gain) / (1 + ofBase.gain) - 1;
       return relative(candidate.score, base.score);
     };
+    /** Feasible beats infeasible; then the larger gain (as `better` with scores). */
+    const gainsMore = (a: Trial, b: Trial | undefined): boolean => b === undefined || (a.feasible !== b.feasible ? a.feasible : gains.get(a)! > gains.get(b)!);
     /** Feasible beats infeasible; a candidate must gain more than minGain (relative). */
     const clearlyBetter = (candidate: Trial): boolean => (candidate.feasible !== current!.feasible ? candidate.feasible : gains.get(candidate)! > minGain);
     /** Moves to a candidate: it becomes the current point, its own trial the latest measurement of it. */
@@ -354,21 +358,17 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
           if (at + step < 0 || at + step >= values.length) continue;
           const candidate = await trial({ ...passStart.point, [name]: values[at + step]! });
           if (candidate === undefined || (await judge(candidate)) === undefined) break search;
-          const gain = gains.get(candidate)!;
-          if (candidate.feasible && gain > (hints.has(name) ? gains.get(hints.get(name)!)! : -Infinity)) hints.set(name, candidate);
-          const best = move && gains.get(move.trial)!;
-          if (clearlyBetter(candidate) && (move === undefined || (candidate.feasible && !move.trial.feasible) || gain > best!)) move = { trial: candidate, name, step };
+          if (candidate.feasible && gainsMore(candidate, hints.get(name))) hints.set(name, candidate);
+          if (clearlyBetter(candidate) && gainsMore(candidate, move?.trial)) move = { trial: candidate, name, step };
         }
       }
-      fresh.clear();
       if (move !== undefined) {
         moveTo(move.trial);
         const values = options.space[move.name]!;
         for (let index = values.indexOf(current.point[move.name]!) + move.step; index >= 0 && index < values.length; index += move.step) {
           const candidate = await trial({ ...current.point, [move.name]: values[index]! });
           if (candidate === undefined || (await judge(candidate)) === undefined) break search;
-          fresh.clear();
-          if (!clearlyBetter(candidate)) break;
+              if (!clearlyBetter(candidate)) break;
           moveTo(candidate);
         }
         continue;
@@ -395,8 +395,7 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
         jointLeft -= 1;
         const candidate = await trial(combined);
         if (candidate === undefined || (await judge(candidate)) === undefined) break search;
-        fresh.clear();
-        if (clearlyBetter(candidate)) {
+          if (clearlyBetter(candidate)) {
           moved = candidate;
           break;
         }
