@@ -333,12 +333,21 @@ export async function runSearch(options: SearchOptions): Promise<SearchResult> {
     };
     /** Feasible beats infeasible; then the larger gain (as `better` with scores). */
     const gainsMore = (a: Trial, b: Trial | undefined): boolean => b === undefined || (a.feasible !== b.feasible ? a.feasible : gains.get(a)! > gains.get(b)!);
-    /** Feasible beats infeasible; a candidate must gain more than minGain (relative). */
-    const clearlyBetter = (candidate: Trial): boolean => (candidate.feasible !== current!.feasible ? candidate.feasible : gains.get(candidate)! > minGain);
+    /**
+     * Points the climb has stood on. It never moves back to one: paired gains need not chain (A over
+     * B and B over C, measured at different times, say nothing of C against A), and a point met again
+     * with no pair in common is judged by trials taken far apart, so without this a drifting machine
+     * can lead it around a loop of known points forever, running no trial that a budget would count.
+     */
+    const visited = new Set<string>(current ? [keyOf(current.point)] : []);
+    /** Not stood on before; feasible beats infeasible; a candidate must gain more than minGain (relative). */
+    const clearlyBetter = (candidate: Trial): boolean =>
+      !visited.has(keyOf(candidate.point)) && (candidate.feasible !== current!.feasible ? candidate.feasible : gains.get(candidate)! > minGain);
     /** Moves to a candidate: it becomes the current point, its own trial the latest measurement of it. */
     const moveTo = (candidate: Trial): void => {
       current = candidate;
       latest = candidate.score;
+      visited.add(keyOf(candidate.point));
     };
     stoppedBy = 'converged';
     search: while (current !== undefined) {

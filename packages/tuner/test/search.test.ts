@@ -204,6 +204,20 @@ describe('runSearch', () => {
     expect(result.trials.map((t) => `${t.point['max_batch_size']}${t.reference ? 'r' : ''}`)).toEqual(['16', '16r', '32', '16r', '64', '32r']);
   });
 
+  it('quick with reference runs never moves back to a point it stood on, so gains that do not chain cannot make it circle', async () => {
+    // The machine slows 10 % with every measurement (so the start's noise, and minGain, is 10 %).
+    // Paired: (1,2) +19 % over the start, (2,2) +19 % over (1,2), (2,1) -12.5 % against the start.
+    // From (2,2), (2,1) shares no paired base with it and its early trial reads 15 % higher: a move
+    // there; from (2,1) the start reads +14 % (the inverse of its pair), from the start (1,2) +19 %,
+    // and so on around the square forever, running no trial (so no budget ends it).
+    const truth: Record<string, number> = { '1/1': 100, '2/1': 88, '1/2': 120, '2/2': 144, '1/3': 100, '2/3': 100 };
+    let calls = 0;
+    const measure = async (point: SearchPoint) => outputOf(truth[`${point['a']}/${point['b']}`]! * 0.9 ** calls++);
+    const result = await runSearch({ space: { a: [1, 2], b: [1, 2, 3] }, mode: 'quick', objective: 'throughput', start: { a: 1, b: 1 }, evaluate: measure, reference: measure });
+    expect(result.best?.point).toEqual({ a: 2, b: 1 });
+    expect(result.trials.filter((t) => !t.reference)).toHaveLength(6);
+  });
+
   it('respects constraints: the chosen point meets them, infeasible trials are marked', async () => {
     const result = await runSearch({ space, mode: 'brute', objective: 'throughput', constraints: { maxP99LatencyMs: 200 }, evaluate: async (point) => surface(point) });
     expect(result.best?.measure.p99LatencyMs).toBeLessThanOrEqual(200);
